@@ -1,0 +1,59 @@
+"""The ORM: one module per domain, all sharing `Base.metadata`."""
+
+from scimeta.models.base import Base, Entity
+from scimeta.models.chemistry import AtomicProperty, Batch, BatchItem, Calculation, Molecule
+from scimeta.models.core import Event, File, Metric, MetricKey
+from scimeta.models.enums import (
+    AuditStatus,
+    FileRole,
+    Knee,
+    Maneuver,
+    RecordingKind,
+    RunPhase,
+    Status,
+)
+from scimeta.models.jobs import Job, JobFile, Project
+from scimeta.models.runs import AgentOutput, Chunk, Run, RunArtifact, Trajectory
+from scimeta.models.studies import (
+    MovementCycle,
+    Participant,
+    Recording,
+    RecordingChannel,
+    Study,
+    Synchronization,
+)
+
+__all__ = [
+    "AgentOutput",
+    "AtomicProperty",
+    "AuditStatus",
+    "Base",
+    "Batch",
+    "BatchItem",
+    "Calculation",
+    "Chunk",
+    "Entity",
+    "Event",
+    "File",
+    "FileRole",
+    "Job",
+    "JobFile",
+    "Knee",
+    "Maneuver",
+    "Metric",
+    "MetricKey",
+    "Molecule",
+    "MovementCycle",
+    "Participant",
+    "Project",
+    "Recording",
+    "RecordingChannel",
+    "RecordingKind",
+    "Run",
+    "RunArtifact",
+    "RunPhase",
+    "Status",
+    "Study",
+    "Synchronization",
+    "Trajectory",
+]

@@ -1,0 +1,1 @@
+"""HTTP server, settings, database connection, request context and command line."""
