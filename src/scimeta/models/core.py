@@ -18,7 +18,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, synonym
 
 from scimeta.models.base import Base, Entity, reference
 
@@ -138,3 +138,6 @@ class Event(Base):
     type: Mapped[str] = mapped_column(String(128))
     actor: Mapped[str | None] = mapped_column(String(255))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+
+    # Every node has an `id`; an event's is its sequence number.
+    id: Mapped[int] = synonym("sequence")

@@ -1,0 +1,5 @@
+"""Batched, per-request data loaders over the ORM."""
+
+from scimeta.loaders.registry import Loaders, LoaderSource
+
+__all__ = ["LoaderSource", "Loaders"]

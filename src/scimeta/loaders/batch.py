@@ -1,0 +1,65 @@
+"""Batch functions shared by every loader: rows by key, and rows grouped by a parent key.
+
+Each function issues exactly one SQL statement for a whole batch of keys and returns its
+results aligned with the keys, as DataLoader requires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from scimeta.models import Base
+
+RowT = TypeVar("RowT", bound=Base)
+
+
+class LoaderSource(Protocol):
+    """Where loaders get their database session. Sibling GraphQL fields resolve
+    concurrently and one `AsyncSession` must not be used by two tasks at once: every
+    statement runs under `db_lock`."""
+
+    @property
+    def session(self) -> AsyncSession: ...
+
+    @property
+    def db_lock(self) -> asyncio.Lock: ...
+
+
+async def execute(source: LoaderSource, statement: Select[Any]) -> Sequence[Any]:
+    async with source.db_lock:
+        result = await source.session.execute(statement)
+        return result.all()
+
+
+async def rows_by_key(
+    source: LoaderSource,
+    model: type[RowT],
+    key: InstrumentedAttribute[Any],
+    keys: Sequence[Any],
+) -> list[RowT | None]:
+    rows = await execute(source, select(model).where(key.in_(keys)))
+    by_key = {getattr(row, key.key): row for (row,) in rows}
+    return [by_key.get(k) for k in keys]
+
+
+async def rows_grouped_by_key(
+    source: LoaderSource,
+    model: type[RowT],
+    key: InstrumentedAttribute[Any],
+    keys: Sequence[Any],
+    *,
+    order_by: Sequence[ColumnElement[Any] | InstrumentedAttribute[Any]],
+    where: Sequence[ColumnElement[bool]] = (),
+) -> list[list[RowT]]:
+    statement = select(model).where(key.in_(keys), *where).order_by(key, *order_by)
+    groups: defaultdict[Any, list[RowT]] = defaultdict(list)
+    for (row,) in await execute(source, statement):
+        groups[getattr(row, key.key)].append(row)
+    return [groups.get(k, []) for k in keys]

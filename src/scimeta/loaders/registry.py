@@ -1,0 +1,72 @@
+"""The per-request loader registry: one cached DataLoader per (entity, key) pair.
+
+Loaders live in the request context and never at module level: a module-level loader
+would cache rows across requests and callers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement
+from sqlalchemy.orm import InstrumentedAttribute
+from strawberry.dataloader import DataLoader
+
+from scimeta.loaders.batch import LoaderSource, rows_by_key, rows_grouped_by_key
+from scimeta.models import Base, Event
+
+RowT = TypeVar("RowT", bound=Base)
+
+
+class Loaders:
+    def __init__(self, source: LoaderSource) -> None:
+        self._source = source
+        self._cache: dict[tuple[Any, ...], DataLoader[Any, Any]] = {}
+
+    def by_id(self, model: type[RowT]) -> DataLoader[int, RowT | None]:
+        """`<Entity>ByIdLoader`: one row per id, None where there is none."""
+        key = ("by_id", model)
+        if key not in self._cache:
+            primary_key = model.__mapper__.primary_key[0]
+            attribute = getattr(model, primary_key.key)
+            self._cache[key] = DataLoader(partial(rows_by_key, self._source, model, attribute))
+        return self._cache[key]
+
+    def children(
+        self,
+        model: type[RowT],
+        parent_key: InstrumentedAttribute[Any],
+        order_by: Sequence[InstrumentedAttribute[Any] | ColumnElement[Any]] = (),
+        where: Sequence[ColumnElement[bool]] = (),
+        variant: str = "",
+    ) -> DataLoader[int, list[RowT]]:
+        """`<Entity>By<Parent>Loader`: the rows whose `parent_key` is each key.
+
+        `variant` names a fixed `where` so that two loaders over the same column with
+        different conditions are cached apart.
+        """
+        key = ("children", model, parent_key.key, variant)
+        if key not in self._cache:
+            order = list(order_by) or [model.__mapper__.primary_key[0]]
+            self._cache[key] = DataLoader(
+                partial(
+                    rows_grouped_by_key,
+                    self._source,
+                    model,
+                    parent_key,
+                    order_by=order,
+                    where=where,
+                )
+            )
+        return self._cache[key]
+
+    def events_about(self, subject_type: str) -> DataLoader[int, list[Event]]:
+        return self.children(
+            Event,
+            Event.subject_id,
+            order_by=[Event.sequence],
+            where=[Event.subject_type == subject_type],
+            variant=subject_type,
+        )

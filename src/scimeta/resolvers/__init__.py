@@ -1,0 +1,1 @@
+"""Root fields: queries (and, later, mutations and subscriptions)."""

@@ -1,0 +1,53 @@
+"""The executable GraphQL schema."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import strawberry
+from strawberry.extensions import SchemaExtension
+
+from scimeta.resolvers.query import Query
+from scimeta.schema import chemistry, core, jobs, runs, studies
+
+
+class CloseSessionExtension(SchemaExtension):
+    """Closes the request's database session once the operation is done."""
+
+    async def on_operation(self) -> AsyncIterator[None]:  # type: ignore[override]
+        try:
+            yield
+        finally:
+            context: Any = self.execution_context.context
+            await context.close()
+
+
+# Every node type is listed so that `node(id)` can return it even where no field does.
+NODE_TYPES = [
+    chemistry.AtomicProperty,
+    chemistry.Batch,
+    chemistry.BatchItem,
+    chemistry.Calculation,
+    chemistry.Molecule,
+    core.Event,
+    core.File,
+    core.Metric,
+    core.MetricKey,
+    jobs.Job,
+    jobs.JobFile,
+    jobs.Project,
+    runs.AgentOutput,
+    runs.Chunk,
+    runs.Run,
+    runs.RunArtifact,
+    runs.Trajectory,
+    studies.MovementCycle,
+    studies.Participant,
+    studies.Recording,
+    studies.RecordingChannel,
+    studies.Study,
+    studies.Synchronization,
+]
+
+schema = strawberry.Schema(query=Query, types=NODE_TYPES, extensions=[CloseSessionExtension])

@@ -1,0 +1,1 @@
+"""Strawberry types mirroring the ORM entities; relations resolve through loaders."""

@@ -1,0 +1,59 @@
+"""The Relay `Node` base of every type: opaque global ids resolved through loaders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, ClassVar, Protocol, Self, TypeAlias
+
+import strawberry
+from strawberry import relay
+from strawberry.types import Info
+
+from scimeta.loaders import Loaders
+from scimeta.models import Base
+
+
+class HasLoaders(Protocol):
+    @property
+    def loaders(self) -> Loaders: ...
+
+
+LoaderInfo: TypeAlias = Info[HasLoaders, Any]
+
+
+@strawberry.interface(description="An entity with creation and modification times.")
+class Entity(relay.Node):
+    """Types declare their ORM model in `__model__`; resolvers return ORM rows directly,
+    and `is_type_of` tells GraphQL which type a row is."""
+
+    __model__: ClassVar[type[Base]]
+
+    id: relay.NodeID[int]
+    created_at: datetime = strawberry.field(description="When the entity was created.")
+    updated_at: datetime = strawberry.field(description="When the entity was last changed.")
+
+    @classmethod
+    def is_type_of(cls, obj: Any, info: Info) -> bool:
+        return isinstance(obj, cls.__model__)
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls,
+        *,
+        info: LoaderInfo,
+        node_ids: Iterable[str],
+        required: bool = False,
+    ) -> list[Self | None]:
+        return await load_nodes(cls.__model__, info, node_ids, required=required)
+
+
+async def load_nodes(
+    model: type[Base], info: LoaderInfo, node_ids: Iterable[str], *, required: bool
+) -> list[Any]:
+    ids = [int(node_id) for node_id in node_ids]
+    rows: list[Any] = await info.context.loaders.by_id(model).load_many(ids)
+    if required and None in rows:
+        missing = next(i for i, row in zip(ids, rows, strict=True) if row is None)
+        raise ValueError(f"no {model.__name__} with id {missing}")
+    return rows
