@@ -22,7 +22,6 @@ MAX_PAGE_SIZE = 500
 _CURSOR_PREFIX = "cursor:"
 
 
-
 def encode_cursor(row_id: int) -> str:
     return base64.b64encode(f"{_CURSOR_PREFIX}{row_id}".encode()).decode()
 

@@ -116,7 +116,9 @@ class Trajectory(Entity):
 
     index: int = strawberry.field(description="Trajectory index, unique in the run.")
     target_length: int = strawberry.field(description="Number of frames wanted.")
-    init_atoms: JSON | None = strawberry.field(description="Start structure: symbols, positions, cell.")
+    init_atoms: JSON | None = strawberry.field(
+        description="Start structure: symbols, positions, cell."
+    )
 
     @strawberry.field(description="The run.")
     async def run(self, root: strawberry.Parent[models.Trajectory], info: LoaderInfo) -> Run:

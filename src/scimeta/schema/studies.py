@@ -141,7 +141,9 @@ class Recording(Entity):
         return await one(info, models.Participant, root.participant_id)
 
     @strawberry.field(description="The data file.")
-    async def file(self, root: strawberry.Parent[models.Recording], info: LoaderInfo) -> File | None:
+    async def file(
+        self, root: strawberry.Parent[models.Recording], info: LoaderInfo
+    ) -> File | None:
         return await one(info, models.File, root.file_id)
 
     @strawberry.field(description="Per-channel data, by index.")

