@@ -32,10 +32,19 @@ class LoaderSource(Protocol):
     def db_lock(self) -> asyncio.Lock: ...
 
 
+def primary_key_attribute(model: type[Base]) -> InstrumentedAttribute[Any]:
+    """The mapped attribute of a model's (single-column) primary key."""
+    (attribute,) = model.__mapper__.primary_key
+    attribute_name = model.__mapper__.get_property_by_column(attribute).key
+    result: InstrumentedAttribute[Any] = getattr(model, attribute_name)
+    return result
+
+
 async def execute(source: LoaderSource, statement: Select[Any]) -> Sequence[Any]:
     async with source.db_lock:
         result = await source.session.execute(statement)
-        return result.all()
+    rows: Sequence[Any] = result.all()
+    return rows
 
 
 async def rows_by_key(

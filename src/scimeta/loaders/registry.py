@@ -14,7 +14,12 @@ from sqlalchemy import ColumnElement
 from sqlalchemy.orm import InstrumentedAttribute
 from strawberry.dataloader import DataLoader
 
-from scimeta.loaders.batch import LoaderSource, rows_by_key, rows_grouped_by_key
+from scimeta.loaders.batch import (
+    LoaderSource,
+    primary_key_attribute,
+    rows_by_key,
+    rows_grouped_by_key,
+)
 from scimeta.models import Base, Event
 
 RowT = TypeVar("RowT", bound=Base)
@@ -29,8 +34,7 @@ class Loaders:
         """`<Entity>ByIdLoader`: one row per id, None where there is none."""
         key = ("by_id", model)
         if key not in self._cache:
-            primary_key = model.__mapper__.primary_key[0]
-            attribute = getattr(model, primary_key.key)
+            attribute = primary_key_attribute(model)
             self._cache[key] = DataLoader(partial(rows_by_key, self._source, model, attribute))
         return self._cache[key]
 

@@ -15,7 +15,7 @@ from scimeta.schema import chemistry, core, jobs, runs, studies
 class CloseSessionExtension(SchemaExtension):
     """Closes the request's database session once the operation is done."""
 
-    async def on_operation(self) -> AsyncIterator[None]:  # type: ignore[override]
+    async def on_operation(self) -> AsyncIterator[None]:
         try:
             yield
         finally:

@@ -12,6 +12,7 @@ from strawberry.scalars import JSON
 
 from scimeta import models
 from scimeta.schema.node import Entity, LoaderInfo, load_nodes
+from scimeta.schema.relations import one
 
 
 @strawberry.type(description="Metadata of a file on disk or in object storage.")
@@ -51,15 +52,12 @@ class Metric(Entity):
 
     @strawberry.field(description="The metric's catalogue entry.")
     async def key(self, root: strawberry.Parent[models.Metric], info: LoaderInfo) -> MetricKey:
-        row = await info.context.loaders.by_id(models.MetricKey).load(root.key_id)
-        assert row is not None, "metrics.key_id is a non-null foreign key"
-        return row  # type: ignore[return-value]
+        return await one(info, models.MetricKey, root.key_id)
 
     @strawberry.field(description="The metric's name (its key's name).")
     async def name(self, root: strawberry.Parent[models.Metric], info: LoaderInfo) -> str:
-        row = await info.context.loaders.by_id(models.MetricKey).load(root.key_id)
-        assert row is not None, "metrics.key_id is a non-null foreign key"
-        return row.name
+        key: models.MetricKey = await one(info, models.MetricKey, root.key_id)
+        return key.name
 
 
 @strawberry.type(description="An entry of the append-only audit log.")
@@ -81,7 +79,7 @@ class Event(relay.Node):
         return relay.GlobalID(root.subject_type, str(root.subject_id))
 
     @classmethod
-    async def resolve_nodes(  # type: ignore[override]
+    async def resolve_nodes(
         cls, *, info: LoaderInfo, node_ids: Iterable[str], required: bool = False
     ) -> list[Any]:
         return await load_nodes(models.Event, info, node_ids, required=required)

@@ -1,15 +1,23 @@
-"""GraphQL enums, the same Python enums the ORM stores."""
+"""GraphQL enums: the same Python enums the ORM stores, registered with strawberry."""
+
+from typing import TypeAlias
 
 import strawberry
 
 from scimeta import models
 
-Status = strawberry.enum(
-    models.Status, description="The lifecycle of jobs, runs, calculations and batches."
-)
-AuditStatus = strawberry.enum(models.AuditStatus, description="The audit result of a chunk.")
-RunPhase = strawberry.enum(models.RunPhase, description="The phase a run is in.")
-RecordingKind = strawberry.enum(models.RecordingKind, description="What a recording holds.")
-Maneuver = strawberry.enum(models.Maneuver, description="The movement a participant performed.")
-Knee = strawberry.enum(models.Knee, description="Which knee a recording is of.")
-FileRole = strawberry.enum(models.FileRole, description="Whether a job reads or writes a file.")
+Status: TypeAlias = models.Status
+AuditStatus: TypeAlias = models.AuditStatus
+RunPhase: TypeAlias = models.RunPhase
+RecordingKind: TypeAlias = models.RecordingKind
+Maneuver: TypeAlias = models.Maneuver
+Knee: TypeAlias = models.Knee
+FileRole: TypeAlias = models.FileRole
+
+strawberry.enum(Status, description="The lifecycle of jobs, runs, calculations and batches.")
+strawberry.enum(AuditStatus, description="The audit result of a chunk.")
+strawberry.enum(RunPhase, description="The phase a run is in.")
+strawberry.enum(RecordingKind, description="What a recording holds.")
+strawberry.enum(Maneuver, description="The movement a participant performed.")
+strawberry.enum(Knee, description="Which knee a recording is of.")
+strawberry.enum(FileRole, description="Whether a job reads or writes a file.")

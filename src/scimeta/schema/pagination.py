@@ -14,7 +14,7 @@ from strawberry import relay
 from strawberry.relay.types import NodeType
 
 from scimeta.errors import BadUserInput
-from scimeta.loaders.batch import LoaderSource, execute
+from scimeta.loaders.batch import LoaderSource, execute, primary_key_attribute
 from scimeta.models import Base
 
 DEFAULT_PAGE_SIZE = 50
@@ -75,7 +75,7 @@ async def keyset_page(
     """One page of `model` rows in id order, fetching one row more to know if there is a
     next page."""
     limit = page_size(first)
-    key = model.__mapper__.primary_key[0]
+    key = primary_key_attribute(model)
     conditions = list(where)
     if after is not None:
         conditions.append(key > decode_cursor(after))

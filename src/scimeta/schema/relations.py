@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement
 from sqlalchemy.orm import InstrumentedAttribute
 
-from scimeta.models import Base, Event
+from scimeta.models import Base
 from scimeta.schema.node import LoaderInfo
 
 RowT = TypeVar("RowT", bound=Base)
@@ -35,5 +35,5 @@ async def many(
     return await loader.load(parent_id)
 
 
-async def events(info: LoaderInfo, subject_type: str, subject_id: int) -> list[Event]:
+async def events(info: LoaderInfo, subject_type: str, subject_id: int) -> Any:
     return await info.context.loaders.events_about(subject_type).load(subject_id)
