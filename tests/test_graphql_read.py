@@ -3,6 +3,8 @@ fixed number of statements."""
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -138,6 +140,22 @@ async def test_bad_page_arguments_get_a_clear_error(
     (error,) = body["errors"]
     assert message in error["message"]
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+@pytest.mark.parametrize(
+    ("raw_id", "code", "message"),
+    [
+        (base64.b64encode(b"Study:999999999").decode(), "NOT_FOUND", "No Study has this id"),
+        (base64.b64encode(b"Study:abc").decode(), "BAD_USER_INPUT", "Invalid Study id"),
+    ],
+)
+async def test_bad_node_ids_get_a_clear_error(
+    graphql: GraphQLClient, raw_id: str, code: str, message: str
+) -> None:
+    body = await graphql.execute("query($id: ID!) { node(id: $id) { id } }", id=raw_id)
+    (error,) = body["errors"]
+    assert message in error["message"]
+    assert error["extensions"]["code"] == code
 
 
 async def test_typename_answers(graphql: GraphQLClient) -> None:

@@ -53,7 +53,7 @@ class Loaders:
         """
         key = ("children", model, parent_key.key, variant)
         if key not in self._cache:
-            order = list(order_by) or [model.__mapper__.primary_key[0]]
+            order = list(order_by) or [primary_key_attribute(model)]
             self._cache[key] = DataLoader(
                 partial(
                     rows_grouped_by_key,

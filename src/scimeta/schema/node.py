@@ -10,6 +10,7 @@ import strawberry
 from strawberry import relay
 from strawberry.types import Info
 
+from scimeta.errors import BadUserInput, NotFound
 from scimeta.loaders import Loaders
 from scimeta.models import Base
 
@@ -51,9 +52,18 @@ class Entity(relay.Node):
 async def load_nodes(
     model: type[Base], info: LoaderInfo, node_ids: Iterable[str], *, required: bool
 ) -> list[Any]:
-    ids = [int(node_id) for node_id in node_ids]
+    ids = [_row_id(model, node_id) for node_id in node_ids]
     rows: list[Any] = await info.context.loaders.by_id(model).load_many(ids)
     if required and None in rows:
         missing = next(i for i, row in zip(ids, rows, strict=True) if row is None)
-        raise ValueError(f"no {model.__name__} with id {missing}")
+        raise NotFound(
+            f"No {model.__name__} has this id (row {missing}); it may have been deleted."
+        )
     return rows
+
+
+def _row_id(model: type[Base], node_id: str) -> int:
+    try:
+        return int(node_id)
+    except ValueError:
+        raise BadUserInput(f"Invalid {model.__name__} id: pass an id this API returned.") from None
