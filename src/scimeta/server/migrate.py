@@ -9,7 +9,6 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from scimeta.server.database import to_async_url
 
@@ -72,13 +71,6 @@ def current_revision(connection: Connection) -> str | None:
     if len(heads) > 1:
         raise RuntimeError(f"the database has several migration heads: {', '.join(heads)}")
     return heads[0] if heads else None
-
-
-async def is_at_head(engine: AsyncEngine) -> bool:
-    """Whether the database has every migration applied; False when it was never migrated."""
-    async with engine.connect() as connection:
-        current = await connection.run_sync(current_revision)
-    return current is not None and current == head_revision()
 
 
 def _config_for(connection: Connection) -> Config:
