@@ -59,7 +59,8 @@ NESTED = """
 query {
   studies(first: 50) {
     totalCount
-    edges { node { id name participants { number recordings { kind maneuver passNumber } } } }
+    edges { node { id name participants { nodes {
+      number recordings { nodes { kind maneuver passNumber } } } } } }
   }
 }
 """
@@ -81,11 +82,12 @@ async def test_nested_hierarchy_costs_one_statement_per_level(
     assert page["totalCount"] == studies
     assert len(page["edges"]) == studies
     for edge in page["edges"]:
-        assert [p["number"] for p in edge["node"]["participants"]] == [
-            1000 + i for i in range(participants)
-        ]
-        for participant in edge["node"]["participants"]:
-            assert [r["passNumber"] for r in participant["recordings"]] == list(range(recordings))
+        nodes = edge["node"]["participants"]["nodes"]
+        assert [p["number"] for p in nodes] == [1000 + i for i in range(participants)]
+        for participant in nodes:
+            assert [r["passNumber"] for r in participant["recordings"]["nodes"]] == list(
+                range(recordings)
+            )
     # studies page, their count, participants, recordings
     assert statements.count == 4, statements.statements
 

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, Executable, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -40,7 +40,7 @@ def primary_key_attribute(model: type[Base]) -> InstrumentedAttribute[Any]:
     return result
 
 
-async def execute(source: LoaderSource, statement: Select[Any]) -> Sequence[Any]:
+async def execute(source: LoaderSource, statement: Executable) -> Sequence[Any]:
     async with source.db_lock:
         result = await source.session.execute(statement)
     rows: Sequence[Any] = result.all()

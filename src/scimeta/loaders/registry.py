@@ -20,6 +20,14 @@ from scimeta.loaders.batch import (
     rows_by_key,
     rows_grouped_by_key,
 )
+from scimeta.loaders.pages import (
+    AggregateQuery,
+    AggregateRow,
+    PageQuery,
+    aggregates_by_parent,
+    counts_by_parent,
+    pages_by_parent,
+)
 from scimeta.models import Base, Event
 
 RowT = TypeVar("RowT", bound=Base)
@@ -74,3 +82,39 @@ class Loaders:
             where=[Event.subject_type == subject_type],
             variant=subject_type,
         )
+
+    def pages(
+        self, parent_key: InstrumentedAttribute[Any], query: PageQuery, fingerprint: str
+    ) -> DataLoader[int, list[Any]]:
+        """One page of rows per parent key. `fingerprint` identifies the query's filter,
+        order and cursor, so that two differently filtered lists are cached apart."""
+        key = ("pages", parent_key, fingerprint)
+        if key not in self._cache:
+            self._cache[key] = DataLoader(partial(pages_by_parent, self._source, query, parent_key))
+        return self._cache[key]
+
+    def counts(
+        self,
+        model: type[Base],
+        parent_key: InstrumentedAttribute[Any],
+        conditions: Sequence[ColumnElement[bool]],
+        fingerprint: str,
+    ) -> DataLoader[int, int]:
+        """The number of rows matching `conditions` per parent key."""
+        key = ("counts", parent_key, fingerprint)
+        if key not in self._cache:
+            self._cache[key] = DataLoader(
+                partial(counts_by_parent, self._source, model, conditions, parent_key)
+            )
+        return self._cache[key]
+
+    def aggregates(
+        self, parent_key: InstrumentedAttribute[Any], query: AggregateQuery, fingerprint: str
+    ) -> DataLoader[int, list[AggregateRow]]:
+        """Grouped aggregates per parent key."""
+        key = ("aggregates", parent_key, fingerprint)
+        if key not in self._cache:
+            self._cache[key] = DataLoader(
+                partial(aggregates_by_parent, self._source, query, parent_key)
+            )
+        return self._cache[key]

@@ -1,37 +1,23 @@
-"""The root query: `node`, `nodes`, and one list per top-level entity."""
+"""The root query: `node`, `nodes`, and a filterable, sortable list of every entity."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Protocol, TypeAlias
-
 import strawberry
 from strawberry import relay
-from strawberry.types import Info
 
 from scimeta import models
-from scimeta.loaders import Loaders
-from scimeta.loaders.batch import LoaderSource
-from scimeta.schema.chemistry import Batch, Molecule
-from scimeta.schema.core import Event
-from scimeta.schema.jobs import Project
-from scimeta.schema.pagination import Connection, keyset_page
-from scimeta.schema.runs import Run
-from scimeta.schema.studies import Study
-
-
-class QueryContext(LoaderSource, Protocol):
-    @property
-    def loaders(self) -> Loaders: ...
-
-
-QueryInfo: TypeAlias = Info[QueryContext, Any]
-
-First: TypeAlias = Annotated[
-    int | None, strawberry.argument(description="Page size (default 50, at most 500).")
-]
-After: TypeAlias = Annotated[
-    str | None, strawberry.argument(description="Return items after this cursor.")
-]
+from scimeta.schema.chemistry import Batch, Calculation, Molecule
+from scimeta.schema.connections import list_field
+from scimeta.schema.core import Event, File, Metric, MetricKey
+from scimeta.schema.inputs import chemistry as chemistry_inputs
+from scimeta.schema.inputs import core as core_inputs
+from scimeta.schema.inputs import jobs as jobs_inputs
+from scimeta.schema.inputs import runs as runs_inputs
+from scimeta.schema.inputs import studies as studies_inputs
+from scimeta.schema.jobs import Job, Project
+from scimeta.schema.ordering import OrderTerm
+from scimeta.schema.runs import Chunk, Run, Trajectory
+from scimeta.schema.studies import Participant, Recording, Study
 
 
 @strawberry.type(description="Read the metadata.")
@@ -39,38 +25,110 @@ class Query:
     node: relay.Node = relay.node(description="Any entity by its global id.")
     nodes: list[relay.Node] = relay.node(description="Entities by their global ids.")
 
-    @strawberry.field(description="Studies, in creation order.")
-    async def studies(
-        self, info: QueryInfo, first: First = None, after: After = None
-    ) -> Connection[Study]:
-        return await keyset_page(info.context, models.Study, first=first, after=after)
-
-    @strawberry.field(description="Projects, in creation order.")
-    async def projects(
-        self, info: QueryInfo, first: First = None, after: After = None
-    ) -> Connection[Project]:
-        return await keyset_page(info.context, models.Project, first=first, after=after)
-
-    @strawberry.field(description="Runs, in creation order.")
-    async def runs(
-        self, info: QueryInfo, first: First = None, after: After = None
-    ) -> Connection[Run]:
-        return await keyset_page(info.context, models.Run, first=first, after=after)
-
-    @strawberry.field(description="Molecules, in creation order.")
-    async def molecules(
-        self, info: QueryInfo, first: First = None, after: After = None
-    ) -> Connection[Molecule]:
-        return await keyset_page(info.context, models.Molecule, first=first, after=after)
-
-    @strawberry.field(description="Batches, in creation order.")
-    async def batches(
-        self, info: QueryInfo, first: First = None, after: After = None
-    ) -> Connection[Batch]:
-        return await keyset_page(info.context, models.Batch, first=first, after=after)
-
-    @strawberry.field(description="The event log, in sequence order.")
-    async def events(
-        self, info: QueryInfo, first: First = None, after: After = None
-    ) -> Connection[Event]:
-        return await keyset_page(info.context, models.Event, first=first, after=after)
+    studies = list_field(
+        Study,
+        models.Study,
+        where=studies_inputs.StudyWhere,
+        order=studies_inputs.StudyOrder,
+        description="Studies, oldest first.",
+    )
+    participants = list_field(
+        Participant,
+        models.Participant,
+        where=studies_inputs.ParticipantWhere,
+        order=studies_inputs.ParticipantOrder,
+        description="Participants of all studies, oldest first.",
+    )
+    recordings = list_field(
+        Recording,
+        models.Recording,
+        where=studies_inputs.RecordingWhere,
+        order=studies_inputs.RecordingOrder,
+        description="Recordings of all participants, oldest first.",
+    )
+    projects = list_field(
+        Project,
+        models.Project,
+        where=jobs_inputs.ProjectWhere,
+        order=jobs_inputs.ProjectOrder,
+        description="Projects, oldest first.",
+    )
+    jobs = list_field(
+        Job,
+        models.Job,
+        where=jobs_inputs.JobWhere,
+        order=jobs_inputs.JobOrder,
+        description="Jobs of all projects at any depth, oldest first.",
+    )
+    files = list_field(
+        File,
+        models.File,
+        where=core_inputs.FileWhere,
+        order=core_inputs.FileOrder,
+        description="Files, oldest first.",
+    )
+    runs = list_field(
+        Run,
+        models.Run,
+        where=runs_inputs.RunWhere,
+        order=runs_inputs.RunOrder,
+        description="Runs, oldest first.",
+    )
+    trajectories = list_field(
+        Trajectory,
+        models.Trajectory,
+        where=runs_inputs.TrajectoryWhere,
+        order=runs_inputs.TrajectoryOrder,
+        description="Trajectories of all runs, oldest first.",
+    )
+    chunks = list_field(
+        Chunk,
+        models.Chunk,
+        where=runs_inputs.ChunkWhere,
+        order=runs_inputs.ChunkOrder,
+        description="Chunk attempts of all trajectories, oldest first.",
+    )
+    molecules = list_field(
+        Molecule,
+        models.Molecule,
+        where=chemistry_inputs.MoleculeWhere,
+        order=chemistry_inputs.MoleculeOrder,
+        description="Molecules, oldest first.",
+    )
+    calculations = list_field(
+        Calculation,
+        models.Calculation,
+        where=chemistry_inputs.CalculationWhere,
+        order=chemistry_inputs.CalculationOrder,
+        description="Calculations of all molecules, oldest first.",
+    )
+    batches = list_field(
+        Batch,
+        models.Batch,
+        where=chemistry_inputs.BatchWhere,
+        order=chemistry_inputs.BatchOrder,
+        description="Batches, oldest first.",
+    )
+    metric_keys = list_field(
+        MetricKey,
+        models.MetricKey,
+        where=core_inputs.MetricKeyWhere,
+        order=core_inputs.MetricKeyOrder,
+        default_order=[OrderTerm(models.MetricKey.name)],
+        description="The metric catalogue, by name.",
+    )
+    metrics = list_field(
+        Metric,
+        models.Metric,
+        where=core_inputs.MetricWhere,
+        order=core_inputs.MetricOrder,
+        description="Metrics (KPIs) of every owner, oldest first.",
+    )
+    events = list_field(
+        Event,
+        models.Event,
+        where=core_inputs.EventWhere,
+        order=core_inputs.EventOrder,
+        default_order=[OrderTerm(models.Event.sequence)],
+        description="The event log, in sequence order.",
+    )

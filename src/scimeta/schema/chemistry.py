@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 from strawberry.scalars import JSON
 
 from scimeta import models
-from scimeta.schema.core import Event, Metric
+from scimeta.schema.connections import list_field
+from scimeta.schema.core import event_list, metric_list
 from scimeta.schema.enums import Status
+from scimeta.schema.inputs import chemistry as inputs
 from scimeta.schema.node import Entity, LoaderInfo
-from scimeta.schema.relations import events, many, one
+from scimeta.schema.ordering import OrderTerm
+from scimeta.schema.relations import one
+
+_MODULE = "scimeta.schema.chemistry"
 
 
 @strawberry.type(description="A molecule, identified by its canonical SMILES.")
@@ -23,13 +29,14 @@ class Molecule(Entity):
     formula: str | None = strawberry.field(description="Molecular formula.")
     attributes: JSON = strawberry.field(description="Lab-specific fields.")
 
-    @strawberry.field(description="Calculations of this molecule, oldest first.")
-    async def calculations(
-        self, root: strawberry.Parent[models.Molecule], info: LoaderInfo
-    ) -> list[Calculation]:
-        return await many(
-            info, models.Calculation, models.Calculation.molecule_id, root.id, models.Calculation.id
-        )
+    calculations = list_field(
+        Annotated["Calculation", strawberry.lazy(_MODULE)],
+        models.Calculation,
+        where=inputs.CalculationWhere,
+        order=inputs.CalculationOrder,
+        parent_key=models.Calculation.molecule_id,
+        description="Calculations of this molecule, oldest first.",
+    )
 
 
 @strawberry.type(description="Per-atom results of a calculation.")
@@ -63,29 +70,17 @@ class Calculation(Entity):
     ) -> Molecule:
         return await one(info, models.Molecule, root.molecule_id)
 
-    @strawberry.field(description="Per-atom properties, by atom index.")
-    async def atomic_properties(
-        self, root: strawberry.Parent[models.Calculation], info: LoaderInfo
-    ) -> list[AtomicProperty]:
-        return await many(
-            info,
-            models.AtomicProperty,
-            models.AtomicProperty.calculation_id,
-            root.id,
-            models.AtomicProperty.atom_index,
-        )
-
-    @strawberry.field(description="Metrics of this calculation.")
-    async def metrics(
-        self, root: strawberry.Parent[models.Calculation], info: LoaderInfo
-    ) -> list[Metric]:
-        return await many(info, models.Metric, models.Metric.calculation_id, root.id)
-
-    @strawberry.field(description="Events about the calculation, oldest first.")
-    async def events(
-        self, root: strawberry.Parent[models.Calculation], info: LoaderInfo
-    ) -> list[Event]:
-        return await events(info, "Calculation", root.id)
+    atomic_properties = list_field(
+        AtomicProperty,
+        models.AtomicProperty,
+        where=inputs.AtomicPropertyWhere,
+        order=inputs.AtomicPropertyOrder,
+        default_order=[OrderTerm(models.AtomicProperty.atom_index)],
+        parent_key=models.AtomicProperty.calculation_id,
+        description="Per-atom properties, by atom index.",
+    )
+    metrics = metric_list(models.Metric.calculation_id, "Metrics of this calculation.")
+    events = event_list("Calculation", "Events about the calculation, oldest first.")
 
 
 @strawberry.type(description="A batch of molecules computed together.")
@@ -100,11 +95,15 @@ class Batch(Entity):
     finished_at: datetime | None = strawberry.field(description="When it finished.")
     attributes: JSON = strawberry.field(description="Lab-specific fields.")
 
-    @strawberry.field(description="Items of the batch.")
-    async def items(
-        self, root: strawberry.Parent[models.Batch], info: LoaderInfo
-    ) -> list[BatchItem]:
-        return await many(info, models.BatchItem, models.BatchItem.batch_id, root.id)
+    items = list_field(
+        Annotated["BatchItem", strawberry.lazy(_MODULE)],
+        models.BatchItem,
+        where=inputs.BatchItemWhere,
+        order=inputs.BatchItemOrder,
+        parent_key=models.BatchItem.batch_id,
+        description="Items of the batch, in the order they were added.",
+    )
+    events = event_list("Batch", "Events about the batch, oldest first.")
 
 
 @strawberry.type(description="A molecule in a batch, and its calculation once done.")

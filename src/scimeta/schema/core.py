@@ -11,7 +11,10 @@ from strawberry import relay
 from strawberry.scalars import JSON
 
 from scimeta import models
+from scimeta.schema.connections import list_field
+from scimeta.schema.inputs import core as inputs
 from scimeta.schema.node import Entity, LoaderInfo, load_nodes
+from scimeta.schema.ordering import Column, OrderTerm
 from scimeta.schema.relations import one
 
 
@@ -83,3 +86,41 @@ class Event(relay.Node):
         cls, *, info: LoaderInfo, node_ids: Iterable[str], required: bool = False
     ) -> list[Any]:
         return await load_nodes(models.Event, info, node_ids, required=required)
+
+
+def metric_list(parent_key: Column, description: str) -> Any:
+    """The metrics of a job, run, chunk, recording or calculation."""
+    return list_field(
+        Metric,
+        models.Metric,
+        where=inputs.MetricWhere,
+        order=inputs.MetricOrder,
+        parent_key=parent_key,
+        description=description,
+    )
+
+
+def event_list(subject_type: str, description: str) -> Any:
+    """The events about a node of `subject_type`, in sequence order."""
+    return list_field(
+        Event,
+        models.Event,
+        where=inputs.EventWhere,
+        order=inputs.EventOrder,
+        default_order=[OrderTerm(models.Event.sequence)],
+        parent_key=models.Event.subject_id,
+        fixed=lambda: [models.Event.subject_type == subject_type],
+        description=description,
+    )
+
+
+def file_list(parent_key: Column, description: str) -> Any:
+    """The files of a project."""
+    return list_field(
+        File,
+        models.File,
+        where=inputs.FileWhere,
+        order=inputs.FileOrder,
+        parent_key=parent_key,
+        description=description,
+    )

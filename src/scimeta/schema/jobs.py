@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 from strawberry.scalars import JSON
 
 from scimeta import models
-from scimeta.schema.core import Event, File, Metric
+from scimeta.schema.connections import list_field
+from scimeta.schema.core import File, event_list, file_list, metric_list
 from scimeta.schema.enums import FileRole, Status
+from scimeta.schema.inputs import jobs as inputs
 from scimeta.schema.node import Entity, LoaderInfo
-from scimeta.schema.relations import events, many, one
+from scimeta.schema.ordering import OrderTerm
+from scimeta.schema.relations import one
+
+JobType = Annotated["Job", strawberry.lazy("scimeta.schema.jobs")]
 
 
 @strawberry.type(description="A project: a directory of hierarchical jobs and their files.")
@@ -24,21 +30,26 @@ class Project(Entity):
     last_job_number: int = strawberry.field(description="Last top-level job number handed out.")
     attributes: JSON = strawberry.field(description="Lab-specific fields.")
 
-    @strawberry.field(description="Top-level jobs, by number.")
-    async def jobs(self, root: strawberry.Parent[models.Project], info: LoaderInfo) -> list[Job]:
-        return await many(
-            info,
-            models.Job,
-            models.Job.project_id,
-            root.id,
-            models.Job.number_path,
-            where=[models.Job.parent_id.is_(None)],
-            variant="top-level",
-        )
-
-    @strawberry.field(description="Files of the project (imported or produced).")
-    async def files(self, root: strawberry.Parent[models.Project], info: LoaderInfo) -> list[File]:
-        return await many(info, models.File, models.File.project_id, root.id)
+    jobs = list_field(
+        JobType,
+        models.Job,
+        where=inputs.JobWhere,
+        order=inputs.JobOrder,
+        default_order=[OrderTerm(models.Job.number_path)],
+        parent_key=models.Job.project_id,
+        fixed=lambda: [models.Job.parent_id.is_(None)],
+        description="Top-level jobs, by number (their sub-jobs are under `children`).",
+    )
+    all_jobs = list_field(
+        JobType,
+        models.Job,
+        where=inputs.JobWhere,
+        order=inputs.JobOrder,
+        default_order=[OrderTerm(models.Job.number_path)],
+        parent_key=models.Job.project_id,
+        description="Every job of the project at any depth, by number (1, 1.1, 1.2, 2).",
+    )
+    files = file_list(models.File.project_id, "Files of the project (imported or produced).")
 
 
 @strawberry.type(description="A file a job reads or writes, for one of its parameters.")
@@ -73,18 +84,23 @@ class Job(Entity):
     async def parent(self, root: strawberry.Parent[models.Job], info: LoaderInfo) -> Job | None:
         return await one(info, models.Job, root.parent_id)
 
-    @strawberry.field(description="Sub-jobs, by number.")
-    async def children(self, root: strawberry.Parent[models.Job], info: LoaderInfo) -> list[Job]:
-        return await many(info, models.Job, models.Job.parent_id, root.id, models.Job.number_path)
-
-    @strawberry.field(description="Files the job read or wrote.")
-    async def files(self, root: strawberry.Parent[models.Job], info: LoaderInfo) -> list[JobFile]:
-        return await many(info, models.JobFile, models.JobFile.job_id, root.id)
-
-    @strawberry.field(description="KPIs of the job.")
-    async def metrics(self, root: strawberry.Parent[models.Job], info: LoaderInfo) -> list[Metric]:
-        return await many(info, models.Metric, models.Metric.job_id, root.id)
-
-    @strawberry.field(description="Events about the job, oldest first.")
-    async def events(self, root: strawberry.Parent[models.Job], info: LoaderInfo) -> list[Event]:
-        return await events(info, "Job", root.id)
+    children = list_field(
+        JobType,
+        models.Job,
+        where=inputs.JobWhere,
+        order=inputs.JobOrder,
+        default_order=[OrderTerm(models.Job.number_path)],
+        parent_key=models.Job.parent_id,
+        description="Sub-jobs, by number.",
+    )
+    files = list_field(
+        JobFile,
+        models.JobFile,
+        where=inputs.JobFileWhere,
+        order=inputs.JobFileOrder,
+        default_order=[OrderTerm(models.JobFile.role), OrderTerm(models.JobFile.parameter_name)],
+        parent_key=models.JobFile.job_id,
+        description="Files the job read or wrote, inputs first.",
+    )
+    metrics = metric_list(models.Metric.job_id, "KPIs of the job.")
+    events = event_list("Job", "Events about the job, oldest first.")

@@ -1,98 +1,139 @@
-"""Relay connections with keyset cursors: a page is `id > after`, never an offset, so a
-cursor stays valid when rows are inserted before it."""
+"""Relay connections over keyset pages, at the root and per parent.
+
+A root list is one statement. A nested list (`participants(first: 5)` under each study)
+is one statement for all parents, through the per-request page loader. `totalCount` is
+computed only when selected, in one more statement per list.
+"""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import strawberry
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement
 from strawberry import relay
 from strawberry.relay.types import NodeType
 
 from scimeta.errors import BadUserInput
-from scimeta.loaders.batch import LoaderSource, execute, primary_key_attribute
+from scimeta.loaders import Loaders
+from scimeta.loaders.batch import LoaderSource, primary_key_attribute
+from scimeta.loaders.pages import PageQuery, root_count, root_page
 from scimeta.models import Base
+from scimeta.schema.ordering import (
+    Column,
+    OrderTerm,
+    decode_cursor,
+    encode_cursor,
+    keyset_condition,
+)
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
-_CURSOR_PREFIX = "cursor:"
 
 
-def encode_cursor(row_id: int) -> str:
-    return base64.b64encode(f"{_CURSOR_PREFIX}{row_id}".encode()).decode()
+@dataclass(frozen=True)
+class PageArgs:
+    first: int | None = None
+    after: str | None = None
+    last: int | None = None
+    before: str | None = None
+
+    @property
+    def backward(self) -> bool:
+        return self.last is not None
+
+    def size(self) -> int:
+        if self.first is not None and self.last is not None:
+            raise BadUserInput("Pass either first or last, not both.")
+        size = self.last if self.backward else self.first
+        if size is None:
+            return DEFAULT_PAGE_SIZE
+        if not 0 <= size <= MAX_PAGE_SIZE:
+            name = "last" if self.backward else "first"
+            raise BadUserInput(
+                f"{name} must be between 0 and {MAX_PAGE_SIZE}, got {size}: "
+                "fetch further pages with the cursors in pageInfo.",
+                maximum=MAX_PAGE_SIZE,
+            )
+        return size
 
 
-def decode_cursor(cursor: str) -> int:
-    try:
-        text = base64.b64decode(cursor, validate=True).decode()
-        if text.startswith(_CURSOR_PREFIX):
-            return int(text.removeprefix(_CURSOR_PREFIX))
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        pass
-    raise BadUserInput(f"Invalid cursor {cursor!r}: pass a cursor this API returned.")
+@dataclass(frozen=True)
+class ListScope:
+    """A list: the rows of `model` matching `conditions`, under one parent or at the root."""
+
+    source: LoaderSource
+    loaders: Loaders
+    model: type[Base]
+    conditions: Sequence[ColumnElement[bool]]
+    fingerprint: str
+    parent_key: Column | None = None
+    parent_id: int | None = None
+
+    async def count(self) -> int:
+        if self.parent_key is None or self.parent_id is None:
+            return await root_count(self.source, self.model, self.conditions)
+        loader = self.loaders.counts(self.model, self.parent_key, self.conditions, self.fingerprint)
+        return await loader.load(self.parent_id)
 
 
-def page_size(first: int | None) -> int:
-    if first is None:
-        return DEFAULT_PAGE_SIZE
-    if not 0 <= first <= MAX_PAGE_SIZE:
-        raise BadUserInput(
-            f"first must be between 0 and {MAX_PAGE_SIZE}, got {first}.",
-            maximum=MAX_PAGE_SIZE,
-        )
-    return first
-
-
-@strawberry.type(description="A page of a list, with cursors to fetch the next one.")
+@strawberry.type(description="A page of a list, with cursors to fetch the pages around it.")
 class Connection(relay.Connection[NodeType]):
-    _source: strawberry.Private[LoaderSource]
-    _model: strawberry.Private[type[Base]]
-    _where: strawberry.Private[Sequence[ColumnElement[bool]]]
+    _scope: strawberry.Private[ListScope]
 
     @strawberry.field(description="Number of items in the whole list (all pages).")
     async def total_count(self) -> int:
-        statement = select(func.count()).select_from(self._model).where(*self._where)
-        ((count,),) = await execute(self._source, statement)
-        return int(count)
+        return await self._scope.count()
+
+    @strawberry.field(description="The items of this page, without their cursors.")
+    def nodes(self) -> list[NodeType]:
+        return [edge.node for edge in self.edges]
 
     @classmethod
     def resolve_connection(cls, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError("pages are built by `keyset_page`")
+        raise NotImplementedError("pages are built by `load_page`")
 
 
-async def keyset_page(
-    source: LoaderSource,
-    model: type[Base],
-    *,
-    first: int | None,
-    after: str | None,
-    where: Sequence[ColumnElement[bool]] = (),
+async def load_page(
+    scope: ListScope,
+    terms: list[OrderTerm],
+    args: PageArgs,
+    connection_type: type[Connection[Any]] = Connection,
 ) -> Connection[Any]:
-    """One page of `model` rows in id order, fetching one row more to know if there is a
-    next page."""
-    limit = page_size(first)
-    key = primary_key_attribute(model)
-    conditions = list(where)
-    if after is not None:
-        conditions.append(key > decode_cursor(after))
-    statement = select(model).where(*conditions).order_by(key).limit(limit + 1)
-    rows = [row for (row,) in await execute(source, statement)]
-    has_next = len(rows) > limit
-    rows = rows[:limit]
-    edges = [relay.Edge(cursor=encode_cursor(getattr(row, key.key)), node=row) for row in rows]
-    return Connection(
+    """One page of `scope` in `terms` order, fetching one row more than asked to know
+    whether there is a further page."""
+    size = args.size()
+    order = [term.reversed() for term in terms] if args.backward else terms
+    conditions = list(scope.conditions)
+    if args.after is not None:
+        conditions.append(keyset_condition(terms, decode_cursor(terms, args.after)))
+    if args.before is not None:
+        reverse = [term.reversed() for term in terms]
+        conditions.append(keyset_condition(reverse, decode_cursor(terms, args.before)))
+    query = PageQuery(scope.model, conditions, [term.sql() for term in order], size + 1)
+    if scope.parent_key is None or scope.parent_id is None:
+        rows = await root_page(scope.source, query)
+    else:
+        fingerprint = f"{scope.fingerprint}|{args!r}"
+        rows = await scope.loaders.pages(scope.parent_key, query, fingerprint).load(scope.parent_id)
+    more = len(rows) > size
+    rows = rows[:size]
+    if args.backward:
+        rows.reverse()
+    edges = [relay.Edge(cursor=encode_cursor(terms, row), node=row) for row in rows]
+    return connection_type(
         edges=edges,
         page_info=relay.PageInfo(
-            has_next_page=has_next,
-            has_previous_page=after is not None,
+            has_next_page=args.before is not None if args.backward else more,
+            has_previous_page=more if args.backward else args.after is not None,
             start_cursor=edges[0].cursor if edges else None,
             end_cursor=edges[-1].cursor if edges else None,
         ),
-        _source=source,
-        _model=model,
-        _where=list(where),
+        _scope=scope,
     )
+
+
+def key_of(model: type[Base]) -> Column:
+    return primary_key_attribute(model)

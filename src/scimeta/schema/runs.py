@@ -9,10 +9,13 @@ import strawberry
 from strawberry.scalars import JSON
 
 from scimeta import models
-from scimeta.schema.core import Event, File, Metric
+from scimeta.schema.connections import list_field
+from scimeta.schema.core import File, event_list, metric_list
 from scimeta.schema.enums import AuditStatus, RunPhase, Status
+from scimeta.schema.inputs import runs as inputs
 from scimeta.schema.node import Entity, LoaderInfo
-from scimeta.schema.relations import events, many, one
+from scimeta.schema.ordering import OrderTerm
+from scimeta.schema.relations import one
 
 if TYPE_CHECKING:
     from scimeta.schema.studies import Study
@@ -62,52 +65,47 @@ class Run(Entity):
     ) -> StudyType | None:
         return await one(info, models.Study, root.study_id)
 
-    @strawberry.field(description="Files the run produced.")
-    async def artifacts(
-        self, root: strawberry.Parent[models.Run], info: LoaderInfo
-    ) -> list[RunArtifact]:
-        return await many(info, models.RunArtifact, models.RunArtifact.run_id, root.id)
-
-    @strawberry.field(description="Summary metrics (keff, ...).")
-    async def metrics(self, root: strawberry.Parent[models.Run], info: LoaderInfo) -> list[Metric]:
-        return await many(info, models.Metric, models.Metric.run_id, root.id)
-
-    @strawberry.field(description="Outputs of agents about this run.")
-    async def agent_outputs(
-        self, root: strawberry.Parent[models.Run], info: LoaderInfo
-    ) -> list[AgentOutput]:
-        return await many(
-            info,
-            models.AgentOutput,
-            models.AgentOutput.run_id,
-            root.id,
-            models.AgentOutput.created_at,
-            models.AgentOutput.id,
-        )
-
-    @strawberry.field(description="Trajectories, by index.")
-    async def trajectories(
-        self, root: strawberry.Parent[models.Run], info: LoaderInfo
-    ) -> list[Trajectory]:
-        return await many(
-            info, models.Trajectory, models.Trajectory.run_id, root.id, models.Trajectory.index
-        )
-
-    @strawberry.field(description="Chunk attempts of all trajectories.")
-    async def chunks(self, root: strawberry.Parent[models.Run], info: LoaderInfo) -> list[Chunk]:
-        return await many(
-            info,
-            models.Chunk,
-            models.Chunk.run_id,
-            root.id,
-            models.Chunk.trajectory_id,
-            models.Chunk.index,
-            models.Chunk.attempt,
-        )
-
-    @strawberry.field(description="Events about the run, oldest first.")
-    async def events(self, root: strawberry.Parent[models.Run], info: LoaderInfo) -> list[Event]:
-        return await events(info, "Run", root.id)
+    artifacts = list_field(
+        RunArtifact,
+        models.RunArtifact,
+        where=inputs.RunArtifactWhere,
+        order=inputs.RunArtifactOrder,
+        parent_key=models.RunArtifact.run_id,
+        description="Files the run produced, oldest first.",
+    )
+    metrics = metric_list(models.Metric.run_id, "Summary metrics (keff, ...).")
+    agent_outputs = list_field(
+        AgentOutput,
+        models.AgentOutput,
+        where=inputs.AgentOutputWhere,
+        order=inputs.AgentOutputOrder,
+        default_order=[OrderTerm(models.AgentOutput.created_at)],
+        parent_key=models.AgentOutput.run_id,
+        description="Outputs of agents about this run, oldest first.",
+    )
+    trajectories = list_field(
+        Annotated["Trajectory", strawberry.lazy("scimeta.schema.runs")],
+        models.Trajectory,
+        where=inputs.TrajectoryWhere,
+        order=inputs.TrajectoryOrder,
+        default_order=[OrderTerm(models.Trajectory.index)],
+        parent_key=models.Trajectory.run_id,
+        description="Trajectories, by index.",
+    )
+    chunks = list_field(
+        Annotated["Chunk", strawberry.lazy("scimeta.schema.runs")],
+        models.Chunk,
+        where=inputs.ChunkWhere,
+        order=inputs.ChunkOrder,
+        default_order=[
+            OrderTerm(models.Chunk.trajectory_id),
+            OrderTerm(models.Chunk.index),
+            OrderTerm(models.Chunk.attempt),
+        ],
+        parent_key=models.Chunk.run_id,
+        description="Chunk attempts of all trajectories, by trajectory, chunk and attempt.",
+    )
+    events = event_list("Run", "Events about the run, oldest first.")
 
 
 @strawberry.type(description="A trajectory of a run, generated chunk by chunk.")
@@ -124,18 +122,15 @@ class Trajectory(Entity):
     async def run(self, root: strawberry.Parent[models.Trajectory], info: LoaderInfo) -> Run:
         return await one(info, models.Run, root.run_id)
 
-    @strawberry.field(description="Chunk attempts, by chunk index and attempt.")
-    async def chunks(
-        self, root: strawberry.Parent[models.Trajectory], info: LoaderInfo
-    ) -> list[Chunk]:
-        return await many(
-            info,
-            models.Chunk,
-            models.Chunk.trajectory_id,
-            root.id,
-            models.Chunk.index,
-            models.Chunk.attempt,
-        )
+    chunks = list_field(
+        Annotated["Chunk", strawberry.lazy("scimeta.schema.runs")],
+        models.Chunk,
+        where=inputs.ChunkWhere,
+        order=inputs.ChunkOrder,
+        default_order=[OrderTerm(models.Chunk.index), OrderTerm(models.Chunk.attempt)],
+        parent_key=models.Chunk.trajectory_id,
+        description="Chunk attempts, by chunk index and attempt.",
+    )
 
 
 @strawberry.type(description="One attempt at one chunk of a trajectory, and its audit result.")
@@ -158,8 +153,4 @@ class Chunk(Entity):
     async def file(self, root: strawberry.Parent[models.Chunk], info: LoaderInfo) -> File | None:
         return await one(info, models.File, root.file_id)
 
-    @strawberry.field(description="Metrics of this chunk.")
-    async def metrics(
-        self, root: strawberry.Parent[models.Chunk], info: LoaderInfo
-    ) -> list[Metric]:
-        return await many(info, models.Metric, models.Metric.chunk_id, root.id)
+    metrics = metric_list(models.Metric.chunk_id, "Metrics of this chunk.")

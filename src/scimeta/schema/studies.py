@@ -9,15 +9,20 @@ import strawberry
 from strawberry.scalars import JSON
 
 from scimeta import models
-from scimeta.schema.core import File, Metric
+from scimeta.schema.connections import list_field
+from scimeta.schema.core import File, metric_list
 from scimeta.schema.enums import Knee, Maneuver, RecordingKind
+from scimeta.schema.inputs import runs as run_inputs
+from scimeta.schema.inputs import studies as inputs
 from scimeta.schema.node import Entity, LoaderInfo
-from scimeta.schema.relations import many, one
+from scimeta.schema.ordering import OrderTerm
+from scimeta.schema.relations import one
 
 if TYPE_CHECKING:
     from scimeta.schema.runs import Run
 
 RunType = Annotated["Run", strawberry.lazy("scimeta.schema.runs")]
+_MODULE = "scimeta.schema.studies"
 
 
 @strawberry.type(description="A study: participants and their recordings, or a run spec.")
@@ -31,21 +36,23 @@ class Study(Entity):
     spec_hash: str | None = strawberry.field(description="SHA-256 of the canonical spec.")
     attributes: JSON = strawberry.field(description="Lab-specific fields.")
 
-    @strawberry.field(description="The study's participants, by number.")
-    async def participants(
-        self, root: strawberry.Parent[models.Study], info: LoaderInfo
-    ) -> list[Participant]:
-        return await many(
-            info,
-            models.Participant,
-            models.Participant.study_id,
-            root.id,
-            models.Participant.number,
-        )
-
-    @strawberry.field(description="Runs of this study, oldest first.")
-    async def runs(self, root: strawberry.Parent[models.Study], info: LoaderInfo) -> list[RunType]:
-        return await many(info, models.Run, models.Run.study_id, root.id, models.Run.id)
+    participants = list_field(
+        Annotated["Participant", strawberry.lazy(_MODULE)],
+        models.Participant,
+        where=inputs.ParticipantWhere,
+        order=inputs.ParticipantOrder,
+        default_order=[OrderTerm(models.Participant.number)],
+        parent_key=models.Participant.study_id,
+        description="The study's participants, by number.",
+    )
+    runs = list_field(
+        RunType,
+        models.Run,
+        where=run_inputs.RunWhere,
+        order=run_inputs.RunOrder,
+        parent_key=models.Run.study_id,
+        description="Runs of this study, oldest first.",
+    )
 
 
 @strawberry.type(description="A participant of a study.")
@@ -59,13 +66,14 @@ class Participant(Entity):
     async def study(self, root: strawberry.Parent[models.Participant], info: LoaderInfo) -> Study:
         return await one(info, models.Study, root.study_id)
 
-    @strawberry.field(description="The participant's recordings.")
-    async def recordings(
-        self, root: strawberry.Parent[models.Participant], info: LoaderInfo
-    ) -> list[Recording]:
-        return await many(
-            info, models.Recording, models.Recording.participant_id, root.id, models.Recording.id
-        )
+    recordings = list_field(
+        Annotated["Recording", strawberry.lazy(_MODULE)],
+        models.Recording,
+        where=inputs.RecordingWhere,
+        order=inputs.RecordingOrder,
+        parent_key=models.Recording.participant_id,
+        description="The participant's recordings, oldest first.",
+    )
 
 
 @strawberry.type(description="One channel of a recording: microphone and quality control.")
@@ -146,44 +154,30 @@ class Recording(Entity):
     ) -> File | None:
         return await one(info, models.File, root.file_id)
 
-    @strawberry.field(description="Per-channel data, by index.")
-    async def channels(
-        self, root: strawberry.Parent[models.Recording], info: LoaderInfo
-    ) -> list[RecordingChannel]:
-        return await many(
-            info,
-            models.RecordingChannel,
-            models.RecordingChannel.recording_id,
-            root.id,
-            models.RecordingChannel.index,
-        )
-
-    @strawberry.field(description="Movement cycles, by index.")
-    async def cycles(
-        self, root: strawberry.Parent[models.Recording], info: LoaderInfo
-    ) -> list[MovementCycle]:
-        return await many(
-            info,
-            models.MovementCycle,
-            models.MovementCycle.recording_id,
-            root.id,
-            models.MovementCycle.index,
-        )
-
-    @strawberry.field(description="Synchronizations of this audio recording.")
-    async def synchronizations(
-        self, root: strawberry.Parent[models.Recording], info: LoaderInfo
-    ) -> list[Synchronization]:
-        return await many(
-            info,
-            models.Synchronization,
-            models.Synchronization.audio_recording_id,
-            root.id,
-            models.Synchronization.id,
-        )
-
-    @strawberry.field(description="Metrics of this recording.")
-    async def metrics(
-        self, root: strawberry.Parent[models.Recording], info: LoaderInfo
-    ) -> list[Metric]:
-        return await many(info, models.Metric, models.Metric.recording_id, root.id)
+    channels = list_field(
+        RecordingChannel,
+        models.RecordingChannel,
+        where=inputs.RecordingChannelWhere,
+        order=inputs.RecordingChannelOrder,
+        default_order=[OrderTerm(models.RecordingChannel.index)],
+        parent_key=models.RecordingChannel.recording_id,
+        description="Per-channel data, by index.",
+    )
+    cycles = list_field(
+        MovementCycle,
+        models.MovementCycle,
+        where=inputs.MovementCycleWhere,
+        order=inputs.MovementCycleOrder,
+        default_order=[OrderTerm(models.MovementCycle.index)],
+        parent_key=models.MovementCycle.recording_id,
+        description="Movement cycles, by index.",
+    )
+    synchronizations = list_field(
+        Synchronization,
+        models.Synchronization,
+        where=inputs.SynchronizationWhere,
+        order=inputs.SynchronizationOrder,
+        parent_key=models.Synchronization.audio_recording_id,
+        description="Synchronizations of this audio recording with biomechanics recordings.",
+    )
+    metrics = metric_list(models.Metric.recording_id, "Metrics of this recording.")

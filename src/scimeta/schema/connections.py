@@ -1,0 +1,118 @@
+"""`list_field`: one declaration gives a list field its connection, filter, order and pages.
+
+Every list in the schema, at the root or under a parent, is declared with `list_field`,
+so all lists take the same arguments (`where`, `orderBy`, `first`, `after`, `last`,
+`before`) and go through the same batched loaders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any
+
+import strawberry
+from sqlalchemy import ColumnElement
+from strawberry.types import Info
+
+from scimeta.models import Base
+from scimeta.schema.filters import WhereInput, where_condition
+from scimeta.schema.ordering import Column, OrderTerm, order_terms
+from scimeta.schema.pagination import Connection, ListScope, PageArgs, key_of, load_page
+
+First = Annotated[
+    int | None,
+    strawberry.argument(description="Return the first n items (default 50, at most 500)."),
+]
+After = Annotated[str | None, strawberry.argument(description="Return items after this cursor.")]
+Last = Annotated[
+    int | None,
+    strawberry.argument(description="Return the last n items (at most 500)."),
+]
+Before = Annotated[str | None, strawberry.argument(description="Return items before this cursor.")]
+
+
+def list_field(
+    node: Any,
+    model: type[Base],
+    *,
+    where: type[WhereInput],
+    order: type[Any],
+    default_order: Sequence[OrderTerm] = (),
+    parent_key: Column | None = None,
+    fixed: Callable[[], Sequence[ColumnElement[bool]]] | None = None,
+    connection: Any = None,
+    description: str,
+) -> Any:
+    """A connection field over `model` rows: the rows whose `parent_key` is the parent's
+    id (or all rows, at the root), that satisfy `fixed()` and the client's `where`.
+
+    `node` is the GraphQL type of an item (a lazy annotation works), `where` and `order`
+    its `<Entity>Where` and `<Entity>Order` inputs, and `connection` a `Connection`
+    subclass with extra fields (aggregates) if the list has one.
+    """
+    key = key_of(model)
+    default = list(default_order)
+    connection_type = connection or Connection[node]
+
+    async def resolve_list(
+        info: Info[Any, Any], parent_id: int | None, where_: Any, order_by: Any, args: PageArgs
+    ) -> Any:
+        context = info.context
+        scope = ListScope(
+            source=context,
+            loaders=context.loaders,
+            model=model,
+            conditions=[*(fixed() if fixed else ()), *where_condition(where_)],
+            fingerprint=f"{where_!r}|{order_by!r}",
+            parent_key=parent_key,
+            parent_id=parent_id,
+        )
+        terms = order_terms(model, order_by, default, key)
+        return await load_page(scope, terms, args, connection_type)
+
+    async def resolve_root(
+        info: Info[Any, Any],
+        where_: Any = None,
+        order_by: Any = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Any:
+        args = PageArgs(first=first, after=after, last=last, before=before)
+        return await resolve_list(info, None, where_, order_by, args)
+
+    async def resolve_nested(
+        root: Any,
+        info: Info[Any, Any],
+        where_: Any = None,
+        order_by: Any = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Any:
+        args = PageArgs(first=first, after=after, last=last, before=before)
+        return await resolve_list(info, root.id, where_, order_by, args)
+
+    resolve = resolve_root if parent_key is None else resolve_nested
+    resolve.__annotations__ = {
+        "root": strawberry.Parent[Any],  # type: ignore[misc]
+        "info": Info,
+        "where_": Annotated[
+            where | None,
+            strawberry.argument(name="where", description="Only items that match all conditions."),
+        ],
+        "order_by": Annotated[
+            list[order] | None,  # type: ignore[valid-type]
+            strawberry.argument(
+                description="Sort keys, most significant first; ties are broken by id."
+            ),
+        ],
+        "first": First,
+        "after": After,
+        "last": Last,
+        "before": Before,
+        "return": connection_type,
+    }
+    return strawberry.field(resolver=resolve, description=description)

@@ -1,0 +1,321 @@
+"""`where:` arguments: operator inputs per scalar type, and their translation to SQL.
+
+An entity's `<Entity>Where` input names its filterable fields, each taking an operator
+input (`{eq, in, lt, lte, gt, gte, contains, ilike, isNull}`), a nested `<Other>Where`
+for a relation, and `and`, `or`, `not`. All conditions given in one input must hold.
+Field names are the ORM attribute names; relations are declared in `__relations__`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from enum import Enum
+from typing import Annotated, Any, ClassVar
+
+import strawberry
+from sqlalchemy import ColumnElement, and_, false, not_, or_, select, true
+from sqlalchemy.orm import InstrumentedAttribute
+from strawberry import relay
+
+from scimeta.errors import BadUserInput
+from scimeta.models import Base
+from scimeta.schema.enums import (
+    AuditStatus,
+    FileRole,
+    Knee,
+    Maneuver,
+    RecordingKind,
+    RunPhase,
+    Status,
+)
+
+MAX_IN_VALUES = 1000
+
+Column = InstrumentedAttribute[Any]
+
+
+def _given(value: Any) -> bool:
+    return value is not None and value is not strawberry.UNSET
+
+
+def _check_in(values: list[Any]) -> list[Any]:
+    if len(values) > MAX_IN_VALUES:
+        raise BadUserInput(
+            f"`in` takes at most {MAX_IN_VALUES} values, got {len(values)}: split the query.",
+            maximum=MAX_IN_VALUES,
+        )
+    return values
+
+
+class OperatorFilter:
+    """Base of the operator inputs: every operator given must hold."""
+
+    def model_condition(self, model: type[Base], field_name: str) -> ColumnElement[bool]:
+        return self.condition(getattr(model, field_name))
+
+    def condition(self, column: Column) -> ColumnElement[bool]:
+        conditions: list[ColumnElement[bool]] = []
+        for field in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, field.name)
+            if _given(value):
+                conditions.append(self._operator(field.name, column, value))
+        return and_(true(), *conditions)
+
+    def _operator(self, name: str, column: Column, value: Any) -> ColumnElement[bool]:
+        match name:
+            case "eq":
+                return column == value
+            case "in_":
+                return column.in_(_check_in(value))
+            case "lt":
+                return column < value
+            case "lte":
+                return column <= value
+            case "gt":
+                return column > value
+            case "gte":
+                return column >= value
+            case "contains":
+                return column.contains(value, autoescape=True)
+            case "ilike":
+                return column.ilike(value)
+            case "is_null":
+                return column.is_(None) if value else column.is_not(None)
+        raise AssertionError(f"unknown operator {name}")
+
+
+_IN = "Any of these values (at most 1000)."
+_NULL = "true: the field is null; false: it is not."
+
+
+@strawberry.input(description="Conditions on an integer field.")
+class IntFilter(OperatorFilter):
+    eq: int | None = strawberry.field(default=None, description="Equal to.")
+    in_: list[int] | None = strawberry.field(default=None, name="in", description=_IN)
+    lt: int | None = strawberry.field(default=None, description="Less than.")
+    lte: int | None = strawberry.field(default=None, description="At most.")
+    gt: int | None = strawberry.field(default=None, description="Greater than.")
+    gte: int | None = strawberry.field(default=None, description="At least.")
+    is_null: bool | None = strawberry.field(default=None, description=_NULL)
+
+
+@strawberry.input(description="Conditions on a floating-point field.")
+class FloatFilter(OperatorFilter):
+    eq: float | None = strawberry.field(default=None, description="Equal to.")
+    lt: float | None = strawberry.field(default=None, description="Less than.")
+    lte: float | None = strawberry.field(default=None, description="At most.")
+    gt: float | None = strawberry.field(default=None, description="Greater than.")
+    gte: float | None = strawberry.field(default=None, description="At least.")
+    is_null: bool | None = strawberry.field(default=None, description=_NULL)
+
+
+@strawberry.input(description="Conditions on a text field.")
+class StringFilter(OperatorFilter):
+    eq: str | None = strawberry.field(default=None, description="Equal to.")
+    in_: list[str] | None = strawberry.field(default=None, name="in", description=_IN)
+    lt: str | None = strawberry.field(default=None, description="Sorts before.")
+    gt: str | None = strawberry.field(default=None, description="Sorts after.")
+    contains: str | None = strawberry.field(
+        default=None, description="Contains this text (case-sensitive)."
+    )
+    ilike: str | None = strawberry.field(
+        default=None,
+        description="Matches this SQL LIKE pattern, ignoring case: % is any text, _ one character.",
+    )
+    is_null: bool | None = strawberry.field(default=None, description=_NULL)
+
+
+@strawberry.input(description="Conditions on a time field.")
+class DateTimeFilter(OperatorFilter):
+    eq: datetime | None = strawberry.field(default=None, description="At exactly.")
+    lt: datetime | None = strawberry.field(default=None, description="Before.")
+    lte: datetime | None = strawberry.field(default=None, description="At or before.")
+    gt: datetime | None = strawberry.field(default=None, description="After.")
+    gte: datetime | None = strawberry.field(default=None, description="At or after.")
+    is_null: bool | None = strawberry.field(default=None, description=_NULL)
+
+
+@strawberry.input(description="Conditions on a true/false field.")
+class BooleanFilter(OperatorFilter):
+    eq: bool | None = strawberry.field(default=None, description="Equal to.")
+    is_null: bool | None = strawberry.field(default=None, description=_NULL)
+
+
+@strawberry.input(description="Conditions on a node's global id.")
+class IDFilter(OperatorFilter):
+    eq: relay.GlobalID | None = strawberry.field(default=None, description="This node.")
+    in_: list[relay.GlobalID] | None = strawberry.field(
+        default=None, name="in", description="Any of these nodes (at most 1000)."
+    )
+
+    def model_condition(self, model: type[Base], field_name: str) -> ColumnElement[bool]:
+        return self.node_condition(getattr(model, field_name), model.__name__)
+
+    def node_condition(self, column: Column, type_name: str) -> ColumnElement[bool]:
+        conditions: list[ColumnElement[bool]] = []
+        if self.eq is not None:
+            conditions.append(column.__eq__(_row_id(self.eq, type_name)))
+        if self.in_ is not None:
+            conditions.append(column.in_([_row_id(g, type_name) for g in _check_in(self.in_)]))
+        return and_(true(), *conditions)
+
+
+@strawberry.input(description="Conditions on the node an event is about.")
+class SubjectFilter(OperatorFilter):
+    eq: relay.GlobalID | None = strawberry.field(default=None, description="This node.")
+    in_: list[relay.GlobalID] | None = strawberry.field(
+        default=None, name="in", description="Any of these nodes (at most 1000)."
+    )
+    type_name: str | None = strawberry.field(
+        default=None, name="type", description="Any node of this type, e.g. Run."
+    )
+
+    def model_condition(self, model: type[Base], field_name: str) -> ColumnElement[bool]:
+        type_column: Column = getattr(model, f"{field_name}_type")
+        id_column: Column = getattr(model, f"{field_name}_id")
+        conditions: list[ColumnElement[bool]] = []
+        if self.eq is not None or self.in_ is not None:
+            ids = ([self.eq] if self.eq is not None else []) + _check_in(self.in_ or [])
+            conditions.append(
+                or_(
+                    false(),
+                    *(and_(type_column == g.type_name, id_column == _node_id(g)) for g in ids),
+                )
+            )
+        if self.type_name is not None:
+            conditions.append(type_column == self.type_name)
+        return and_(true(), *conditions)
+
+
+def _node_id(global_id: relay.GlobalID) -> int:
+    try:
+        return int(global_id.node_id)
+    except ValueError:
+        raise BadUserInput(
+            f"Invalid {global_id.type_name} id: pass an id this API returned."
+        ) from None
+
+
+def _row_id(global_id: relay.GlobalID, type_name: str) -> int:
+    if global_id.type_name != type_name:
+        raise BadUserInput(
+            f"Expected the id of a {type_name}, got the id of a {global_id.type_name}."
+        )
+    return _node_id(global_id)
+
+
+def _enum_filter(enum: type[Enum], name: str) -> type[OperatorFilter]:
+    namespace = {
+        "__annotations__": {
+            "eq": enum | None,
+            "in_": list[enum] | None,
+            "is_null": bool | None,
+        },
+        "eq": strawberry.field(default=None, description="Equal to."),
+        "in_": strawberry.field(default=None, name="in", description=_IN),
+        "is_null": strawberry.field(default=None, description=_NULL),
+    }
+    cls = type(name, (OperatorFilter,), namespace)
+    return strawberry.input(cls, description=f"Conditions on a {enum.__name__} field.")
+
+
+StatusFilter = _enum_filter(Status, "StatusFilter")
+AuditStatusFilter = _enum_filter(AuditStatus, "AuditStatusFilter")
+RunPhaseFilter = _enum_filter(RunPhase, "RunPhaseFilter")
+RecordingKindFilter = _enum_filter(RecordingKind, "RecordingKindFilter")
+ManeuverFilter = _enum_filter(Maneuver, "ManeuverFilter")
+KneeFilter = _enum_filter(Knee, "KneeFilter")
+FileRoleFilter = _enum_filter(FileRole, "FileRoleFilter")
+
+
+class WhereInput:
+    """Base of every `<Entity>Where` input.
+
+    `__model__` is the ORM model; `__relations__` maps a relation field to (this model's column,
+    the related model's column): a row matches when some related row matches.
+    """
+
+    __model__: ClassVar[type[Base]]
+    __relations__: ClassVar[dict[str, tuple[Column, Column]]] = {}
+
+    def condition(self) -> ColumnElement[bool]:
+        conditions: list[ColumnElement[bool]] = []
+        for field in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, field.name)
+            if _given(value):
+                conditions.append(self._field_condition(field.name, value))
+        return and_(true(), *conditions)
+
+    def _field_condition(self, name: str, value: Any) -> ColumnElement[bool]:
+        model = self.__model__
+        if name == "and_":
+            return and_(true(), *(where.condition() for where in value))
+        if name == "or_":
+            return or_(false(), *(where.condition() for where in value))
+        if name == "not_":
+            return not_(value.condition())
+        if name in self.__relations__:
+            local, remote = self.__relations__[name]
+            return local.in_(select(remote).where(value.condition()))
+        if isinstance(value, OperatorFilter):
+            return value.model_condition(model, name)
+        raise AssertionError(f"{type(self).__name__}.{name} has no translation")
+
+
+def where_condition(where: WhereInput | None) -> list[ColumnElement[bool]]:
+    return [] if where is None else [where.condition()]
+
+
+def where_input(
+    name: str,
+    model: type[Base],
+    *,
+    module: str,
+    noun: str,
+    fields: dict[str, type[OperatorFilter]],
+    relations: dict[str, tuple[Column, Column, str, str]] | None = None,
+) -> type[WhereInput]:
+    """Declare `<Entity>Where`: `fields` maps attribute names to operator inputs, and
+    `relations` maps a relation name to (local column, remote column, the related
+    `<Other>Where`'s name and module). `module` is where the new input is bound to `name`,
+    so that it can refer to itself in `and`, `or` and `not`."""
+    relations = relations or {}
+    itself: Any = Annotated[name, strawberry.lazy(module)]
+    annotations: dict[str, Any] = {}
+    namespace: dict[str, Any] = {"__annotations__": annotations}
+    for field_name, filter_type in fields.items():
+        annotations[field_name] = filter_type | None
+        namespace[field_name] = strawberry.field(
+            default=None, description=f"Conditions on the {noun}'s {_words(field_name)}."
+        )
+    for field_name, (_, _, other, other_module) in relations.items():
+        related: Any = Annotated[other, strawberry.lazy(other_module)]
+        annotations[field_name] = related | None
+        namespace[field_name] = strawberry.field(
+            default=None,
+            description=f"Conditions on the {noun}'s {_words(field_name)}: some must match.",
+        )
+    annotations["and_"] = list[itself] | None
+    annotations["or_"] = list[itself] | None
+    annotations["not_"] = itself | None
+    namespace["and_"] = strawberry.field(
+        default=None, name="and", description="All of these conditions hold."
+    )
+    namespace["or_"] = strawberry.field(
+        default=None, name="or", description="At least one of these conditions holds."
+    )
+    namespace["not_"] = strawberry.field(
+        default=None, name="not", description="This condition does not hold."
+    )
+    namespace["__model__"] = model
+    namespace["__relations__"] = {
+        key: (local, remote) for key, (local, remote, _, _) in relations.items()
+    }
+    namespace["__module__"] = module
+    cls = type(name, (WhereInput,), namespace)
+    return strawberry.input(cls, description=f"Conditions on {noun}s; all given must hold.")
+
+
+def _words(field_name: str) -> str:
+    return field_name.replace("_", " ")

@@ -1,0 +1,1 @@
+"""`where:` and `orderBy:` inputs of every entity, by domain."""
