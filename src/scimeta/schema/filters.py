@@ -209,7 +209,7 @@ def _enum_filter(enum: type[Enum], name: str) -> type[OperatorFilter]:
     namespace = {
         "__annotations__": {
             "eq": enum | None,
-            "in_": list[enum] | None,
+            "in_": list[enum] | None,  # type: ignore[valid-type]
             "is_null": bool | None,
         },
         "eq": strawberry.field(default=None, description="Equal to."),
