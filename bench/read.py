@@ -128,12 +128,8 @@ def build_deep(rows: list[asyncpg.Record]) -> dict[str, Any]:
 def count_rows(body: dict[str, Any]) -> dict[str, int]:
     studies = [edge["node"] for edge in body["data"]["studies"]["edges"]]
     participants = [e["node"] for s in studies for e in s["participants"]["edges"]]
-    recordings = [e for p in participants for e in p["recordings"]["edges"]]
-    return {
-        "studies": len(studies),
-        "participants": len(participants),
-        "recordings": len(recordings),
-    }
+    recordings = sum(len(p["recordings"]["edges"]) for p in participants)
+    return {"studies": len(studies), "participants": len(participants), "recordings": recordings}
 
 
 def percentile(sorted_values: list[float], p: float) -> float:
@@ -220,15 +216,17 @@ async def count_statements(url: str, query: str, variables: dict[str, Any]) -> i
     return len(statements)
 
 
-async def prepare_database(admin_url: str | None, url: str, scale: int) -> None:
-    if admin_url is not None:
-        name = make_url(url).database
-        admin = await asyncpg.connect(asyncpg_dsn(admin_url))
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await admin.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await admin.close()
+async def admin_sql(admin_url: str, *statements: str) -> None:
+    admin = await asyncpg.connect(asyncpg_dsn(admin_url))
+    try:
+        for statement in statements:
+            await admin.execute(statement)
+    finally:
+        await admin.close()
+
+
+async def prepare_database(url: str, scale: int) -> None:
+    """Migrate the empty database at `url` and load the demo data."""
     engine = create_engine(url)
     try:
         async with engine.begin() as conn:
@@ -239,14 +237,6 @@ async def prepare_database(admin_url: str | None, url: str, scale: int) -> None:
         print(f"loaded {sum(counts.values())} demo rows in {elapsed:.1f} s", file=sys.stderr)
     finally:
         await engine.dispose()
-
-
-async def drop_database(admin_url: str, name: str) -> None:
-    admin = await asyncpg.connect(asyncpg_dsn(admin_url))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -381,8 +371,10 @@ def main() -> int:
         else:
             name = f"scimeta_bench_{args.scale}"
             url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-            stack.callback(lambda: asyncio.run(drop_database(admin_url, name)))
-        asyncio.run(prepare_database(admin_url, url, args.scale))
+            drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+            asyncio.run(admin_sql(admin_url, drop, f'CREATE DATABASE "{name}"'))
+            stack.callback(lambda: asyncio.run(admin_sql(admin_url, drop)))
+        asyncio.run(prepare_database(url, args.scale))
         port = free_port()
         log = temp / "server.log"
         server = start_server(url, port, args.workers, log)

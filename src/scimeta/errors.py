@@ -1,10 +1,23 @@
-"""Errors a client can act on, each with a stable `extensions.code`."""
+"""Errors a client can act on, each with a stable `extensions.code`.
+
+Errors raised by resolvers carry their code. Errors raised by GraphQL itself (a syntax
+error, a document that does not match the schema, a variable of the wrong type) get one
+in `add_code`, so that every error a client sees has a code to branch on.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from graphql import GraphQLError
+from strawberry.relay.types import GlobalIDValueError
+
+logger = logging.getLogger("scimeta.errors")
+
+PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+INTERNAL = "INTERNAL_SERVER_ERROR"
 
 
 class ClientError(GraphQLError):
@@ -20,3 +33,23 @@ class BadUserInput(ClientError):
 
 class NotFound(ClientError):
     code = "NOT_FOUND"
+
+
+def add_code(error: GraphQLError, *, executing: bool) -> None:
+    """Give `error` an `extensions.code` if it has none. `executing` tells whether the
+    error arose while executing (after the document was parsed and validated)."""
+    original = error.original_error
+    if isinstance(original, ClientError):
+        error.extensions = {**(error.extensions or {}), **(original.extensions or {})}
+    if error.extensions and "code" in error.extensions:
+        return
+    if not executing:
+        code = PARSE_FAILED if error.message.startswith("Syntax Error") else VALIDATION_FAILED
+    elif error.path is None or isinstance(original, GlobalIDValueError):
+        # Outside any field: variables that do not coerce to their declared types (an
+        # unknown enum value, a string for an Int); or an id that is no global id.
+        code = "BAD_USER_INPUT"
+    else:
+        code = INTERNAL
+        logger.error("internal error in %s", error.path, exc_info=original)
+    error.extensions = {**(error.extensions or {}), "code": code}

@@ -6,8 +6,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 
+from scimeta.errors import add_code
 from scimeta.resolvers.query import Query
 from scimeta.schema import chemistry, core, jobs, runs, studies
 
@@ -50,4 +53,14 @@ NODE_TYPES = [
     studies.Synchronization,
 ]
 
-schema = strawberry.Schema(query=Query, types=NODE_TYPES, extensions=[CloseSessionExtension])
+
+class Schema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        executing = execution_context is not None and execution_context.result is not None
+        for error in errors:
+            add_code(error, executing=executing)
+
+
+schema = Schema(query=Query, types=NODE_TYPES, extensions=[CloseSessionExtension])
