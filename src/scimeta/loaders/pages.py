@@ -99,7 +99,7 @@ class AggregateQuery:
 
     model: type[Base]
     conditions: Sequence[ColumnElement[bool]]
-    group_by: Sequence[ColumnElement[Any]]
+    group_by: Sequence[ColumnElement[Any] | Column]
     measures: dict[str, ColumnElement[Any]]
 
 

@@ -20,6 +20,7 @@ from scimeta.loaders.batch import (
     rows_by_key,
     rows_grouped_by_key,
 )
+from scimeta.loaders.chemistry import batch_item_counts
 from scimeta.loaders.pages import (
     AggregateQuery,
     AggregateRow,
@@ -28,7 +29,8 @@ from scimeta.loaders.pages import (
     counts_by_parent,
     pages_by_parent,
 )
-from scimeta.models import Base, Event
+from scimeta.loaders.runs import passed_chunk_indexes
+from scimeta.models import Base, Event, Status
 
 RowT = TypeVar("RowT", bound=Base)
 
@@ -117,4 +119,18 @@ class Loaders:
             self._cache[key] = DataLoader(
                 partial(aggregates_by_parent, self._source, query, parent_key)
             )
+        return self._cache[key]
+
+    def passed_chunk_indexes(self) -> DataLoader[int, list[int]]:
+        """`PassedChunkIndexesByTrajectoryLoader`: chunk indexes with a PASSED attempt."""
+        return self._named("passed_chunk_indexes", passed_chunk_indexes)
+
+    def batch_item_counts(self) -> DataLoader[int, dict[Status, int]]:
+        """`BatchItemCountsByBatchLoader`: item counts per status."""
+        return self._named("batch_item_counts", batch_item_counts)
+
+    def _named(self, name: str, batch: Any) -> DataLoader[Any, Any]:
+        key = (name,)
+        if key not in self._cache:
+            self._cache[key] = DataLoader(partial(batch, self._source))
         return self._cache[key]

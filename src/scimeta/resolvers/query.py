@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 import strawberry
 from strawberry import relay
+from strawberry.types import Info
 
 from scimeta import models
-from scimeta.schema.chemistry import Batch, Calculation, Molecule
+from scimeta.loaders.chemistry import chemistry_statistics
+from scimeta.schema.chemistry import (
+    Batch,
+    Calculation,
+    CalculationConnection,
+    ChemistryStatistics,
+    Molecule,
+)
 from scimeta.schema.connections import list_field
-from scimeta.schema.core import Event, File, Metric, MetricKey
+from scimeta.schema.core import Event, EventConnection, File, Metric, MetricConnection, MetricKey
+from scimeta.schema.filters import where_condition
 from scimeta.schema.inputs import chemistry as chemistry_inputs
 from scimeta.schema.inputs import core as core_inputs
 from scimeta.schema.inputs import jobs as jobs_inputs
 from scimeta.schema.inputs import runs as runs_inputs
 from scimeta.schema.inputs import studies as studies_inputs
-from scimeta.schema.jobs import Job, Project
+from scimeta.schema.jobs import Job, JobConnection, Project
 from scimeta.schema.ordering import OrderTerm
-from scimeta.schema.runs import Chunk, Run, Trajectory
-from scimeta.schema.studies import Participant, Recording, Study
+from scimeta.schema.runs import Chunk, ChunkConnection, Run, RunConnection, Trajectory
+from scimeta.schema.studies import Participant, Recording, RecordingConnection, Study
+
+CalculationWhere = chemistry_inputs.CalculationWhere
 
 
 @strawberry.type(description="Read the metadata.")
@@ -42,6 +55,7 @@ class Query:
     recordings = list_field(
         Recording,
         models.Recording,
+        connection=RecordingConnection,
         where=studies_inputs.RecordingWhere,
         order=studies_inputs.RecordingOrder,
         description="Recordings of all participants, oldest first.",
@@ -56,6 +70,7 @@ class Query:
     jobs = list_field(
         Job,
         models.Job,
+        connection=JobConnection,
         where=jobs_inputs.JobWhere,
         order=jobs_inputs.JobOrder,
         description="Jobs of all projects at any depth, oldest first.",
@@ -70,6 +85,7 @@ class Query:
     runs = list_field(
         Run,
         models.Run,
+        connection=RunConnection,
         where=runs_inputs.RunWhere,
         order=runs_inputs.RunOrder,
         description="Runs, oldest first.",
@@ -84,6 +100,7 @@ class Query:
     chunks = list_field(
         Chunk,
         models.Chunk,
+        connection=ChunkConnection,
         where=runs_inputs.ChunkWhere,
         order=runs_inputs.ChunkOrder,
         description="Chunk attempts of all trajectories, oldest first.",
@@ -98,6 +115,7 @@ class Query:
     calculations = list_field(
         Calculation,
         models.Calculation,
+        connection=CalculationConnection,
         where=chemistry_inputs.CalculationWhere,
         order=chemistry_inputs.CalculationOrder,
         description="Calculations of all molecules, oldest first.",
@@ -120,6 +138,7 @@ class Query:
     metrics = list_field(
         Metric,
         models.Metric,
+        connection=MetricConnection,
         where=core_inputs.MetricWhere,
         order=core_inputs.MetricOrder,
         description="Metrics (KPIs) of every owner, oldest first.",
@@ -127,8 +146,25 @@ class Query:
     events = list_field(
         Event,
         models.Event,
+        connection=EventConnection,
         where=core_inputs.EventWhere,
         order=core_inputs.EventOrder,
         default_order=[OrderTerm(models.Event.sequence)],
         description="The event log, in sequence order.",
     )
+
+    @strawberry.field(
+        description="Dashboard figures of the chemistry store: totals, average energy, "
+        "median gap, success rate and the latest calculation, over the calculations that "
+        "match `where` (all by default)."
+    )
+    async def chemistry_statistics(
+        self,
+        info: Info[Any, Any],
+        where: Annotated[
+            CalculationWhere | None,  # type: ignore[valid-type]
+            strawberry.argument(description="Only calculations that match all conditions."),
+        ] = None,
+    ) -> ChemistryStatistics:
+        figures = await chemistry_statistics(info.context, where_condition(where))
+        return ChemistryStatistics.of(figures)

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
 
 from scimeta import models
+from scimeta.schema.aggregates import Aggregates, AggregateSpec, GroupField
 from scimeta.schema.connections import list_field
 from scimeta.schema.core import event_list, metric_list
 from scimeta.schema.enums import Status
 from scimeta.schema.inputs import chemistry as inputs
 from scimeta.schema.node import Entity, LoaderInfo
 from scimeta.schema.ordering import OrderTerm
+from scimeta.schema.pagination import Connection
 from scimeta.schema.relations import one
 
 _MODULE = "scimeta.schema.chemistry"
@@ -32,6 +34,7 @@ class Molecule(Entity):
     calculations = list_field(
         Annotated["Calculation", strawberry.lazy(_MODULE)],
         models.Calculation,
+        connection=Annotated["CalculationConnection", strawberry.lazy(_MODULE)],
         where=inputs.CalculationWhere,
         order=inputs.CalculationOrder,
         parent_key=models.Calculation.molecule_id,
@@ -83,6 +86,32 @@ class Calculation(Entity):
     events = event_list("Calculation", "Events about the calculation, oldest first.")
 
 
+@strawberry.type(description="Items of a batch counted by status.")
+class BatchProgress:
+    total: int = strawberry.field(description="Number of items.")
+    pending: int = strawberry.field(description="Items not started.")
+    running: int = strawberry.field(description="Items being computed.")
+    succeeded: int = strawberry.field(description="Items computed.")
+    failed: int = strawberry.field(description="Items that failed.")
+    cancelled: int = strawberry.field(description="Items cancelled.")
+
+    @strawberry.field(description="Fraction of items finished (succeeded, failed or cancelled).")
+    def fraction_done(self) -> float:
+        finished = self.succeeded + self.failed + self.cancelled
+        return finished / self.total if self.total else 0.0
+
+    @classmethod
+    def of(cls, counts: dict[Status, int]) -> BatchProgress:
+        return cls(
+            total=sum(counts.values()),
+            pending=counts.get(Status.PENDING, 0),
+            running=counts.get(Status.RUNNING, 0),
+            succeeded=counts.get(Status.SUCCEEDED, 0),
+            failed=counts.get(Status.FAILED, 0),
+            cancelled=counts.get(Status.CANCELLED, 0),
+        )
+
+
 @strawberry.type(description="A batch of molecules computed together.")
 class Batch(Entity):
     __model__ = models.Batch
@@ -98,12 +127,20 @@ class Batch(Entity):
     items = list_field(
         Annotated["BatchItem", strawberry.lazy(_MODULE)],
         models.BatchItem,
+        connection=Annotated["BatchItemConnection", strawberry.lazy(_MODULE)],
         where=inputs.BatchItemWhere,
         order=inputs.BatchItemOrder,
         parent_key=models.BatchItem.batch_id,
         description="Items of the batch, in the order they were added.",
     )
     events = event_list("Batch", "Events about the batch, oldest first.")
+
+    @strawberry.field(description="How far the batch is: its items counted by status.")
+    async def progress(
+        self, root: strawberry.Parent[models.Batch], info: LoaderInfo
+    ) -> BatchProgress:
+        counts = await info.context.loaders.batch_item_counts().load(root.id)
+        return BatchProgress.of(counts)
 
 
 @strawberry.type(description="A molecule in a batch, and its calculation once done.")
@@ -127,3 +164,86 @@ class BatchItem(Entity):
         self, root: strawberry.Parent[models.BatchItem], info: LoaderInfo
     ) -> Calculation | None:
         return await one(info, models.Calculation, root.calculation_id)
+
+
+CALCULATION_AGGREGATES = Aggregates(
+    AggregateSpec(
+        name="Calculation",
+        noun="calculation",
+        model=models.Calculation,
+        numbers={
+            "energy": models.Calculation.energy,
+            "gap": models.Calculation.gap,
+            "dipole": models.Calculation.dipole,
+            "execution_seconds": models.Calculation.execution_seconds,
+        },
+        times={
+            "created_at": models.Calculation.created_at,
+            "finished_at": models.Calculation.finished_at,
+        },
+        groups={
+            "STATUS": ("status", GroupField(models.Calculation.status, Status)),
+            "METHOD": ("method", GroupField(models.Calculation.method, str)),
+            "MOLECULE": (
+                "molecule",
+                GroupField(models.Calculation.molecule_id, Molecule, models.Molecule),
+            ),
+        },
+    )
+)
+
+
+@strawberry.type(description="A page of calculations, with aggregates over the whole list.")
+class CalculationConnection(Connection[Calculation]):
+    aggregate = CALCULATION_AGGREGATES.aggregate_field()
+    groups = CALCULATION_AGGREGATES.groups_field()
+
+
+BATCH_ITEM_AGGREGATES = Aggregates(
+    AggregateSpec(
+        name="BatchItem",
+        noun="batch item",
+        model=models.BatchItem,
+        times={
+            "created_at": models.BatchItem.created_at,
+            "updated_at": models.BatchItem.updated_at,
+        },
+        groups={
+            "STATUS": ("status", GroupField(models.BatchItem.status, Status)),
+            "BATCH": ("batch", GroupField(models.BatchItem.batch_id, Batch, models.Batch)),
+        },
+    )
+)
+
+
+@strawberry.type(description="A page of batch items, with aggregates over the whole list.")
+class BatchItemConnection(Connection[BatchItem]):
+    aggregate = BATCH_ITEM_AGGREGATES.aggregate_field()
+    groups = BATCH_ITEM_AGGREGATES.groups_field()
+
+
+@strawberry.type(description="Dashboard figures of the chemistry store.")
+class ChemistryStatistics:
+    molecules: int = strawberry.field(description="Number of molecules.")
+    batches: int = strawberry.field(description="Number of batches.")
+    calculations: int = strawberry.field(description="Number of calculations counted.")
+    succeeded: int = strawberry.field(description="Calculations that succeeded.")
+    failed: int = strawberry.field(description="Calculations that failed.")
+    average_energy: float | None = strawberry.field(description="Mean energy (Hartree).")
+    median_gap: float | None = strawberry.field(description="Median HOMO-LUMO gap (eV).")
+    latest_calculation_at: datetime | None = strawberry.field(
+        description="When the newest calculation was created."
+    )
+    success_rate: float | None = strawberry.field(
+        description="Succeeded / (succeeded + failed), from 0 to 1; null before any finished."
+    )
+
+    @classmethod
+    def of(cls, figures: dict[str, Any]) -> ChemistryStatistics:
+        finished = figures.pop("finished")
+        average = figures.pop("average_energy")
+        return cls(
+            **figures,
+            average_energy=None if average is None else float(average),
+            success_rate=figures["succeeded"] / finished if finished else None,
+        )

@@ -7,17 +7,23 @@ so all lists take the same arguments (`where`, `orderBy`, `first`, `after`, `las
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, ForwardRef, get_args, get_origin
 
 import strawberry
 from sqlalchemy import ColumnElement
 from strawberry.types import Info
+from strawberry.types.lazy_type import StrawberryLazyReference
 
 from scimeta.models import Base
 from scimeta.schema.filters import WhereInput, where_condition
 from scimeta.schema.ordering import Column, OrderTerm, order_terms
 from scimeta.schema.pagination import Connection, ListScope, PageArgs, key_of, load_page
+from scimeta.schema.selection import selected_subfields
+
+# A connection's fields that need the page's rows; totalCount and aggregates do not.
+PAGE_FIELDS = frozenset({"edges", "nodes", "pageInfo"})
 
 First = Annotated[
     int | None,
@@ -53,6 +59,7 @@ def list_field(
     key = key_of(model)
     default = list(default_order)
     connection_type = connection or Connection[node]
+    runtime_type: list[Any] = []
 
     async def resolve_list(
         info: Info[Any, Any], parent_id: int | None, where_: Any, order_by: Any, args: PageArgs
@@ -68,7 +75,10 @@ def list_field(
             parent_id=parent_id,
         )
         terms = order_terms(model, order_by, default, key)
-        return await load_page(scope, terms, args, connection_type)
+        if not runtime_type:
+            runtime_type.append(_runtime_class(connection_type))
+        fetch = not PAGE_FIELDS.isdisjoint(selected_subfields(info.selected_fields))
+        return await load_page(scope, terms, args, runtime_type[0], fetch=fetch)
 
     async def resolve_root(
         info: Info[Any, Any],
@@ -116,3 +126,13 @@ def list_field(
         "return": connection_type,
     }
     return strawberry.field(resolver=resolve, description=description)
+
+
+def _runtime_class(annotation: Any) -> Any:
+    """The class a (possibly lazy) type annotation names, to build instances of it."""
+    if get_origin(annotation) is not Annotated:
+        return annotation
+    reference, *metadata = get_args(annotation)
+    (lazy,) = (item for item in metadata if isinstance(item, StrawberryLazyReference))
+    name = reference.__forward_arg__ if isinstance(reference, ForwardRef) else reference
+    return getattr(importlib.import_module(lazy.module), name)

@@ -9,15 +9,18 @@ import strawberry
 from strawberry.scalars import JSON
 
 from scimeta import models
+from scimeta.schema.aggregates import Aggregates, AggregateSpec, GroupField
 from scimeta.schema.connections import list_field
 from scimeta.schema.core import File, event_list, file_list, metric_list
 from scimeta.schema.enums import FileRole, Status
 from scimeta.schema.inputs import jobs as inputs
 from scimeta.schema.node import Entity, LoaderInfo
 from scimeta.schema.ordering import OrderTerm
+from scimeta.schema.pagination import Connection
 from scimeta.schema.relations import one
 
 JobType = Annotated["Job", strawberry.lazy("scimeta.schema.jobs")]
+JobConnectionType = Annotated["JobConnection", strawberry.lazy("scimeta.schema.jobs")]
 
 
 @strawberry.type(description="A project: a directory of hierarchical jobs and their files.")
@@ -33,6 +36,7 @@ class Project(Entity):
     jobs = list_field(
         JobType,
         models.Job,
+        connection=JobConnectionType,
         where=inputs.JobWhere,
         order=inputs.JobOrder,
         default_order=[OrderTerm(models.Job.number_path)],
@@ -43,6 +47,7 @@ class Project(Entity):
     all_jobs = list_field(
         JobType,
         models.Job,
+        connection=JobConnectionType,
         where=inputs.JobWhere,
         order=inputs.JobOrder,
         default_order=[OrderTerm(models.Job.number_path)],
@@ -87,6 +92,7 @@ class Job(Entity):
     children = list_field(
         JobType,
         models.Job,
+        connection=JobConnectionType,
         where=inputs.JobWhere,
         order=inputs.JobOrder,
         default_order=[OrderTerm(models.Job.number_path)],
@@ -104,3 +110,28 @@ class Job(Entity):
     )
     metrics = metric_list(models.Metric.job_id, "KPIs of the job.")
     events = event_list("Job", "Events about the job, oldest first.")
+
+
+JOB_AGGREGATES = Aggregates(
+    AggregateSpec(
+        name="Job",
+        noun="job",
+        model=models.Job,
+        times={
+            "created_at": models.Job.created_at,
+            "started_at": models.Job.started_at,
+            "finished_at": models.Job.finished_at,
+        },
+        groups={
+            "STATUS": ("status", GroupField(models.Job.status, Status)),
+            "TASK_NAME": ("task_name", GroupField(models.Job.task_name, str)),
+            "PROJECT": ("project", GroupField(models.Job.project_id, Project, models.Project)),
+        },
+    )
+)
+
+
+@strawberry.type(description="A page of jobs, with aggregates over the whole list.")
+class JobConnection(Connection[Job]):
+    aggregate = JOB_AGGREGATES.aggregate_field()
+    groups = JOB_AGGREGATES.groups_field()

@@ -101,9 +101,12 @@ async def load_page(
     terms: list[OrderTerm],
     args: PageArgs,
     connection_type: type[Connection[Any]] = Connection,
+    *,
+    fetch: bool = True,
 ) -> Connection[Any]:
     """One page of `scope` in `terms` order, fetching one row more than asked to know
-    whether there is a further page."""
+    whether there is a further page. Without `fetch` (the query selects no items), the
+    arguments are checked but no rows are read."""
     size = args.size()
     order = [term.reversed() for term in terms] if args.backward else terms
     conditions = list(scope.conditions)
@@ -113,7 +116,9 @@ async def load_page(
         reverse = [term.reversed() for term in terms]
         conditions.append(keyset_condition(reverse, decode_cursor(terms, args.before)))
     query = PageQuery(scope.model, conditions, [term.sql() for term in order], size + 1)
-    if scope.parent_key is None or scope.parent_id is None:
+    if not fetch:
+        rows = []
+    elif scope.parent_key is None or scope.parent_id is None:
         rows = await root_page(scope.source, query)
     else:
         fingerprint = f"{scope.fingerprint}|{args!r}"

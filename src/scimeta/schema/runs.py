@@ -9,18 +9,21 @@ import strawberry
 from strawberry.scalars import JSON
 
 from scimeta import models
+from scimeta.schema.aggregates import Aggregates, AggregateSpec, GroupField
 from scimeta.schema.connections import list_field
 from scimeta.schema.core import File, event_list, metric_list
 from scimeta.schema.enums import AuditStatus, RunPhase, Status
 from scimeta.schema.inputs import runs as inputs
 from scimeta.schema.node import Entity, LoaderInfo
 from scimeta.schema.ordering import OrderTerm
+from scimeta.schema.pagination import Connection
 from scimeta.schema.relations import one
 
 if TYPE_CHECKING:
     from scimeta.schema.studies import Study
 
 StudyType = Annotated["Study", strawberry.lazy("scimeta.schema.studies")]
+_MODULE = "scimeta.schema.runs"
 
 
 @strawberry.type(description="A file a run produced, with its role.")
@@ -84,7 +87,7 @@ class Run(Entity):
         description="Outputs of agents about this run, oldest first.",
     )
     trajectories = list_field(
-        Annotated["Trajectory", strawberry.lazy("scimeta.schema.runs")],
+        Annotated["Trajectory", strawberry.lazy(_MODULE)],
         models.Trajectory,
         where=inputs.TrajectoryWhere,
         order=inputs.TrajectoryOrder,
@@ -93,8 +96,9 @@ class Run(Entity):
         description="Trajectories, by index.",
     )
     chunks = list_field(
-        Annotated["Chunk", strawberry.lazy("scimeta.schema.runs")],
+        Annotated["Chunk", strawberry.lazy(_MODULE)],
         models.Chunk,
+        connection=Annotated["ChunkConnection", strawberry.lazy(_MODULE)],
         where=inputs.ChunkWhere,
         order=inputs.ChunkOrder,
         default_order=[
@@ -123,14 +127,21 @@ class Trajectory(Entity):
         return await one(info, models.Run, root.run_id)
 
     chunks = list_field(
-        Annotated["Chunk", strawberry.lazy("scimeta.schema.runs")],
+        Annotated["Chunk", strawberry.lazy(_MODULE)],
         models.Chunk,
+        connection=Annotated["ChunkConnection", strawberry.lazy(_MODULE)],
         where=inputs.ChunkWhere,
         order=inputs.ChunkOrder,
         default_order=[OrderTerm(models.Chunk.index), OrderTerm(models.Chunk.attempt)],
         parent_key=models.Chunk.trajectory_id,
         description="Chunk attempts, by chunk index and attempt.",
     )
+
+    @strawberry.field(description="Indexes of the chunks that have a PASSED attempt, ascending.")
+    async def chunks_completed(
+        self, root: strawberry.Parent[models.Trajectory], info: LoaderInfo
+    ) -> list[int]:
+        return await info.context.loaders.passed_chunk_indexes().load(root.id)
 
 
 @strawberry.type(description="One attempt at one chunk of a trajectory, and its audit result.")
@@ -154,3 +165,56 @@ class Chunk(Entity):
         return await one(info, models.File, root.file_id)
 
     metrics = metric_list(models.Metric.chunk_id, "Metrics of this chunk.")
+
+
+RUN_AGGREGATES = Aggregates(
+    AggregateSpec(
+        name="Run",
+        noun="run",
+        model=models.Run,
+        numbers={"attempt": models.Run.attempt},
+        times={
+            "created_at": models.Run.created_at,
+            "started_at": models.Run.started_at,
+            "ended_at": models.Run.ended_at,
+        },
+        groups={
+            "STATUS": ("status", GroupField(models.Run.status, Status)),
+            "PHASE": ("phase", GroupField(models.Run.phase, RunPhase)),
+            "CLAIMED_BY": ("claimed_by", GroupField(models.Run.claimed_by, str)),
+            "STUDY": ("study", GroupField(models.Run.study_id, StudyType, models.Study)),
+        },
+    )
+)
+
+
+@strawberry.type(description="A page of runs, with aggregates over the whole list.")
+class RunConnection(Connection[Run]):
+    aggregate = RUN_AGGREGATES.aggregate_field()
+    groups = RUN_AGGREGATES.groups_field()
+
+
+CHUNK_AGGREGATES = Aggregates(
+    AggregateSpec(
+        name="Chunk",
+        noun="chunk attempt",
+        model=models.Chunk,
+        numbers={"frame_count": models.Chunk.frame_count, "attempt": models.Chunk.attempt},
+        times={"created_at": models.Chunk.created_at},
+        groups={
+            "AUDIT_STATUS": ("audit_status", GroupField(models.Chunk.audit_status, AuditStatus)),
+            "MODEL_VERSION": ("model_version", GroupField(models.Chunk.model_version, str)),
+            "INDEX": ("index", GroupField(models.Chunk.index, int)),
+            "TRAJECTORY": (
+                "trajectory",
+                GroupField(models.Chunk.trajectory_id, Trajectory, models.Trajectory),
+            ),
+        },
+    )
+)
+
+
+@strawberry.type(description="A page of chunk attempts, with aggregates over the whole list.")
+class ChunkConnection(Connection[Chunk]):
+    aggregate = CHUNK_AGGREGATES.aggregate_field()
+    groups = CHUNK_AGGREGATES.groups_field()

@@ -9,6 +9,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from scimeta import models
+from scimeta.schema.aggregates import Aggregates, AggregateSpec, GroupField
 from scimeta.schema.connections import list_field
 from scimeta.schema.core import File, metric_list
 from scimeta.schema.enums import Knee, Maneuver, RecordingKind
@@ -16,12 +17,14 @@ from scimeta.schema.inputs import runs as run_inputs
 from scimeta.schema.inputs import studies as inputs
 from scimeta.schema.node import Entity, LoaderInfo
 from scimeta.schema.ordering import OrderTerm
+from scimeta.schema.pagination import Connection
 from scimeta.schema.relations import one
 
 if TYPE_CHECKING:
-    from scimeta.schema.runs import Run
+    from scimeta.schema.runs import Run, RunConnection
 
 RunType = Annotated["Run", strawberry.lazy("scimeta.schema.runs")]
+RunConnectionType = Annotated["RunConnection", strawberry.lazy("scimeta.schema.runs")]
 _MODULE = "scimeta.schema.studies"
 
 
@@ -48,6 +51,7 @@ class Study(Entity):
     runs = list_field(
         RunType,
         models.Run,
+        connection=RunConnectionType,
         where=run_inputs.RunWhere,
         order=run_inputs.RunOrder,
         parent_key=models.Run.study_id,
@@ -69,6 +73,7 @@ class Participant(Entity):
     recordings = list_field(
         Annotated["Recording", strawberry.lazy(_MODULE)],
         models.Recording,
+        connection=Annotated["RecordingConnection", strawberry.lazy(_MODULE)],
         where=inputs.RecordingWhere,
         order=inputs.RecordingOrder,
         parent_key=models.Recording.participant_id,
@@ -181,3 +186,30 @@ class Recording(Entity):
         description="Synchronizations of this audio recording with biomechanics recordings.",
     )
     metrics = metric_list(models.Metric.recording_id, "Metrics of this recording.")
+
+
+RECORDING_AGGREGATES = Aggregates(
+    AggregateSpec(
+        name="Recording",
+        noun="recording",
+        model=models.Recording,
+        numbers={"num_channels": models.Recording.num_channels},
+        times={"recorded_at": models.Recording.recorded_at},
+        groups={
+            "KIND": ("kind", GroupField(models.Recording.kind, RecordingKind)),
+            "MANEUVER": ("maneuver", GroupField(models.Recording.maneuver, Maneuver)),
+            "KNEE": ("knee", GroupField(models.Recording.knee, Knee)),
+            "QC_PASSED": ("qc_passed", GroupField(models.Recording.qc_passed, bool)),
+            "PARTICIPANT": (
+                "participant",
+                GroupField(models.Recording.participant_id, Participant, models.Participant),
+            ),
+        },
+    )
+)
+
+
+@strawberry.type(description="A page of recordings, with aggregates over the whole list.")
+class RecordingConnection(Connection[Recording]):
+    aggregate = RECORDING_AGGREGATES.aggregate_field()
+    groups = RECORDING_AGGREGATES.groups_field()
