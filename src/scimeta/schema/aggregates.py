@@ -131,7 +131,7 @@ class Aggregates:
         )
 
     async def _groups(self, scope: ListScope, info: Info[Any, Any], by: list[Any]) -> list[Group]:
-        selected = selected_subfields(info.selected_fields)
+        selected = selected_subfields(info)
         measures = self._measures(selected)
         fields = [self.spec.groups[item.name] for item in by]
         query = AggregateQuery(

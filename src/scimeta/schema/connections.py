@@ -77,7 +77,7 @@ def list_field(
         terms = order_terms(model, order_by, default, key)
         if not runtime_type:
             runtime_type.append(_runtime_class(connection_type))
-        fetch = not PAGE_FIELDS.isdisjoint(selected_subfields(info.selected_fields))
+        fetch = not PAGE_FIELDS.isdisjoint(selected_subfields(info))
         return await load_page(scope, terms, args, runtime_type[0], fetch=fetch)
 
     async def resolve_root(

@@ -1,26 +1,39 @@
 """What a query selects under the field being resolved, so that resolvers fetch only
-what is asked for."""
+what is asked for.
+
+Read straight from the GraphQL syntax tree: strawberry's `info.selected_fields` converts
+the whole subtree (arguments, directives) on every call, which costs more than the
+question is worth when a nested list resolves once per parent row.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
+from graphql import FieldNode, FragmentDefinitionNode, FragmentSpreadNode, InlineFragmentNode
 
 
-def selected_subfields(selected: list[Any]) -> dict[str, set[str]]:
-    """For the field being resolved (`info.selected_fields`): each selected subfield's
-    name, with the names of its own selected subfields, through fragments."""
+def selected_subfields(info: Any) -> dict[str, set[str]]:
+    """For the field being resolved: each selected subfield's name, with the names of its
+    own selected subfields, through fragments."""
+    raw = info._raw_info
+    fragments: Mapping[str, FragmentDefinitionNode] = raw.fragments
     result: dict[str, set[str]] = {}
-    for child in _fields(selected[0].selections):
-        result.setdefault(child.name, set()).update(g.name for g in _fields(child.selections))
+    for field_node in raw.field_nodes:
+        for child in _fields(field_node, fragments):
+            names = result.setdefault(child.name.value, set())
+            names.update(grandchild.name.value for grandchild in _fields(child, fragments))
     return result
 
 
-def _fields(selections: Iterable[Any]) -> Iterable[SelectedField]:
-    for selection in selections:
-        if isinstance(selection, SelectedField):
+def _fields(node: Any, fragments: Mapping[str, FragmentDefinitionNode]) -> Iterable[FieldNode]:
+    if node.selection_set is None:
+        return
+    for selection in node.selection_set.selections:
+        if isinstance(selection, FieldNode):
             yield selection
-        elif isinstance(selection, FragmentSpread | InlineFragment):
-            yield from _fields(selection.selections)
+        elif isinstance(selection, InlineFragmentNode):
+            yield from _fields(selection, fragments)
+        elif isinstance(selection, FragmentSpreadNode):
+            yield from _fields(fragments[selection.name.value], fragments)
