@@ -242,3 +242,26 @@ async def test_metrics_averaged_per_key(session: AsyncSession, graphql: GraphQLC
     assert group["value"]["min"] == 1.0
     assert group["value"]["max"] == 1.2
     assert abs(group["value"]["avg"] - 1.1) < 1e-9
+
+
+async def test_measures_selected_through_fragments_are_computed(
+    session: AsyncSession, graphql: GraphQLClient, statements: StatementCounter
+) -> None:
+    session.add_all(
+        m.Run(name=f"fragment-{i}", status=m.Status.FAILED, attempt=i) for i in range(1, 4)
+    )
+    await session.flush()
+    statements.reset()
+    data = await graphql.data(
+        """query {
+          runs(where: {name: {ilike: "fragment-%"}}) { ...Stats }
+        }
+        fragment Stats on RunConnection {
+          groups(by: [STATUS]) { ... on RunGroup { count attempt { ...Range } } }
+        }
+        fragment Range on NumberStats { min max }
+        """
+    )
+    assert data["runs"]["groups"] == [{"count": 3, "attempt": {"min": 1.0, "max": 3.0}}]
+    # no page of runs is read: only the groups are selected
+    assert statements.count == 1, statements.statements
