@@ -8,6 +8,7 @@ so all lists take the same arguments (`where`, `orderBy`, `first`, `after`, `las
 from __future__ import annotations
 
 import importlib
+import itertools
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, ForwardRef, get_args, get_origin
 
@@ -21,6 +22,8 @@ from scimeta.schema.filters import WhereInput, where_condition
 from scimeta.schema.ordering import Column, OrderTerm, order_terms
 from scimeta.schema.pagination import Connection, ListScope, PageArgs, key_of, load_page
 from scimeta.schema.selection import selected_subfields
+
+_field_tokens = itertools.count()
 
 # A connection's fields that need the page's rows; totalCount and aggregates do not.
 PAGE_FIELDS = frozenset({"edges", "nodes", "pageInfo"})
@@ -60,6 +63,9 @@ def list_field(
     default = list(default_order)
     connection_type = connection or Connection[node]
     runtime_type: list[Any] = []
+    # Lists over the same parent key may differ in their fixed conditions: their loaders
+    # must not be shared.
+    field_token = next(_field_tokens)
 
     async def resolve_list(
         info: Info[Any, Any], parent_id: int | None, where_: Any, order_by: Any, args: PageArgs
@@ -70,7 +76,7 @@ def list_field(
             loaders=context.loaders,
             model=model,
             conditions=[*(fixed() if fixed else ()), *where_condition(where_)],
-            fingerprint=f"{where_!r}|{order_by!r}",
+            fingerprint=f"{field_token}|{where_!r}|{order_by!r}",
             parent_key=parent_key,
             parent_id=parent_id,
         )

@@ -14,7 +14,7 @@ from enum import Enum
 from typing import Annotated, Any, ClassVar
 
 import strawberry
-from sqlalchemy import ColumnElement, and_, false, not_, or_, select, true
+from sqlalchemy import ColumnElement, and_, false, func, not_, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute
 from strawberry import relay
 
@@ -254,7 +254,9 @@ class WhereInput:
         if name == "or_":
             return or_(false(), *(where.condition() for where in value))
         if name == "not_":
-            return not_(value.condition())
+            # Two-valued: a row for which the condition is unknown (a null column, no
+            # related row) does not satisfy it, so it satisfies its negation.
+            return not_(func.coalesce(value.condition(), false()))
         if name in self.__relations__:
             local, remote = self.__relations__[name]
             return local.in_(select(remote).where(value.condition()))
