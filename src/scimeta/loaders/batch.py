@@ -11,7 +11,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import ColumnElement, Executable, select
+from sqlalchemy import BigInteger, ColumnElement, Executable, any_, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -30,6 +31,12 @@ class LoaderSource(Protocol):
 
     @property
     def db_lock(self) -> asyncio.Lock: ...
+
+
+def key_in(column: InstrumentedAttribute[Any], keys: Sequence[int]) -> ColumnElement[bool]:
+    """`column = ANY(:keys)`: one array parameter, so the statement's text (and its
+    prepared statement) is the same for any number of keys, unlike `IN (...)`."""
+    return column == any_(literal(list(keys), ARRAY(BigInteger)))
 
 
 def primary_key_attribute(model: type[Base]) -> InstrumentedAttribute[Any]:
@@ -53,7 +60,7 @@ async def rows_by_key(
     key: InstrumentedAttribute[Any],
     keys: Sequence[Any],
 ) -> list[RowT | None]:
-    rows = await execute(source, select(model).where(key.in_(keys)))
+    rows = await execute(source, select(model).where(key_in(key, keys)))
     by_key = {getattr(row, key.key): row for (row,) in rows}
     return [by_key.get(k) for k in keys]
 
@@ -67,7 +74,7 @@ async def rows_grouped_by_key(
     order_by: Sequence[ColumnElement[Any] | InstrumentedAttribute[Any]],
     where: Sequence[ColumnElement[bool]] = (),
 ) -> list[list[RowT]]:
-    statement = select(model).where(key.in_(keys), *where).order_by(key, *order_by)
+    statement = select(model).where(key_in(key, keys), *where).order_by(key, *order_by)
     groups: defaultdict[Any, list[RowT]] = defaultdict(list)
     for (row,) in await execute(source, statement):
         groups[getattr(row, key.key)].append(row)

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
 
-from scimeta.loaders.batch import LoaderSource, execute
+from scimeta.loaders.batch import LoaderSource, execute, key_in
 from scimeta.models import Batch, BatchItem, Calculation, Molecule, Status
 
 
@@ -16,7 +16,7 @@ async def batch_item_counts(source: LoaderSource, keys: Sequence[int]) -> list[d
     """Per batch id: the number of its items in each status."""
     statement = (
         select(BatchItem.batch_id, BatchItem.status, func.count())
-        .where(BatchItem.batch_id.in_(keys))
+        .where(key_in(BatchItem.batch_id, keys))
         .group_by(BatchItem.batch_id, BatchItem.status)
     )
     counts: defaultdict[int, dict[Status, int]] = defaultdict(dict)

@@ -16,7 +16,7 @@ from sqlalchemy import BigInteger, ColumnElement, func, literal, select, true
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
-from scimeta.loaders.batch import LoaderSource, execute
+from scimeta.loaders.batch import LoaderSource, execute, key_in
 from scimeta.models import Base
 
 Column = InstrumentedAttribute[Any]
@@ -85,7 +85,7 @@ async def counts_by_parent(
 ) -> list[int]:
     statement = (
         select(parent_key, func.count())
-        .where(parent_key.in_(keys), *conditions)
+        .where(key_in(parent_key, keys), *conditions)
         .group_by(parent_key)
     )
     counts = {key: int(count) for key, count in await execute(source, statement)}
@@ -142,7 +142,7 @@ async def root_aggregate(source: LoaderSource, query: AggregateQuery) -> list[Ag
 async def aggregates_by_parent(
     source: LoaderSource, query: AggregateQuery, parent_key: Column, keys: Sequence[int]
 ) -> list[list[AggregateRow]]:
-    statement = _aggregate_statement(query, parent_key).where(parent_key.in_(keys))
+    statement = _aggregate_statement(query, parent_key).where(key_in(parent_key, keys))
     by_parent: defaultdict[int, list[Any]] = defaultdict(list)
     for row in await execute(source, statement):
         by_parent[row[0]].append(row)

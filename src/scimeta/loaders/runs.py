@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 
-from scimeta.loaders.batch import LoaderSource, execute
+from scimeta.loaders.batch import LoaderSource, execute, key_in
 from scimeta.models import AuditStatus, Chunk
 
 
@@ -15,7 +15,7 @@ async def passed_chunk_indexes(source: LoaderSource, keys: Sequence[int]) -> lis
     """Per trajectory id: the chunk indexes with a PASSED attempt, ascending."""
     statement = (
         select(Chunk.trajectory_id, Chunk.index)
-        .where(Chunk.trajectory_id.in_(keys), Chunk.audit_status == AuditStatus.PASSED)
+        .where(key_in(Chunk.trajectory_id, keys), Chunk.audit_status == AuditStatus.PASSED)
         .distinct()
         .order_by(Chunk.trajectory_id, Chunk.index)
     )

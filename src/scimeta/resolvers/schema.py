@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import SchemaExtension
+from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 from strawberry.types import ExecutionContext
 
 from scimeta.errors import add_code
@@ -63,4 +64,17 @@ class Schema(strawberry.Schema):
             add_code(error, executing=executing)
 
 
-schema = Schema(query=Query, types=NODE_TYPES, extensions=[CloseSessionExtension])
+# Frontends and workers send the same few documents again and again: parsing and
+# validating each once saves most of a small query's time. The caches live at module
+# level in strawberry and are shared by all requests.
+DOCUMENT_CACHE_SIZE = 1024
+
+schema = Schema(
+    query=Query,
+    types=NODE_TYPES,
+    extensions=[
+        CloseSessionExtension,
+        partial(ParserCache, maxsize=DOCUMENT_CACHE_SIZE),
+        partial(ValidationCache, maxsize=DOCUMENT_CACHE_SIZE),
+    ],
+)
