@@ -4,6 +4,7 @@ fixed number of statements."""
 from __future__ import annotations
 
 import base64
+import re
 
 import pytest
 from sqlalchemy import insert
@@ -162,3 +163,38 @@ async def test_bad_node_ids_get_a_clear_error(
 
 async def test_typename_answers(graphql: GraphQLClient) -> None:
     assert await graphql.data("{ __typename }") == {"__typename": "Query"}
+
+
+async def test_a_page_reads_json_columns_only_when_selected(
+    session: AsyncSession, graphql: GraphQLClient, statements: StatementCounter
+) -> None:
+    study = m.Study(name="json", attributes={"site": "lab"})
+    session.add(study)
+    await session.flush()
+    session.add(m.Participant(study_id=study.id, number=7, attributes={"age": 61}))
+    await session.flush()
+    session.expunge_all()
+
+    statements.reset()
+    lean = await graphql.data(
+        '{ studies(where: {name: {eq: "json"}}) { nodes { name participants '
+        "{ nodes { number } } } } }"
+    )
+    assert lean["studies"]["nodes"] == [
+        {"name": "json", "participants": {"nodes": [{"number": 7}]}}
+    ]
+    # the columns each statement returns (a LATERAL page's inner query reads the table)
+    returned = [re.split(r"\sFROM\s", sql)[0] for sql in statements.statements]
+    assert not any("attributes" in columns for columns in returned), returned
+
+    # The same rows are read twice in one request, once without and once with the JSON.
+    both = await graphql.data(
+        "{ lean: participants(where: {number: {eq: 7}}) { nodes { number } } "
+        "full: participants(where: {number: {eq: 7}}) { edges { node { ... on Participant "
+        "{ attributes study { attributes } } } } } }"
+    )
+    assert both["lean"]["nodes"] == [{"number": 7}]
+    assert both["full"]["edges"][0]["node"] == {
+        "attributes": {"age": 61},
+        "study": {"attributes": {"site": "lab"}},
+    }

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, ColumnElement, func, literal, select, true
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import InstrumentedAttribute, aliased
+from sqlalchemy.orm import InstrumentedAttribute, aliased, defer
 
 from scimeta.loaders.batch import LoaderSource, execute, key_in
 from scimeta.models import Base
@@ -34,11 +34,20 @@ class PageQuery:
     conditions: Sequence[ColumnElement[bool]]
     order: Sequence[ColumnElement[Any]]
     limit: int
+    deferred: Sequence[str] = ()
+
+    def options(self, entity: Any) -> list[Any]:
+        """Leave the `deferred` columns (large JSON nobody selected) unread."""
+        return [defer(getattr(entity, name), raiseload=True) for name in self.deferred]
 
 
 async def root_page(source: LoaderSource, query: PageQuery) -> list[Any]:
     statement = (
-        select(query.model).where(*query.conditions).order_by(*query.order).limit(query.limit)
+        select(query.model)
+        .options(*query.options(query.model))
+        .where(*query.conditions)
+        .order_by(*query.order)
+        .limit(query.limit)
     )
     return [row for (row,) in await execute(source, statement)]
 
@@ -61,7 +70,9 @@ async def pages_by_parent(
         .lateral("page")
     )
     row_type = aliased(query.model, page)
-    statement = select(row_type).select_from(parent).join(page, true())
+    statement = (
+        select(row_type).options(*query.options(row_type)).select_from(parent).join(page, true())
+    )
     groups: defaultdict[int, list[Any]] = defaultdict(list)
     for (row,) in await execute(source, statement):
         groups[getattr(row, parent_key.key)].append(row)

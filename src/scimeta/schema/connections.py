@@ -14,14 +14,16 @@ from typing import Annotated, Any, ForwardRef, get_args, get_origin
 
 import strawberry
 from sqlalchemy import ColumnElement
+from sqlalchemy.dialects.postgresql import JSONB
 from strawberry.types import Info
 from strawberry.types.lazy_type import StrawberryLazyReference
+from strawberry.utils.str_converters import to_camel_case
 
 from scimeta.models import Base
 from scimeta.schema.filters import WhereInput, where_condition
 from scimeta.schema.ordering import Column, OrderTerm, order_terms
 from scimeta.schema.pagination import Connection, ListScope, PageArgs, key_of, load_page
-from scimeta.schema.selection import selected_subfields
+from scimeta.schema.selection import selected_node_fields, selected_subfields
 
 _field_tokens = itertools.count()
 
@@ -66,6 +68,7 @@ def list_field(
     # Lists over the same parent key may differ in their fixed conditions: their loaders
     # must not be shared.
     field_token = next(_field_tokens)
+    large_columns = _large_columns(model)
 
     async def resolve_list(
         info: Info[Any, Any], parent_id: int | None, where_: Any, order_by: Any, args: PageArgs
@@ -84,7 +87,9 @@ def list_field(
         if not runtime_type:
             runtime_type.append(_runtime_class(connection_type))
         fetch = not PAGE_FIELDS.isdisjoint(selected_subfields(info))
-        return await load_page(scope, terms, args, runtime_type[0], fetch=fetch)
+        selected = selected_node_fields(info) if fetch else set()
+        deferred = [key for key, name in large_columns if name not in selected]
+        return await load_page(scope, terms, args, runtime_type[0], fetch=fetch, deferred=deferred)
 
     async def resolve_root(
         info: Info[Any, Any],
@@ -142,3 +147,13 @@ def _runtime_class(annotation: Any) -> Any:
     (lazy,) = (item for item in metadata if isinstance(item, StrawberryLazyReference))
     name = reference.__forward_arg__ if isinstance(reference, ForwardRef) else reference
     return getattr(importlib.import_module(lazy.module), name)
+
+
+def _large_columns(model: type[Base]) -> list[tuple[str, str]]:
+    """The JSON columns of `model` (attribute name, GraphQL field name): decoding them is
+    a large part of reading a row, so a page reads them only when they are selected."""
+    return [
+        (attribute.key, to_camel_case(attribute.key))
+        for attribute in model.__mapper__.column_attrs
+        if isinstance(attribute.columns[0].type, JSONB)
+    ]

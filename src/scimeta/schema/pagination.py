@@ -116,10 +116,11 @@ async def load_page(
     connection_type: type[Connection[Any]] = Connection,
     *,
     fetch: bool = True,
+    deferred: Sequence[str] = (),
 ) -> Connection[Any]:
     """One page of `scope` in `terms` order, fetching one row more than asked to know
     whether there is a further page. Without `fetch` (the query selects no items), the
-    arguments are checked but no rows are read."""
+    arguments are checked but no rows are read; `deferred` columns are not read."""
     size = args.size()
     order = [term.reversed() for term in terms] if args.backward else terms
     conditions = list(scope.conditions)
@@ -128,13 +129,13 @@ async def load_page(
     if args.before is not None:
         reverse = [term.reversed() for term in terms]
         conditions.append(keyset_condition(reverse, decode_cursor(terms, args.before)))
-    query = PageQuery(scope.model, conditions, [term.sql() for term in order], size + 1)
+    query = PageQuery(scope.model, conditions, [term.sql() for term in order], size + 1, deferred)
     if not fetch:
         rows = []
     elif scope.parent_key is None or scope.parent_id is None:
         rows = await root_page(scope.source, query)
     else:
-        fingerprint = f"{scope.fingerprint}|{args!r}"
+        fingerprint = f"{scope.fingerprint}|{args!r}|{deferred}"
         rows = await scope.loaders.pages(scope.parent_key, query, fingerprint).load(scope.parent_id)
     more = len(rows) > size
     rows = rows[:size]

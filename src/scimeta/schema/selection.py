@@ -37,3 +37,20 @@ def _fields(node: Any, fragments: Mapping[str, FragmentDefinitionNode]) -> Itera
             yield from _fields(selection, fragments)
         elif isinstance(selection, FragmentSpreadNode):
             yield from _fields(fragments[selection.name.value], fragments)
+
+
+def selected_node_fields(info: Any) -> set[str]:
+    """For a connection field: the fields selected on its items, under `nodes` or under
+    `edges { node }`."""
+    raw = info._raw_info
+    fragments: Mapping[str, FragmentDefinitionNode] = raw.fragments
+    names: set[str] = set()
+    for field_node in raw.field_nodes:
+        for child in _fields(field_node, fragments):
+            if child.name.value == "nodes":
+                names.update(f.name.value for f in _fields(child, fragments))
+            elif child.name.value == "edges":
+                for edge_field in _fields(child, fragments):
+                    if edge_field.name.value == "node":
+                        names.update(f.name.value for f in _fields(edge_field, fragments))
+    return names
