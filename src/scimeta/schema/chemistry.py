@@ -224,8 +224,8 @@ class BatchItemConnection(Connection[BatchItem]):
 
 @strawberry.type(description="Dashboard figures of the chemistry store.")
 class ChemistryStatistics:
-    molecules: int = strawberry.field(description="Number of molecules.")
-    batches: int = strawberry.field(description="Number of batches.")
+    molecules: int = strawberry.field(description="Number of molecules (all of them).")
+    batches: int = strawberry.field(description="Number of batches (all of them).")
     calculations: int = strawberry.field(description="Number of calculations counted.")
     succeeded: int = strawberry.field(description="Calculations that succeeded.")
     failed: int = strawberry.field(description="Calculations that failed.")
