@@ -7,7 +7,6 @@ results aligned with the keys, as DataLoader requires.
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, Protocol, TypeVar
 
@@ -63,19 +62,3 @@ async def rows_by_key(
     rows = await execute(source, select(model).where(key_in(key, keys)))
     by_key = {getattr(row, key.key): row for (row,) in rows}
     return [by_key.get(k) for k in keys]
-
-
-async def rows_grouped_by_key(
-    source: LoaderSource,
-    model: type[RowT],
-    key: InstrumentedAttribute[Any],
-    keys: Sequence[Any],
-    *,
-    order_by: Sequence[ColumnElement[Any] | InstrumentedAttribute[Any]],
-    where: Sequence[ColumnElement[bool]] = (),
-) -> list[list[RowT]]:
-    statement = select(model).where(key_in(key, keys), *where).order_by(key, *order_by)
-    groups: defaultdict[Any, list[RowT]] = defaultdict(list)
-    for (row,) in await execute(source, statement):
-        groups[getattr(row, key.key)].append(row)
-    return [groups.get(k, []) for k in keys]

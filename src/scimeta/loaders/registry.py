@@ -18,7 +18,6 @@ from scimeta.loaders.batch import (
     LoaderSource,
     primary_key_attribute,
     rows_by_key,
-    rows_grouped_by_key,
 )
 from scimeta.loaders.chemistry import batch_item_counts
 from scimeta.loaders.pages import (
@@ -30,7 +29,7 @@ from scimeta.loaders.pages import (
     pages_by_parent,
 )
 from scimeta.loaders.runs import passed_chunk_indexes
-from scimeta.models import Base, Event, Status
+from scimeta.models import Base, Status
 
 RowT = TypeVar("RowT", bound=Base)
 
@@ -47,43 +46,6 @@ class Loaders:
             attribute = primary_key_attribute(model)
             self._cache[key] = DataLoader(partial(rows_by_key, self._source, model, attribute))
         return self._cache[key]
-
-    def children(
-        self,
-        model: type[RowT],
-        parent_key: InstrumentedAttribute[Any],
-        order_by: Sequence[InstrumentedAttribute[Any] | ColumnElement[Any]] = (),
-        where: Sequence[ColumnElement[bool]] = (),
-        variant: str = "",
-    ) -> DataLoader[int, list[RowT]]:
-        """`<Entity>By<Parent>Loader`: the rows whose `parent_key` is each key.
-
-        `variant` names a fixed `where` so that two loaders over the same column with
-        different conditions are cached apart.
-        """
-        key = ("children", model, parent_key.key, variant)
-        if key not in self._cache:
-            order = list(order_by) or [primary_key_attribute(model)]
-            self._cache[key] = DataLoader(
-                partial(
-                    rows_grouped_by_key,
-                    self._source,
-                    model,
-                    parent_key,
-                    order_by=order,
-                    where=where,
-                )
-            )
-        return self._cache[key]
-
-    def events_about(self, subject_type: str) -> DataLoader[int, list[Event]]:
-        return self.children(
-            Event,
-            Event.subject_id,
-            order_by=[Event.sequence],
-            where=[Event.subject_type == subject_type],
-            variant=subject_type,
-        )
 
     def pages(
         self, parent_key: InstrumentedAttribute[Any], query: PageQuery, fingerprint: str

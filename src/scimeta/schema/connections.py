@@ -19,10 +19,11 @@ from strawberry.types import Info
 from strawberry.types.lazy_type import StrawberryLazyReference
 from strawberry.utils.str_converters import to_camel_case
 
+from scimeta.loaders.batch import primary_key_attribute
 from scimeta.models import Base
 from scimeta.schema.filters import WhereInput, where_condition
 from scimeta.schema.ordering import Column, OrderTerm, order_terms
-from scimeta.schema.pagination import Connection, ListScope, PageArgs, key_of, load_page
+from scimeta.schema.pagination import Connection, ListScope, PageArgs, load_page
 from scimeta.schema.selection import selected_node_fields, selected_subfields
 
 _field_tokens = itertools.count()
@@ -61,7 +62,7 @@ def list_field(
     its `<Entity>Where` and `<Entity>Order` inputs, and `connection` a `Connection`
     subclass with extra fields (aggregates) if the list has one.
     """
-    key = key_of(model)
+    key = primary_key_attribute(model)
     default = list(default_order)
     connection_type = connection or Connection[node]
     runtime_type: list[Any] = []

@@ -18,7 +18,7 @@ from strawberry.relay.types import NodeType
 
 from scimeta.errors import BadUserInput
 from scimeta.loaders import Loaders
-from scimeta.loaders.batch import LoaderSource, primary_key_attribute
+from scimeta.loaders.batch import LoaderSource
 from scimeta.loaders.pages import PageQuery, root_count, root_page
 from scimeta.models import Base
 from scimeta.schema.ordering import (
@@ -152,7 +152,3 @@ async def load_page(
         ),
         _scope=scope,
     )
-
-
-def key_of(model: type[Base]) -> Column:
-    return primary_key_attribute(model)
