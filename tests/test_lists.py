@@ -708,3 +708,23 @@ async def test_events_of_different_subject_types_do_not_share_pages(
     assert data["calculations"]["nodes"] == [
         {"events": {"totalCount": 1, "nodes": [{"type": "calculation_completed"}]}}
     ]
+
+
+async def test_one_list_in_two_orders_is_counted_once(
+    session: AsyncSession, graphql: GraphQLClient, statements: StatementCounter
+) -> None:
+    (study_id,) = await _studies(session, ["two-orders"])
+    session.add_all(m.Participant(study_id=study_id, number=n) for n in (5, 3, 9))
+    await session.flush()
+    statements.reset()
+    data = await graphql.data(
+        '{ studies(where: {name: {eq: "two-orders"}}) { nodes {'
+        " up: participants(first: 2) { totalCount nodes { number } }"
+        " down: participants(first: 2, orderBy: [{field: NUMBER, direction: DESC}])"
+        " { totalCount nodes { number } } } } }"
+    )
+    (study,) = data["studies"]["nodes"]
+    assert study["up"] == {"totalCount": 3, "nodes": [{"number": 3}, {"number": 5}]}
+    assert study["down"] == {"totalCount": 3, "nodes": [{"number": 9}, {"number": 5}]}
+    # studies, one page per ordering, and one count shared by both
+    assert statements.count == 4, statements.statements

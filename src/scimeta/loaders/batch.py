@@ -32,10 +32,15 @@ class LoaderSource(Protocol):
     def db_lock(self) -> asyncio.Lock: ...
 
 
-def key_in(column: InstrumentedAttribute[Any], keys: Sequence[int]) -> ColumnElement[bool]:
-    """`column = ANY(:keys)`: one array parameter, so the statement's text (and its
+def key_array(keys: Sequence[int]) -> ColumnElement[Any]:
+    """A batch's keys as one `bigint[]` parameter, so the statement's text (and its
     prepared statement) is the same for any number of keys, unlike `IN (...)`."""
-    return column == any_(literal(list(keys), ARRAY(BigInteger)))
+    return literal(list(keys), ARRAY(BigInteger))
+
+
+def key_in(column: InstrumentedAttribute[Any], keys: Sequence[int]) -> ColumnElement[bool]:
+    """`column = ANY(:keys)`."""
+    return column == any_(key_array(keys))
 
 
 def primary_key_attribute(model: type[Base]) -> InstrumentedAttribute[Any]:

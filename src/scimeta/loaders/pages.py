@@ -12,11 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, func, literal, select, true
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.orm import InstrumentedAttribute, aliased, defer
 
-from scimeta.loaders.batch import LoaderSource, execute, key_in
+from scimeta.loaders.batch import LoaderSource, execute, key_array, key_in
 from scimeta.models import Base
 
 Column = InstrumentedAttribute[Any]
@@ -54,8 +53,7 @@ async def root_page(source: LoaderSource, query: PageQuery) -> list[Any]:
 
 def _parent_ids(keys: Sequence[int]) -> Any:
     """`unnest(:ids) AS parent(id)`: the batch's parent keys as a table."""
-    ids = literal(list(keys), ARRAY(BigInteger))
-    return func.unnest(ids).table_valued("id").render_derived(name="parent")
+    return func.unnest(key_array(keys)).table_valued("id").render_derived(name="parent")
 
 
 async def pages_by_parent(

@@ -41,11 +41,7 @@ class Loaders:
 
     def by_id(self, model: type[RowT]) -> DataLoader[int, RowT | None]:
         """`<Entity>ByIdLoader`: one row per id, None where there is none."""
-        key = ("by_id", model)
-        if key not in self._cache:
-            attribute = primary_key_attribute(model)
-            self._cache[key] = DataLoader(partial(rows_by_key, self._source, model, attribute))
-        return self._cache[key]
+        return self._loader(("by_id", model), rows_by_key, model, primary_key_attribute(model))
 
     def pages(
         self, parent_key: InstrumentedAttribute[Any], query: PageQuery, fingerprint: str
@@ -53,9 +49,7 @@ class Loaders:
         """One page of rows per parent key. `fingerprint` identifies the query's filter,
         order and cursor, so that two differently filtered lists are cached apart."""
         key = ("pages", parent_key, fingerprint)
-        if key not in self._cache:
-            self._cache[key] = DataLoader(partial(pages_by_parent, self._source, query, parent_key))
-        return self._cache[key]
+        return self._loader(key, pages_by_parent, query, parent_key)
 
     def counts(
         self,
@@ -66,33 +60,26 @@ class Loaders:
     ) -> DataLoader[int, int]:
         """The number of rows matching `conditions` per parent key."""
         key = ("counts", parent_key, fingerprint)
-        if key not in self._cache:
-            self._cache[key] = DataLoader(
-                partial(counts_by_parent, self._source, model, conditions, parent_key)
-            )
-        return self._cache[key]
+        return self._loader(key, counts_by_parent, model, conditions, parent_key)
 
     def aggregates(
         self, parent_key: InstrumentedAttribute[Any], query: AggregateQuery, fingerprint: str
     ) -> DataLoader[int, list[AggregateRow]]:
         """Grouped aggregates per parent key."""
         key = ("aggregates", parent_key, fingerprint)
-        if key not in self._cache:
-            self._cache[key] = DataLoader(
-                partial(aggregates_by_parent, self._source, query, parent_key)
-            )
-        return self._cache[key]
+        return self._loader(key, aggregates_by_parent, query, parent_key)
 
     def passed_chunk_indexes(self) -> DataLoader[int, list[int]]:
         """`PassedChunkIndexesByTrajectoryLoader`: chunk indexes with a PASSED attempt."""
-        return self._named("passed_chunk_indexes", passed_chunk_indexes)
+        return self._loader(("passed_chunk_indexes",), passed_chunk_indexes)
 
     def batch_item_counts(self) -> DataLoader[int, dict[Status, int]]:
         """`BatchItemCountsByBatchLoader`: item counts per status."""
-        return self._named("batch_item_counts", batch_item_counts)
+        return self._loader(("batch_item_counts",), batch_item_counts)
 
-    def _named(self, name: str, batch: Any) -> DataLoader[Any, Any]:
-        key = (name,)
+    def _loader(self, key: tuple[Any, ...], batch: Any, *args: Any) -> DataLoader[Any, Any]:
+        """The loader cached under `key`, created on first use: it calls
+        `batch(source, *args, keys)`."""
         if key not in self._cache:
-            self._cache[key] = DataLoader(partial(batch, self._source))
+            self._cache[key] = DataLoader(partial(batch, self._source, *args))
         return self._cache[key]

@@ -80,7 +80,7 @@ def list_field(
             loaders=context.loaders,
             model=model,
             conditions=[*(fixed() if fixed else ()), *where_condition(where_)],
-            fingerprint=f"{field_token}|{where_!r}|{order_by!r}",
+            fingerprint=f"{field_token}|{where_!r}",
             parent_key=parent_key,
             parent_id=parent_id,
         )
@@ -89,7 +89,7 @@ def list_field(
             runtime_type.append(_runtime_class(connection_type))
         fetch = not PAGE_FIELDS.isdisjoint(selected_subfields(info))
         selected = selected_node_fields(info) if fetch else set()
-        deferred = [key for key, name in large_columns if name not in selected]
+        deferred = [column for column, name in large_columns if name not in selected]
         return await load_page(scope, terms, args, runtime_type[0], fetch=fetch, deferred=deferred)
 
     async def resolve_root(

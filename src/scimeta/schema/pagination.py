@@ -27,6 +27,7 @@ from scimeta.schema.ordering import (
     decode_cursor,
     encode_cursor,
     keyset_condition,
+    ordering_name,
 )
 
 DEFAULT_PAGE_SIZE = 50
@@ -75,7 +76,11 @@ class KeysetEdge(relay.Edge[Any]):
 
 @dataclass(frozen=True)
 class ListScope:
-    """A list: the rows of `model` matching `conditions`, under one parent or at the root."""
+    """A list: the rows of `model` matching `conditions`, under one parent or at the root.
+
+    `fingerprint` identifies the list's field and filter, not its order or page, so that
+    counts and aggregates are shared by every page and ordering of the same list.
+    """
 
     source: LoaderSource
     loaders: Loaders
@@ -135,7 +140,7 @@ async def load_page(
     elif scope.parent_key is None or scope.parent_id is None:
         rows = await root_page(scope.source, query)
     else:
-        fingerprint = f"{scope.fingerprint}|{args!r}|{deferred}"
+        fingerprint = f"{scope.fingerprint}|{ordering_name(terms)}|{args!r}|{deferred}"
         rows = await scope.loaders.pages(scope.parent_key, query, fingerprint).load(scope.parent_id)
     more = len(rows) > size
     rows = rows[:size]
