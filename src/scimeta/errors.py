@@ -35,6 +35,23 @@ class NotFound(ClientError):
     code = "NOT_FOUND"
 
 
+class Conflict(ClientError):
+    """The request is well-formed but clashes with the data as it is now. `reason` says
+    how, so that a client can branch on it:
+
+    - ALREADY_EXISTS: a unique name or key is taken;
+    - ILLEGAL_TRANSITION: the status (or phase, or audit status) cannot move that way;
+    - STALE_VERSION: the row changed since the client read the version it passed;
+    - IDEMPOTENCY_KEY_REUSED: the key was used before for a different call;
+    - HAS_DEPENDENTS: a delete would orphan recorded results.
+    """
+
+    code = "CONFLICT"
+
+    def __init__(self, message: str, *, reason: str, **details: Any) -> None:
+        super().__init__(message, reason=reason, **details)
+
+
 def add_code(error: GraphQLError, *, executing: bool) -> None:
     """Give `error` an `extensions.code` if it has none. `executing` tells whether the
     error arose while executing (after the document was parsed and validated)."""

@@ -2,7 +2,7 @@
 
 from scimeta.models.base import Base, Entity
 from scimeta.models.chemistry import AtomicProperty, Batch, BatchItem, Calculation, Molecule
-from scimeta.models.core import Event, File, Metric, MetricKey
+from scimeta.models.core import Event, File, IdempotencyKey, Metric, MetricKey
 from scimeta.models.enums import (
     AuditStatus,
     FileRole,
@@ -36,6 +36,7 @@ __all__ = [
     "Event",
     "File",
     "FileRole",
+    "IdempotencyKey",
     "Job",
     "JobFile",
     "Knee",

@@ -6,7 +6,17 @@ import enum
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, DateTime, Enum, ForeignKey, Identity, MetaData, func
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Identity,
+    Integer,
+    MetaData,
+    func,
+    literal_column,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -29,9 +39,14 @@ class Base(DeclarativeBase):
 
 
 class Entity(Base):
-    """A row that is a GraphQL `Node`: a surrogate key and creation/update times."""
+    """A row that is a GraphQL `Node`: a surrogate key, creation/update times and a
+    version that every update increments (clients pass it back to detect a concurrent
+    change)."""
 
     __abstract__ = True
+    # Values the database sets on insert or update are read back in the same statement
+    # (RETURNING): an async session cannot load an expired attribute later.
+    __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012
 
     id: Mapped[int] = mapped_column(
         BigInteger, Identity(always=True), primary_key=True, sort_order=-1
@@ -39,6 +54,9 @@ class Entity(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now(), sort_order=1)
     updated_at: Mapped[datetime] = mapped_column(
         server_default=func.now(), onupdate=func.now(), sort_order=1
+    )
+    version: Mapped[int] = mapped_column(
+        Integer, server_default="1", onupdate=literal_column("version") + 1, sort_order=1
     )
 
 

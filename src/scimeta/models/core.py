@@ -141,3 +141,22 @@ class Event(Base):
 
     # Every node has an `id`; an event's is its sequence number.
     id: Mapped[int] = synonym("sequence")
+
+
+class IdempotencyKey(Base):
+    """A create call made with an idempotency key: what it was asked and what it made.
+
+    A retry with the same key and input gets the same result back; the same key with a
+    different input is refused. Keys are scoped by the caller.
+    """
+
+    __tablename__ = "idempotency_keys"
+
+    actor: Mapped[str] = mapped_column(String(255), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    operation: Mapped[str] = mapped_column(String(64))
+    # sha256 of the call's canonical JSON input
+    request_hash: Mapped[str] = mapped_column(String(64))
+    subject_type: Mapped[str | None] = mapped_column(String(64))
+    subject_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -12,6 +12,7 @@ from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 from strawberry.types import ExecutionContext
 
 from scimeta.errors import add_code
+from scimeta.resolvers.mutations import Mutation
 from scimeta.resolvers.query import Query
 from scimeta.schema import chemistry, core, jobs, runs, studies
 
@@ -71,6 +72,7 @@ DOCUMENT_CACHE_SIZE = 1024
 
 schema = Schema(
     query=Query,
+    mutation=Mutation,
     types=NODE_TYPES,
     extensions=[
         CloseSessionExtension,

@@ -33,6 +33,10 @@ class Entity(relay.Node):
     id: relay.NodeID[int]
     created_at: datetime = strawberry.field(description="When the entity was created.")
     updated_at: datetime = strawberry.field(description="When the entity was last changed.")
+    version: int = strawberry.field(
+        description="Incremented by every change; pass it as `expectedVersion` to an update "
+        "so that a concurrent change is refused instead of overwritten."
+    )
 
     @classmethod
     def is_type_of(cls, obj: Any, info: Info) -> bool:

@@ -51,6 +51,10 @@ class Context:
             self._loaders = Loaders(self)
         return self._loaders
 
+    def reset_loaders(self) -> None:
+        """Forget what the loaders cached: a mutation changed the rows."""
+        self._loaders = None
+
     async def close(self) -> None:
         session, self._session, self._loaders = self._session, None, None
         if session is not None:

@@ -1,0 +1,119 @@
+"""What every mutation shares: one transaction per call, ids, caps and JSON checks."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Protocol, TypeVar
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry import relay
+from strawberry.types import Info
+
+from scimeta.errors import BadUserInput
+from scimeta.models import Entity
+from scimeta.writes.idempotency import Idempotency
+from scimeta.writes.transaction import Writer, transaction
+
+RowT = TypeVar("RowT", bound=Entity)
+
+# The longest list one call may carry in any bulk field; larger sets go in several calls.
+MAX_BULK_ROWS = 10_000
+
+
+class Caller(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+class WriteContext(Protocol):
+    @property
+    def session(self) -> AsyncSession: ...
+
+    @property
+    def identity(self) -> Caller: ...
+
+    def reset_loaders(self) -> None: ...
+
+
+WriteInfo = Info[WriteContext, Any]
+
+
+@asynccontextmanager
+async def write(info: WriteInfo) -> AsyncIterator[Writer]:
+    """One mutation's transaction. Mutations run one after another, so nothing else uses
+    the session meanwhile; reads of earlier fields are ended first so that the write
+    starts its own transaction, and the loaders forget rows the write may have changed."""
+    context = info.context
+    session = context.session
+    if session.in_transaction():
+        await session.commit()
+    try:
+        async with transaction(session, context.identity.name) as writer:
+            yield writer
+    finally:
+        context.reset_loaders()
+
+
+async def replayed(
+    writer: Writer,
+    model: type[RowT],
+    key: str | None,
+    operation: str,
+    arguments: Any,
+) -> tuple[RowT | None, Idempotency]:
+    """The row an earlier call with this idempotency key made (None if this call is the
+    first), and the handle to record this call's result with."""
+    idempotency = Idempotency(writer, key, operation, arguments)
+    earlier = await idempotency.begin()
+    if earlier is None:
+        return None, idempotency
+    return await writer.get(model, earlier[1]), idempotency
+
+
+def row_id(node_id: relay.GlobalID, model: type[Entity], field: str) -> int:
+    """The row id inside a global id, which must be of `model`'s type."""
+    expected = model.__name__
+    if node_id.type_name != expected:
+        raise BadUserInput(
+            f"{field} must be the id of a {expected}, not of a {node_id.type_name}.",
+            field=field,
+        )
+    try:
+        return int(node_id.node_id)
+    except ValueError:
+        raise BadUserInput(
+            f"{field} is not a valid {expected} id: pass an id this API returned.", field=field
+        ) from None
+
+
+def optional_row_id(node_id: relay.GlobalID | None, model: type[Entity], field: str) -> int | None:
+    return None if node_id is None else row_id(node_id, model, field)
+
+
+def capped(items: Sequence[Any], field: str, cap: int = MAX_BULK_ROWS) -> None:
+    if len(items) > cap:
+        raise BadUserInput(
+            f"{field} has {len(items)} entries; one call takes at most {cap}. "
+            "Split the list over several calls.",
+            field=field,
+            maximum=cap,
+        )
+
+
+def json_object(value: Any, field: str) -> dict[str, Any]:
+    """A JSON argument that must be an object (attributes, payloads, specs)."""
+    if value is None or value is strawberry.UNSET:
+        return {}
+    if not isinstance(value, dict):
+        raise BadUserInput(
+            f"{field} must be a JSON object ({{...}}), not {type(value).__name__}.",
+            field=field,
+        )
+    return value
+
+
+def given(value: Any) -> bool:
+    """True if the client passed the argument (null included)."""
+    return value is not strawberry.UNSET

@@ -1,0 +1,273 @@
+"""Mutations of projects and jobs (seed 001): numbering, status, imports, gleaning."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry import relay
+from strawberry.scalars import JSON
+
+from scimeta import models
+from scimeta.resolvers.mutations.base import (
+    WriteInfo,
+    capped,
+    given,
+    json_object,
+    optional_row_id,
+    replayed,
+    row_id,
+    write,
+)
+from scimeta.resolvers.mutations.core import FileInput, MetricInput, metric_specs
+from scimeta.schema.core import File
+from scimeta.schema.enums import Status
+from scimeta.schema.jobs import Job, Project
+from scimeta.writes import jobs as writes
+from scimeta.writes.core import update_fields
+from scimeta.writes.transaction import Writer
+
+MAX_OUTPUT_FILES = 10_000
+
+
+@strawberry.input(description="A new project.")
+class CreateProjectInput:
+    name: str = strawberry.field(description="Unique project name.")
+    directory: str | None = strawberry.field(default=None, description="Project directory.")
+    description: str | None = strawberry.field(default=None, description="What it is about.")
+    attributes: JSON | None = strawberry.field(default=None, description="Lab-specific fields.")
+
+
+@strawberry.input(description="Changes to a project; fields left out keep their value.")
+class UpdateProjectInput:
+    id: relay.GlobalID
+    directory: str | None = strawberry.UNSET
+    description: str | None = strawberry.UNSET
+    attributes: JSON | None = strawberry.UNSET
+    expected_version: int | None = strawberry.field(
+        default=None, description="Refuse (CONFLICT, STALE_VERSION) if the project changed."
+    )
+
+
+@strawberry.type(description="The project.")
+class ProjectPayload:
+    project: Project
+
+
+@strawberry.input(description="A new job, top-level in a project or under a parent job.")
+class CreateJobInput:
+    project_id: relay.GlobalID | None = strawberry.field(
+        default=None, description="The project, for a top-level job."
+    )
+    parent_id: relay.GlobalID | None = strawberry.field(
+        default=None, description="The parent job, for a sub-job; its project is the job's."
+    )
+    task_name: str = strawberry.field(description="The task (plugin) the job runs.")
+    title: str | None = strawberry.field(default=None, description="Human-readable title.")
+    attributes: JSON | None = strawberry.field(default=None, description="Lab-specific fields.")
+    idempotency_key: str | None = strawberry.field(
+        default=None,
+        description="A retry with the same key returns the first call's job and creates none.",
+    )
+
+
+@strawberry.type(description="The job, and whether an earlier call with the key made it.")
+class CreateJobPayload:
+    job: Job
+    replayed: bool = strawberry.field(
+        description="True if the idempotency key matched an earlier call: nothing was written."
+    )
+
+
+@strawberry.input(description="A job's next status.")
+class SetJobStatusInput:
+    id: relay.GlobalID
+    status: Status
+    expected_version: int | None = strawberry.field(
+        default=None, description="Refuse (CONFLICT, STALE_VERSION) if the job changed."
+    )
+
+
+@strawberry.type(description="The job.")
+class JobPayload:
+    job: Job
+
+
+@strawberry.input(description="Changes to a job; fields left out keep their value.")
+class UpdateJobInput:
+    id: relay.GlobalID
+    title: str | None = strawberry.UNSET
+    attributes: JSON | None = strawberry.UNSET
+    expected_version: int | None = None
+
+
+@strawberry.input(description="A file copied into a project from elsewhere.")
+class ImportFileInput:
+    project_id: relay.GlobalID
+    file: FileInput = strawberry.field(description="The file as it is now, in the project.")
+    imported_from: str = strawberry.field(description="Where it was copied from.")
+    job_id: relay.GlobalID | None = strawberry.field(
+        default=None, description="A job that takes the file as input."
+    )
+    parameter_name: str | None = strawberry.field(
+        default=None, description="The job parameter the file is for."
+    )
+    idempotency_key: str | None = None
+
+
+@strawberry.type(description="The imported file.")
+class ImportFilePayload:
+    file: File
+    replayed: bool
+
+
+@strawberry.input(description="An output file of a job.")
+class OutputFileInput:
+    file: FileInput
+    parameter_name: str | None = strawberry.field(
+        default=None, description="The job parameter that produced it."
+    )
+
+
+@strawberry.input(description="All output files and KPIs of a job that ran.")
+class GleanJobOutputsInput:
+    job_id: relay.GlobalID
+    files: list[OutputFileInput] = strawberry.field(
+        default_factory=list, description=f"Output files (at most {MAX_OUTPUT_FILES})."
+    )
+    metrics: list[MetricInput] = strawberry.field(
+        default_factory=list, description="KPIs, float or text."
+    )
+    expected_version: int | None = None
+
+
+def _attributes(value: JSON | None, field: str) -> dict[str, object]:
+    return json_object(value, field)
+
+
+async def _update(
+    writer: Writer, model: type[models.Entity], node_id: relay.GlobalID, input: object
+) -> object:
+    changes = {
+        name: (_attributes(value, name) if name == "attributes" else value)
+        for name, value in vars(input).items()
+        if name not in {"id", "expected_version"} and given(value)
+    }
+    return await update_fields(
+        writer,
+        model,
+        row_id(node_id, model, "id"),
+        changes,
+        expected_version=getattr(input, "expected_version", None),
+    )
+
+
+@strawberry.type
+class JobMutations:
+    @strawberry.mutation(description="Create a project (seed 001 Project).")
+    async def create_project(self, info: WriteInfo, input: CreateProjectInput) -> ProjectPayload:
+        attributes = _attributes(input.attributes, "attributes")
+        async with write(info) as writer:
+            project = await writer.create(
+                models.Project(
+                    name=input.name,
+                    directory=input.directory,
+                    description=input.description,
+                    attributes=attributes,
+                )
+            )
+        return ProjectPayload(project=project)  # type: ignore[arg-type]
+
+    @strawberry.mutation(description="Change a project's directory, description or attributes.")
+    async def update_project(self, info: WriteInfo, input: UpdateProjectInput) -> ProjectPayload:
+        async with write(info) as writer:
+            project = await _update(writer, models.Project, input.id, input)
+        return ProjectPayload(project=project)  # type: ignore[arg-type]
+
+    @strawberry.mutation(
+        description="Create a job; the server gives it the next number under its parent "
+        '("3", "3.1", "3.1.2"), unique and gap-free even when many clients create at once.'
+    )
+    async def create_job(self, info: WriteInfo, input: CreateJobInput) -> CreateJobPayload:
+        project_id = optional_row_id(input.project_id, models.Project, "projectId")
+        parent_id = optional_row_id(input.parent_id, models.Job, "parentId")
+        attributes = _attributes(input.attributes, "attributes")
+        async with write(info) as writer:
+            earlier, idempotency = await replayed(
+                writer, models.Job, input.idempotency_key, "createJob", vars(input)
+            )
+            if earlier is not None:
+                return CreateJobPayload(job=earlier, replayed=True)  # type: ignore[arg-type]
+            job = await writes.create_job(
+                writer,
+                project_id=project_id,
+                parent_id=parent_id,
+                task_name=input.task_name,
+                title=input.title,
+                attributes=attributes,
+            )
+            await idempotency.finish(job)
+        return CreateJobPayload(job=job, replayed=False)  # type: ignore[arg-type]
+
+    @strawberry.mutation(
+        description="Move a job through its lifecycle: PENDING -> RUNNING -> SUCCEEDED, FAILED "
+        "or CANCELLED; FAILED or CANCELLED -> PENDING to retry. startedAt and finishedAt are "
+        "set by the server. Other moves are refused (CONFLICT, ILLEGAL_TRANSITION)."
+    )
+    async def set_job_status(self, info: WriteInfo, input: SetJobStatusInput) -> JobPayload:
+        job_id = row_id(input.id, models.Job, "id")
+        async with write(info) as writer:
+            job = await writes.set_job_status(
+                writer,
+                job_id,
+                models.Status(input.status.value),
+                expected_version=input.expected_version,
+            )
+        return JobPayload(job=job)  # type: ignore[arg-type]
+
+    @strawberry.mutation(description="Change a job's title or attributes.")
+    async def update_job(self, info: WriteInfo, input: UpdateJobInput) -> JobPayload:
+        async with write(info) as writer:
+            job = await _update(writer, models.Job, input.id, input)
+        return JobPayload(job=job)  # type: ignore[arg-type]
+
+    @strawberry.mutation(
+        description="Register a file imported into a project (seed 001 FileImport), optionally "
+        "as a job's input. The same content (checksum) imported twice into one project is "
+        "refused (CONFLICT, ALREADY_EXISTS, with existingId)."
+    )
+    async def import_file(self, info: WriteInfo, input: ImportFileInput) -> ImportFilePayload:
+        project_id = row_id(input.project_id, models.Project, "projectId")
+        job_id = optional_row_id(input.job_id, models.Job, "jobId")
+        async with write(info) as writer:
+            earlier, idempotency = await replayed(
+                writer, models.File, input.idempotency_key, "importFile", vars(input)
+            )
+            if earlier is not None:
+                return ImportFilePayload(file=earlier, replayed=True)  # type: ignore[arg-type]
+            file = await writes.import_file(
+                writer,
+                project_id=project_id,
+                file=input.file.spec(),
+                imported_from=input.imported_from,
+                job_id=job_id,
+                parameter_name=input.parameter_name,
+            )
+            await idempotency.finish(file)
+        return ImportFilePayload(file=file, replayed=False)  # type: ignore[arg-type]
+
+    @strawberry.mutation(
+        description="Register all output files and KPIs of a job that ran, in one call "
+        f"(seed 001 glean_job_files and KPI gleaning); at most {MAX_OUTPUT_FILES} files."
+    )
+    async def glean_job_outputs(self, info: WriteInfo, input: GleanJobOutputsInput) -> JobPayload:
+        job_id = row_id(input.job_id, models.Job, "jobId")
+        capped(input.files, "files", MAX_OUTPUT_FILES)
+        metrics = metric_specs(input.metrics)
+        files = [
+            writes.OutputFile(file=output.file.spec(), parameter_name=output.parameter_name)
+            for output in input.files
+        ]
+        async with write(info) as writer:
+            job = await writes.glean_outputs(
+                writer, job_id, files, metrics, expected_version=input.expected_version
+            )
+        return JobPayload(job=job)  # type: ignore[arg-type]

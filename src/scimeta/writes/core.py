@@ -1,0 +1,301 @@
+"""Writes shared by every domain: files, metrics, events, updates and deletes."""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.dialects.postgresql import insert
+
+from scimeta import models
+from scimeta.errors import BadUserInput, Conflict, NotFound
+from scimeta.models import Entity
+from scimeta.models.core import METRIC_OWNERS
+from scimeta.writes.transaction import (
+    Writer,
+    check_version,
+    global_id,
+    json_value,
+    snapshot,
+    type_name,
+)
+
+
+@dataclass
+class FileSpec:
+    """A file's metadata as a writer gives it."""
+
+    path: str
+    name: str | None = None
+    mimetype: str | None = None
+    size_bytes: int | None = None
+    checksum: str | None = None
+    checksum_algorithm: str | None = None
+    modified_at: datetime | None = None
+    annotation: str | None = None
+    content_flag: int | None = None
+    sub_type: int | None = None
+
+    def row(self, project_id: int | None = None, **extra: Any) -> models.File:
+        if not self.path:
+            raise BadUserInput("A file needs a path.", field="path")
+        if self.size_bytes is not None and self.size_bytes < 0:
+            raise BadUserInput("sizeBytes cannot be negative.", field="sizeBytes")
+        algorithm = self.checksum_algorithm or ("sha256" if self.checksum else None)
+        return models.File(
+            project_id=project_id,
+            path=self.path,
+            name=self.name or posixpath.basename(self.path.rstrip("/")) or self.path,
+            mimetype=self.mimetype,
+            size_bytes=self.size_bytes,
+            checksum=self.checksum,
+            checksum_algorithm=algorithm,
+            modified_at=self.modified_at,
+            annotation=self.annotation,
+            content_flag=self.content_flag,
+            sub_type=self.sub_type,
+            **extra,
+        )
+
+
+@dataclass
+class MetricValue:
+    key: str
+    value: float | None = None
+    text: str | None = None
+    unit: str | None = None
+
+
+# The owner column of a metric, by the owner's type.
+METRIC_OWNER_COLUMNS = {
+    "Job": "job_id",
+    "Run": "run_id",
+    "Chunk": "chunk_id",
+    "Recording": "recording_id",
+    "Calculation": "calculation_id",
+}
+assert set(METRIC_OWNER_COLUMNS.values()) == set(METRIC_OWNERS)
+
+
+async def metric_keys(
+    writer: Writer, names: Sequence[str], units: dict[str, str | None]
+) -> dict[str, int]:
+    """The ids of the metric keys called `names`, creating the missing ones."""
+    wanted = sorted(set(names))
+    if not wanted:
+        return {}
+    await writer.session.execute(
+        insert(models.MetricKey)
+        .values([{"name": name, "unit": units.get(name)} for name in wanted])
+        .on_conflict_do_nothing(index_elements=[models.MetricKey.name])
+    )
+    rows = await writer.session.execute(
+        select(models.MetricKey.name, models.MetricKey.id).where(models.MetricKey.name.in_(wanted))
+    )
+    return {name: key_id for name, key_id in rows.tuples()}
+
+
+async def record_metrics(writer: Writer, owner: Entity, metrics: Sequence[MetricValue]) -> None:
+    """Set the named values on `owner`; a key recorded again takes the new value."""
+    owner_column = METRIC_OWNER_COLUMNS.get(type_name(owner))
+    if owner_column is None:
+        raise BadUserInput(
+            f"Metrics belong to a Job, Run, Chunk, Recording or Calculation, not a "
+            f"{type_name(owner)}.",
+            field="subjectId",
+        )
+    seen: set[str] = set()
+    for position, metric in enumerate(metrics):
+        where = f"metrics[{position}]"
+        if not metric.key:
+            raise BadUserInput(f"{where}.key must not be empty.", field=where)
+        if metric.value is None and metric.text is None:
+            raise BadUserInput(f"{where} ({metric.key}) needs a value or a text.", field=where)
+        if metric.key in seen:
+            raise BadUserInput(f"{where}: the key {metric.key!r} is given twice.", field=where)
+        seen.add(metric.key)
+    if not metrics:
+        return
+    keys = await metric_keys(writer, list(seen), {m.key: m.unit for m in metrics})
+    table = models.Metric.__table__
+    statement = insert(models.Metric).values(
+        [
+            {
+                "key_id": keys[metric.key],
+                "value": metric.value,
+                "text": metric.text,
+                "unit": metric.unit,
+                owner_column: owner.id,
+            }
+            for metric in metrics
+        ]
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c[owner_column], table.c.key_id],
+        index_where=table.c[owner_column].is_not(None),
+        set_={
+            "value": statement.excluded.value,
+            "text": statement.excluded.text,
+            "unit": statement.excluded.unit,
+            "updated_at": func.now(),
+            "version": table.c.version + 1,
+        },
+    )
+    await writer.session.execute(statement)
+    writer.event(
+        owner,
+        "metrics_recorded",
+        {"metrics": {m.key: m.value if m.value is not None else m.text for m in metrics}},
+    )
+
+
+@dataclass
+class EventSpec:
+    subject_type: str
+    subject_id: int
+    type: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    actor: str | None = None
+
+
+async def append_events(writer: Writer, specs: Sequence[EventSpec]) -> list[models.Event]:
+    """Append events about existing nodes, in the order given."""
+    by_type: dict[str, set[int]] = {}
+    for position, spec in enumerate(specs):
+        if not spec.type or len(spec.type) > 128:
+            raise BadUserInput(
+                f"events[{position}].type must be 1 to 128 characters.", field="type"
+            )
+        by_type.setdefault(spec.subject_type, set()).add(spec.subject_id)
+    for subject_type, ids in by_type.items():
+        model = entity_model(subject_type)
+        found = set(
+            (await writer.session.execute(select(model.id).where(model.id.in_(ids)))).scalars()
+        )
+        missing = sorted(ids - found)
+        if missing:
+            raise NotFound(
+                f"No {subject_type} has the id {global_id_of(subject_type, missing[0])}; "
+                "an event must be about an existing node."
+            )
+    events = [
+        models.Event(
+            subject_type=spec.subject_type,
+            subject_id=spec.subject_id,
+            type=spec.type,
+            actor=spec.actor or writer.actor,
+            payload=spec.payload,
+        )
+        for spec in specs
+    ]
+    writer.session.add_all(events)
+    await writer.flush()
+    return events
+
+
+def entity_model(name: str) -> type[Entity]:
+    for mapper in models.Base.registry.mappers:
+        cls = mapper.class_
+        if cls.__name__ == name and issubclass(cls, Entity):
+            return cls
+    raise BadUserInput(f"{name} is not a type of node.")
+
+
+def global_id_of(type_name_: str, row_id: int) -> str:
+    from strawberry.relay import GlobalID
+
+    return str(GlobalID(type_name_, str(row_id)))
+
+
+async def update_fields(
+    writer: Writer,
+    model: type[Entity],
+    row_id: int,
+    changes: dict[str, Any],
+    *,
+    expected_version: int | None = None,
+) -> Any:
+    """Set `changes` on the row if it is still at `expected_version`; one `updated`
+    event lists the fields that changed."""
+    row: Any = await writer.lock(model, row_id)
+    check_version(row, expected_version)
+    changed = {
+        name: json_value(value) for name, value in changes.items() if getattr(row, name) != value
+    }
+    if not changed:
+        return row
+    for name, value in changes.items():
+        setattr(row, name, value)
+    await writer.flush()
+    writer.event(row, "updated", {"fields": sorted(changed)})
+    return row
+
+
+# What may not be deleted while it has these: (model, column, what they are). Rows in
+# these lists are recorded results or references that a delete would lose or break;
+# parts of a row (a recording's channels, a calculation's atoms, a batch's items) go
+# with it.
+def _dependents() -> dict[type[Entity], list[tuple[type[Entity], Any, str]]]:
+    m = models
+    return {
+        m.Study: [
+            (m.Run, m.Run.study_id, "runs"),
+            (m.Participant, m.Participant.study_id, "participants"),
+        ],
+        m.Participant: [(m.Recording, m.Recording.participant_id, "recordings")],
+        m.Project: [(m.Job, m.Job.project_id, "jobs"), (m.File, m.File.project_id, "files")],
+        m.Job: [
+            (m.Job, m.Job.parent_id, "child jobs"),
+            (m.JobFile, m.JobFile.job_id, "files"),
+            (m.Metric, m.Metric.job_id, "metrics"),
+        ],
+        m.File: [
+            (m.JobFile, m.JobFile.file_id, "job uses"),
+            (m.RunArtifact, m.RunArtifact.file_id, "run artifacts"),
+            (m.Chunk, m.Chunk.file_id, "chunk attempts"),
+            (m.Recording, m.Recording.file_id, "recordings"),
+        ],
+        m.Run: [
+            (m.Trajectory, m.Trajectory.run_id, "trajectories"),
+            (m.Metric, m.Metric.run_id, "metrics"),
+            (m.RunArtifact, m.RunArtifact.run_id, "artifacts"),
+            (m.AgentOutput, m.AgentOutput.run_id, "agent outputs"),
+        ],
+        m.Trajectory: [(m.Chunk, m.Chunk.trajectory_id, "chunk attempts")],
+        m.Molecule: [
+            (m.Calculation, m.Calculation.molecule_id, "calculations"),
+            (m.BatchItem, m.BatchItem.molecule_id, "batch items"),
+        ],
+        m.Calculation: [(m.BatchItem, m.BatchItem.calculation_id, "batch items")],
+        m.MetricKey: [(m.Metric, m.Metric.key_id, "metrics")],
+    }
+
+
+async def delete_row(writer: Writer, model: type[Entity], row_id: int) -> dict[str, Any]:
+    """Delete a row that no recorded result depends on; returns its snapshot."""
+    row = await writer.lock(model, row_id)
+    blocking: list[str] = []
+    for child, column, noun in _dependents().get(model, []):
+        count = (
+            await writer.session.execute(
+                select(func.count()).select_from(child).where(and_(column == row_id))
+            )
+        ).scalar_one()
+        if count:
+            blocking.append(f"{count} {noun}")
+    if blocking:
+        raise Conflict(
+            f"{type_name(row)} {global_id(row)} still has {', '.join(blocking)}; deleting it "
+            "would orphan recorded results. Delete those first.",
+            reason="HAS_DEPENDENTS",
+            dependents=blocking,
+        )
+    state = snapshot(row)
+    writer.event(row, "deleted", state)
+    await writer.session.delete(row)
+    await writer.flush()
+    return state

@@ -1,0 +1,89 @@
+"""Errors PostgreSQL raises for bad input, turned into errors a client can act on.
+
+Most input is checked before it reaches the database; the constraints are the last line,
+and also the only one that holds under concurrency (two clients taking one name).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError
+
+from scimeta.errors import BadUserInput, ClientError, Conflict, NotFound
+from scimeta.models import Base
+
+UNIQUE_VIOLATION = "23505"
+FOREIGN_KEY_VIOLATION = "23503"
+CHECK_VIOLATION = "23514"
+NOT_NULL_VIOLATION = "23502"
+BAD_VALUES = {
+    "22001": "a text value is longer than its field allows",
+    "22003": "a number is out of range",
+    "22P02": "a value has the wrong format",
+    "22007": "a date or time has the wrong format",
+    "22008": "a date or time is out of range",
+    "22023": "a value is not valid",
+}
+
+_KEY_DETAIL = re.compile(r"Key \((?P<columns>.+?)\)=\((?P<values>.*)\)")
+
+
+def client_error(exc: DBAPIError) -> ClientError | None:
+    """The client error `exc` stands for, or None when it is the server's own fault."""
+    cause: Any = getattr(exc.orig, "__cause__", None)
+    sqlstate = getattr(cause, "sqlstate", None)
+    constraint = getattr(cause, "constraint_name", None) or ""
+    table = getattr(cause, "table_name", None) or ""
+    detail = getattr(cause, "detail", None) or ""
+    message = str(getattr(cause, "message", "") or cause)
+    if sqlstate == UNIQUE_VIOLATION:
+        return Conflict(
+            f"A {noun(table)} with the same {_columns(detail)} already exists{_values(detail)}.",
+            reason="ALREADY_EXISTS",
+            constraint=constraint,
+        )
+    if sqlstate == FOREIGN_KEY_VIOLATION:
+        if message.startswith("update or delete"):
+            return Conflict(
+                f"Other rows still refer to this one ({noun(table)} rows); remove them first.",
+                reason="HAS_DEPENDENTS",
+                constraint=constraint,
+            )
+        return NotFound(f"The {_columns(detail)} given for the {noun(table)} does not exist.")
+    if sqlstate == CHECK_VIOLATION:
+        return BadUserInput(
+            f"The values break the rule '{rule(constraint, table)}' of {noun(table)}.",
+            constraint=constraint,
+        )
+    if sqlstate == NOT_NULL_VIOLATION:
+        column = getattr(cause, "column_name", None) or "a field"
+        return BadUserInput(f"{column} of {noun(table)} is required.")
+    if sqlstate in BAD_VALUES:
+        return BadUserInput(f"Invalid input: {BAD_VALUES[sqlstate]} ({message}).")
+    return None
+
+
+def noun(table: str) -> str:
+    """The entity name of a table, as the schema calls it."""
+    for mapper in Base.registry.mappers:
+        if getattr(mapper.local_table, "name", None) == table:
+            return mapper.class_.__name__
+    return table or "row"
+
+
+def rule(constraint: str, table: str) -> str:
+    """`ck_calculations_gap_non_negative` -> `gap non negative`."""
+    name = constraint.removeprefix("ck_").removeprefix(f"{table}_")
+    return name.replace("_", " ")
+
+
+def _columns(detail: str) -> str:
+    match = _KEY_DETAIL.search(detail)
+    return match["columns"].replace("_id", "").replace("_", " ") if match else "key"
+
+
+def _values(detail: str) -> str:
+    match = _KEY_DETAIL.search(detail)
+    return f" ({match['values']})" if match else ""

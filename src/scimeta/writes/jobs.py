@@ -1,0 +1,179 @@
+"""Projects, jobs with server-allocated dotted numbers, file imports and gleaning."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from scimeta import models
+from scimeta.errors import BadUserInput, Conflict
+from scimeta.models import FileRole, Status
+from scimeta.writes.core import FileSpec, MetricValue, record_metrics
+from scimeta.writes.lifecycle import set_status
+from scimeta.writes.transaction import Writer, check_version, global_id
+
+
+async def create_job(
+    writer: Writer,
+    *,
+    project_id: int | None,
+    parent_id: int | None,
+    task_name: str,
+    title: str | None = None,
+    attributes: dict[str, Any] | None = None,
+) -> models.Job:
+    """A new job, numbered after the last one of its parent (or project).
+
+    The counter row is locked while the number is taken, so concurrent creations under one
+    parent queue there: numbers are unique and consecutive. A transaction that rolls back
+    gives its number back, so there are no gaps either.
+    """
+    if not task_name:
+        raise BadUserInput("taskName must not be empty.", field="taskName")
+    if parent_id is not None:
+        parent = await writer.lock(models.Job, parent_id)
+        if project_id is not None and parent.project_id != project_id:
+            raise BadUserInput(
+                f"The parent job {global_id(parent)} belongs to another project.",
+                field="parentId",
+            )
+        parent.last_child_number += 1
+        number = f"{parent.number}.{parent.last_child_number}"
+        project_id = parent.project_id
+    elif project_id is not None:
+        project = await writer.lock(models.Project, project_id)
+        project.last_job_number += 1
+        number = str(project.last_job_number)
+    else:
+        raise BadUserInput("A job needs a projectId or a parentId.", field="projectId")
+    job = models.Job(
+        project_id=project_id,
+        parent_id=parent_id,
+        number=number,
+        task_name=task_name,
+        title=title,
+        attributes=attributes or {},
+    )
+    return await writer.create(job)
+
+
+async def set_job_status(
+    writer: Writer, job_id: int, status: Status, *, expected_version: int | None = None
+) -> models.Job:
+    job = await writer.lock(models.Job, job_id)
+    check_version(job, expected_version)
+    await set_status(writer, job, status)
+    return job
+
+
+async def import_file(
+    writer: Writer,
+    *,
+    project_id: int,
+    file: FileSpec,
+    imported_from: str,
+    job_id: int | None = None,
+    parameter_name: str | None = None,
+) -> models.File:
+    """Register a file copied into the project from `imported_from`. Importing the same
+    content (checksum) into a project twice is refused, naming the earlier import."""
+    if not imported_from:
+        raise BadUserInput("importedFrom must name where the file came from.")
+    if not file.checksum:
+        raise BadUserInput(
+            "An imported file needs its checksum: it is how a second import of the same "
+            "content is detected.",
+            field="checksum",
+        )
+    project = await writer.get(models.Project, project_id)
+    row = file.row(project_id=project.id, imported_from=imported_from)
+    earlier = (
+        await writer.session.execute(
+            select(models.File).where(
+                models.File.project_id == project.id,
+                models.File.checksum_algorithm == row.checksum_algorithm,
+                models.File.checksum == row.checksum,
+                models.File.imported_from.is_not(None),
+            )
+        )
+    ).scalar_one_or_none()
+    if earlier is not None:
+        raise Conflict(
+            f"This content ({row.checksum_algorithm} {row.checksum}) was already imported into "
+            f"the project as {global_id(earlier)} from {earlier.imported_from}.",
+            reason="ALREADY_EXISTS",
+            existingId=global_id(earlier),
+        )
+    row.imported_at = await writer.now()
+    await writer.create(row)
+    if job_id is not None:
+        await attach_files(
+            writer, job_id, [(row, FileRole.INPUT, parameter_name)], require_project=project.id
+        )
+    return row
+
+
+async def attach_files(
+    writer: Writer,
+    job_id: int,
+    uses: Sequence[tuple[models.File, FileRole, str | None]],
+    *,
+    require_project: int | None = None,
+) -> list[models.JobFile]:
+    job = await writer.get(models.Job, job_id)
+    if require_project is not None and job.project_id != require_project:
+        raise BadUserInput(f"The job {global_id(job)} belongs to another project.")
+    links = [
+        models.JobFile(job_id=job.id, file_id=file.id, role=role, parameter_name=parameter)
+        for file, role, parameter in uses
+    ]
+    writer.session.add_all(links)
+    await writer.flush()
+    return links
+
+
+@dataclass
+class OutputFile:
+    file: FileSpec
+    parameter_name: str | None = None
+
+
+async def glean_outputs(
+    writer: Writer,
+    job_id: int,
+    files: Sequence[OutputFile],
+    metrics: Sequence[MetricValue],
+    *,
+    expected_version: int | None = None,
+) -> models.Job:
+    """Register all output files and KPIs of a job that has run, in one transaction."""
+    job = await writer.lock(models.Job, job_id)
+    check_version(job, expected_version)
+    if job.status in (Status.PENDING, Status.CANCELLED):
+        raise Conflict(
+            f"Job {global_id(job)} is {job.status.value}: only a job that ran has outputs "
+            "to glean. Set it RUNNING first.",
+            reason="ILLEGAL_TRANSITION",
+            current=job.status.value,
+        )
+    rows = [output.file.row(project_id=job.project_id) for output in files]
+    writer.session.add_all(rows)
+    await writer.flush()
+    await attach_files(
+        writer,
+        job.id,
+        [
+            (row, FileRole.OUTPUT, output.parameter_name)
+            for row, output in zip(rows, files, strict=True)
+        ],
+    )
+    await record_metrics(writer, job, metrics)
+    writer.event(
+        job,
+        "outputs_gleaned",
+        {"files": [row.path for row in rows], "metrics": [m.key for m in metrics]},
+    )
+    return job

@@ -1,0 +1,165 @@
+"""One transaction per write: the session, who is acting, row locks and events.
+
+Every change that matters to an audit (a create, a delete, a status, phase or audit
+change) is written as an `Event` in the transaction that makes the change, so the log
+and the data never disagree.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import date, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import func, inspect, select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.relay import GlobalID
+
+from scimeta.errors import Conflict, NotFound
+from scimeta.models import Base, Entity, Event
+from scimeta.writes.database_errors import client_error
+
+RowT = TypeVar("RowT", bound=Entity)
+
+# Columns a snapshot leaves out: large documents that an event need not repeat.
+_SNAPSHOT_SKIPS = frozenset({"attributes", "init_atoms", "data", "spec", "values", "error"})
+
+
+class Writer:
+    """The handle a write function gets: its session inside an open transaction."""
+
+    def __init__(self, session: AsyncSession, actor: str) -> None:
+        self.session = session
+        self.actor = actor
+        self._now: datetime | None = None
+
+    async def now(self) -> datetime:
+        """The transaction's timestamp, the same `now()` the database gives `createdAt`:
+        one clock for every process that writes."""
+        if self._now is None:
+            self._now = (await self.session.execute(select(func.now()))).scalar_one()
+        return self._now
+
+    async def get(self, model: type[RowT], row_id: int) -> RowT:
+        row = await self.session.get(model, row_id)
+        if row is None:
+            raise not_found(model, row_id)
+        return row
+
+    async def lock(self, model: type[RowT], row_id: int) -> RowT:
+        """The row, re-read and locked until the transaction ends, so that a concurrent
+        writer of the same row waits and then sees this transaction's result.
+
+        FOR NO KEY UPDATE does not block inserts of rows that reference this one.
+        """
+        statement = (
+            select(model)
+            .where(model.id == row_id)
+            .with_for_update(key_share=True)
+            .execution_options(populate_existing=True)
+        )
+        row = (await self.session.execute(statement)).scalar_one_or_none()
+        if row is None:
+            raise not_found(model, row_id)
+        return row
+
+    async def create(self, row: RowT, **payload: Any) -> RowT:
+        """Insert `row` and record a `created` event about it."""
+        self.session.add(row)
+        await self.session.flush()
+        self.event(row, "created", {**snapshot(row), **payload})
+        return row
+
+    def event(
+        self,
+        subject: Entity,
+        type: str,
+        payload: dict[str, Any] | None = None,
+        *,
+        actor: str | None = None,
+    ) -> Event:
+        """Add an event about `subject` (already flushed, so it has an id)."""
+        event = Event(
+            subject_type=type_name(subject),
+            subject_id=subject.id,
+            type=type,
+            actor=actor or self.actor,
+            payload=payload or {},
+        )
+        self.session.add(event)
+        return event
+
+    async def flush(self) -> None:
+        await self.session.flush()
+
+
+@asynccontextmanager
+async def transaction(session: AsyncSession, actor: str) -> AsyncIterator[Writer]:
+    """Run one write: commit if the block finishes, roll back if it raises. A database
+    error caused by the input becomes a client error with a code."""
+    try:
+        async with session.begin():
+            writer = Writer(session, actor)
+            yield writer
+            await session.flush()
+    except DBAPIError as exc:
+        error = client_error(exc)
+        if error is None:
+            raise
+        raise error from exc
+
+
+def check_version(row: Entity, expected: int | None) -> None:
+    """Refuse to change `row` if the client read it at another version."""
+    if expected is not None and row.version != expected:
+        raise Conflict(
+            f"{type_name(row)} {global_id(row)} changed since you read it: it is at version "
+            f"{row.version}, you passed {expected}. Read it again and retry.",
+            reason="STALE_VERSION",
+            version=row.version,
+        )
+
+
+def type_name(row: Base) -> str:
+    """The GraphQL type name of a row: the ORM classes are named like their types."""
+    return type(row).__name__
+
+
+def global_id(row: Entity) -> str:
+    return str(GlobalID(type_name(row), str(row.id)))
+
+
+def not_found(model: type[Entity], row_id: int) -> NotFound:
+    return NotFound(
+        f"No {model.__name__} has the id {GlobalID(model.__name__, str(row_id))}; "
+        "it may have been deleted."
+    )
+
+
+def snapshot(row: Base) -> dict[str, Any]:
+    """The row's set scalar columns as JSON values, for an event's payload."""
+    values: dict[str, Any] = {}
+    for attribute in inspect(row).mapper.column_attrs:
+        name = attribute.key
+        if name in _SNAPSHOT_SKIPS or name in {"created_at", "updated_at", "version"}:
+            continue
+        value = getattr(row, name)
+        if value is not None:
+            values[name] = json_value(value)
+    return values
+
+
+def json_value(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, list):
+        return [json_value(item) for item in value]
+    return value

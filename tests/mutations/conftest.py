@@ -1,0 +1,34 @@
+"""Fixtures for writes that must really commit: concurrent clients each need their own
+connection and see each other's commits, which one rolled-back test transaction cannot
+give. The database is created for the run and dropped at its end."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from scimeta.server.app import create_app
+from scimeta.server.database import create_engine, create_sessionmaker
+from scimeta.server.migrate import run_upgrade
+from tests.conftest import DatabaseFactory, GraphQLClient
+
+
+@pytest.fixture(scope="session")
+async def committed_engine(databases: DatabaseFactory) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(await databases.create())
+    async with engine.begin() as connection:
+        await connection.run_sync(run_upgrade)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def committed_graphql(committed_engine: AsyncEngine) -> AsyncIterator[GraphQLClient]:
+    """A client whose every mutation commits; tests name their rows uniquely."""
+    app = create_app(sessionmaker=create_sessionmaker(committed_engine))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield GraphQLClient(http)
