@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from strawberry.tools import merge_types
 
+from scimeta.resolvers.mutations.chemistry import ChemistryMutations
 from scimeta.resolvers.mutations.core import CoreMutations
 from scimeta.resolvers.mutations.jobs import JobMutations
+from scimeta.resolvers.mutations.runs import RunMutations
+from scimeta.resolvers.mutations.studies import StudyMutations
 
-Mutation = merge_types("Mutation", (CoreMutations, JobMutations))
+Mutation = merge_types(
+    "Mutation", (CoreMutations, StudyMutations, JobMutations, RunMutations, ChemistryMutations)
+)
 
 __all__ = ["Mutation"]

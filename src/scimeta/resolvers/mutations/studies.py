@@ -1,0 +1,10 @@
+"""Mutations of the studies domain."""
+
+from __future__ import annotations
+
+import strawberry
+
+
+@strawberry.type
+class StudyMutations:
+    pass
