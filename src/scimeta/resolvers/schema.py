@@ -9,12 +9,14 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from scimeta.errors import add_code
 from scimeta.resolvers.mutations import Mutation
 from scimeta.resolvers.query import Query
 from scimeta.schema import chemistry, core, jobs, runs, studies
+from scimeta.schema.scalars import SCALARS
 
 
 class CloseSessionExtension(SchemaExtension):
@@ -73,6 +75,7 @@ DOCUMENT_CACHE_SIZE = 1024
 schema = Schema(
     query=Query,
     mutation=Mutation,
+    config=StrawberryConfig(scalar_map=SCALARS),
     types=NODE_TYPES,
     extensions=[
         CloseSessionExtension,

@@ -18,6 +18,7 @@ from scimeta.schema.node import Entity, LoaderInfo, load_nodes
 from scimeta.schema.ordering import Column, OrderTerm
 from scimeta.schema.pagination import Connection
 from scimeta.schema.relations import one
+from scimeta.schema.scalars import Long
 
 
 @strawberry.type(description="Metadata of a file on disk or in object storage.")
@@ -27,7 +28,7 @@ class File(Entity):
     path: str = strawberry.field(description="Path or URI of the file.")
     name: str = strawberry.field(description="File name.")
     mimetype: str | None = strawberry.field(description="MIME type.")
-    size_bytes: int | None = strawberry.field(description="Size in bytes.")
+    size_bytes: Long | None = strawberry.field(description="Size in bytes.")
     checksum: str | None = strawberry.field(description="Checksum of the content.")
     checksum_algorithm: str | None = strawberry.field(description="Checksum algorithm.")
     modified_at: datetime | None = strawberry.field(description="Last modification time.")

@@ -29,6 +29,7 @@ from scimeta.schema.enums import (
     RunPhase,
     Status,
 )
+from scimeta.schema.scalars import Long
 
 MAX_IN_VALUES = 1000
 
@@ -97,6 +98,17 @@ class IntFilter(OperatorFilter):
     lte: int | None = strawberry.field(default=None, description="At most.")
     gt: int | None = strawberry.field(default=None, description="Greater than.")
     gte: int | None = strawberry.field(default=None, description="At least.")
+    is_null: bool | None = strawberry.field(default=None, description=_NULL)
+
+
+@strawberry.input(description="Conditions on a 64-bit integer field.")
+class LongFilter(OperatorFilter):
+    eq: Long | None = strawberry.field(default=None, description="Equal to.")
+    in_: list[Long] | None = strawberry.field(default=None, name="in", description=_IN)
+    lt: Long | None = strawberry.field(default=None, description="Less than.")
+    lte: Long | None = strawberry.field(default=None, description="At most.")
+    gt: Long | None = strawberry.field(default=None, description="Greater than.")
+    gte: Long | None = strawberry.field(default=None, description="At least.")
     is_null: bool | None = strawberry.field(default=None, description=_NULL)
 
 

@@ -96,7 +96,7 @@ async def metric_keys(
     rows = await writer.session.execute(
         select(models.MetricKey.name, models.MetricKey.id).where(models.MetricKey.name.in_(wanted))
     )
-    return {name: key_id for name, key_id in rows.tuples()}
+    return {name: key_id for name, key_id in rows}
 
 
 async def record_metrics(writer: Writer, owner: Entity, metrics: Sequence[MetricValue]) -> None:

@@ -13,6 +13,7 @@ from scimeta import models
 from scimeta.errors import BadUserInput
 from scimeta.resolvers.mutations.base import WriteInfo, capped, json_object, write
 from scimeta.schema.core import Event, MetricKey
+from scimeta.schema.scalars import Long
 from scimeta.writes import core as writes
 from scimeta.writes.core import EventSpec, FileSpec, MetricValue, entity_model
 
@@ -26,7 +27,7 @@ class FileInput:
         default=None, description="File name; the last part of the path if not given."
     )
     mimetype: str | None = strawberry.field(default=None, description="MIME type.")
-    size_bytes: int | None = strawberry.field(default=None, description="Size in bytes.")
+    size_bytes: Long | None = strawberry.field(default=None, description="Size in bytes.")
     checksum: str | None = strawberry.field(default=None, description="Checksum of the content.")
     checksum_algorithm: str | None = strawberry.field(
         default=None, description="Checksum algorithm; sha256 when a checksum is given."

@@ -1,0 +1,36 @@
+"""Scalars beyond GraphQL's own."""
+
+from __future__ import annotations
+
+from typing import Any, NewType
+
+import strawberry
+from strawberry.types.scalar import ScalarDefinition
+
+LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
+
+
+def _parse_long(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(f"Long cannot represent {value!r}: pass an integer.")
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"Long cannot represent {value!r}: pass an integer.") from None
+    if not LONG_MIN <= number <= LONG_MAX:
+        raise ValueError(f"Long cannot represent {value!r}: it is outside 64 bits.")
+    return number
+
+
+Long = NewType("Long", int)
+
+# The schema's `scalar_map`: how each scalar above is read and written.
+SCALARS: dict[object, ScalarDefinition] = {
+    Long: strawberry.scalar(
+        name="Long",
+        serialize=int,
+        parse_value=_parse_long,
+        description="A 64-bit integer (file sizes, for example), beyond GraphQL's 32-bit "
+        "Int. Given as a JSON number, or as a string of digits.",
+    )
+}
