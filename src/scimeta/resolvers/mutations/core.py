@@ -161,7 +161,10 @@ class CoreMutations:
             await writes.record_metrics(writer, owner, specs)
         return RecordMetricsPayload(subject=owner)
 
-    @strawberry.mutation(description="Add a metric name to the catalogue, or describe it anew.")
+    @strawberry.mutation(
+        description="Add a metric name to the catalogue, or describe it anew; a description "
+        "or unit left out keeps its value."
+    )
     async def define_metric_key(
         self,
         info: WriteInfo,
@@ -177,7 +180,11 @@ class CoreMutations:
                 writer,
                 models.MetricKey,
                 ids[name],
-                {"description": description, "unit": unit},
+                {
+                    name: value
+                    for name, value in (("description", description), ("unit", unit))
+                    if value is not None
+                },
             )
         return DefineMetricKeyPayload(metric_key=key)
 
