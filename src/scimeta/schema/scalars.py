@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, NewType
 
 import strawberry
@@ -22,6 +23,18 @@ def _parse_long(value: Any) -> int:
     return number
 
 
+def _parse_datetime(value: Any) -> datetime:
+    """An ISO 8601 date and time; one without a zone is taken as UTC, so that the same
+    input always means the same instant whatever the server's or database's zone."""
+    if not isinstance(value, str):
+        raise ValueError(f"DateTime cannot represent {value!r}: pass an ISO 8601 string.")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ValueError(f"DateTime cannot represent {value!r}: {exc}.") from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
 Long = NewType("Long", int)
 
 # The schema's `scalar_map`: how each scalar above is read and written.
@@ -32,5 +45,12 @@ SCALARS: dict[object, ScalarDefinition] = {
         parse_value=_parse_long,
         description="A 64-bit integer (file sizes, for example), beyond GraphQL's 32-bit "
         "Int. Given as a JSON number, or as a string of digits.",
-    )
+    ),
+    datetime: strawberry.scalar(
+        name="DateTime",
+        serialize=datetime.isoformat,
+        parse_value=_parse_datetime,
+        description="A date and time in ISO 8601, e.g. 2026-01-29T10:00:00Z; without a zone "
+        "it is taken as UTC.",
+    ),
 }
