@@ -46,11 +46,12 @@ async def set_status(
     row: Any,
     target: Status,
     *,
-    finished_attribute: str = "finished_at",
+    finished_attribute: str | None = "finished_at",
     payload: dict[str, Any] | None = None,
 ) -> bool:
-    """Move a locked row to `target`, keeping its start and finish times; False if it
-    already was there. The database's clock sets the times."""
+    """Move a locked row to `target`, keeping its start and finish times (rows without
+    them pass `finished_attribute=None`); False if it already was there. The database's
+    clock sets the times."""
     current: Status = row.status
     if current == target:
         return False
@@ -61,8 +62,17 @@ async def set_status(
             reason="ILLEGAL_TRANSITION",
             current=current.value,
         )
-    now: datetime = await writer.now()
+    if finished_attribute is not None:
+        # read the clock before changing the row: the query would flush a half-made change
+        _set_times(row, target, finished_attribute, await writer.now())
     row.status = target
+    writer.event(
+        row, "status_changed", {"from": current.value, "to": target.value, **(payload or {})}
+    )
+    return True
+
+
+def _set_times(row: Any, target: Status, finished_attribute: str, now: datetime) -> None:
     if target == Status.RUNNING:
         row.started_at = now
         setattr(row, finished_attribute, None)
@@ -71,10 +81,6 @@ async def set_status(
     else:
         row.started_at = None
         setattr(row, finished_attribute, None)
-    writer.event(
-        row, "status_changed", {"from": current.value, "to": target.value, **(payload or {})}
-    )
-    return True
 
 
 def set_audit_status(writer: Writer, row: Any, target: AuditStatus) -> bool:

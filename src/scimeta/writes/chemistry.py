@@ -1,0 +1,268 @@
+"""Molecules by canonical SMILES, and calculations with their atomic properties (seed 002)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    Integer,
+    String,
+    Text,
+    any_,
+    cast,
+    func,
+    literal,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
+
+from scimeta import models
+from scimeta.errors import BadUserInput, Conflict
+from scimeta.models import Status
+from scimeta.writes.lifecycle import FINISHED, set_status
+from scimeta.writes.smiles import ELEMENTS, structure
+from scimeta.writes.transaction import Writer, check_version, global_id, snapshot
+
+DEFAULT_METHOD = "GFN2-xTB"
+# How many offending atom indexes an error lists before it says "and N more".
+_LISTED = 10
+
+
+@dataclass
+class NewMolecule:
+    smiles: str
+    name: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+async def get_or_create_molecules(
+    writer: Writer, molecules: Sequence[NewMolecule], *, field: str = "molecules[{}].smiles"
+) -> list[tuple[models.Molecule, bool]]:
+    """Each molecule by its canonical SMILES, created if no molecule has it yet, in input
+    order, with True where this call created it. A molecule that exists keeps its name and
+    attributes; of several inputs with one structure the first creates it. `field` names
+    the SMILES of the n-th input in errors ("{}" stands for n).
+
+    INSERT ... ON CONFLICT DO NOTHING makes this safe under concurrency: a second writer of
+    the same SMILES waits for the first to commit, then skips the row and reads it.
+    """
+    structures = [structure(m.smiles, field.format(n)) for n, m in enumerate(molecules)]
+    first: dict[str, int] = {}
+    for position, parsed in enumerate(structures):
+        first.setdefault(parsed.smiles, position)
+    if not first:
+        return []
+    # In SMILES order, so that writers of overlapping sets wait on each other in one order
+    # instead of deadlocking.
+    rows = [
+        {
+            "smiles": smiles,
+            "name": molecules[position].name,
+            "formula": structures[position].formula,
+            "attributes": molecules[position].attributes,
+        }
+        for smiles, position in sorted(first.items())
+    ]
+    inserted = await writer.session.execute(
+        insert(models.Molecule)
+        .on_conflict_do_nothing(index_elements=[models.Molecule.smiles])
+        .returning(models.Molecule.id),
+        rows,
+        # every row names every column, so that one statement takes them all
+        execution_options={"render_nulls": True},
+    )
+    created_ids = set(inserted.scalars())
+    found = await writer.session.execute(
+        select(models.Molecule).where(
+            models.Molecule.smiles == any_(literal(list(first), ARRAY(Text)))
+        )
+    )
+    by_smiles = {molecule.smiles: molecule for molecule in found.scalars()}
+    for molecule in by_smiles.values():
+        if molecule.id in created_ids:
+            writer.event(molecule, "created", snapshot(molecule))
+    return [
+        (
+            by_smiles[parsed.smiles],
+            first[parsed.smiles] == position and by_smiles[parsed.smiles].id in created_ids,
+        )
+        for position, parsed in enumerate(structures)
+    ]
+
+
+@dataclass
+class Results:
+    """What a calculation computed; None leaves a value as it is. A gap, a dipole and a
+    wall time are never negative."""
+
+    energy: float | None = None
+    gap: float | None = None
+    dipole: float | None = None
+    execution_seconds: float | None = None
+    error: str | None = None
+
+    def __post_init__(self) -> None:
+        for value, name in (
+            (self.gap, "gap"),
+            (self.dipole, "dipole"),
+            (self.execution_seconds, "executionSeconds"),
+        ):
+            if value is not None and value < 0:
+                raise BadUserInput(f"{name} cannot be negative (got {value}).", field=name)
+
+    def given(self) -> dict[str, Any]:
+        return {name: value for name, value in asdict(self).items() if value is not None}
+
+
+@dataclass
+class Atom:
+    """Per-atom results: the atom's index in the structure (from 0) and its element."""
+
+    index: int
+    element: str
+    charge: float | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+def check_atoms(atoms: Sequence[Atom], field: str = "atomicProperties") -> None:
+    seen: set[int] = set()
+    for position, atom in enumerate(atoms):
+        where = f"{field}[{position}]"
+        if atom.index < 0:
+            raise BadUserInput(
+                f"{where}.atomIndex is {atom.index}; atoms count from 0.", field=where
+            )
+        if atom.index in seen:
+            raise BadUserInput(
+                f"{where}.atomIndex {atom.index} is given twice; each atom has one entry.",
+                field=where,
+            )
+        seen.add(atom.index)
+        if atom.element not in ELEMENTS:
+            raise BadUserInput(
+                f"{where}.element {atom.element!r} is not an element symbol (such as C, H, "
+                "Cl or Fe, capitalised as in the periodic table).",
+                field=where,
+            )
+
+
+async def create_calculation(
+    writer: Writer,
+    *,
+    molecule_id: int,
+    method: str = DEFAULT_METHOD,
+    status: Status = Status.PENDING,
+    results: Results | None = None,
+    attributes: dict[str, Any] | None = None,
+    atoms: Sequence[Atom] = (),
+) -> models.Calculation:
+    """A calculation of a molecule with its atomic properties, in one transaction. One
+    created, started or finished already has the times of now, as a status change would."""
+    if not method:
+        raise BadUserInput("method must not be empty.", field="method")
+    values = (results or Results()).given()
+    check_atoms(atoms)
+    molecule = await writer.get(models.Molecule, molecule_id)
+    now = None if status == Status.PENDING else await writer.now()
+    calculation = models.Calculation(
+        molecule_id=molecule.id,
+        method=method,
+        status=status,
+        started_at=now if status == Status.RUNNING else None,
+        finished_at=now if status in FINISHED else None,
+        attributes=attributes or {},
+        **values,
+    )
+    await writer.create(calculation, atomic_properties=len(atoms))
+    await insert_atoms(writer, calculation.id, atoms)
+    return calculation
+
+
+async def add_atomic_properties(
+    writer: Writer, calculation_id: int, atoms: Sequence[Atom]
+) -> models.Calculation:
+    """Add atoms to a calculation; an atom index it already has is refused."""
+    check_atoms(atoms)
+    # Locked, so that two calls adding atoms to one calculation check and insert in turn.
+    calculation = await writer.lock(models.Calculation, calculation_id)
+    if not atoms:
+        return calculation
+    taken = await writer.session.execute(
+        select(models.AtomicProperty.atom_index)
+        .where(
+            models.AtomicProperty.calculation_id == calculation.id,
+            models.AtomicProperty.atom_index
+            == any_(literal([atom.index for atom in atoms], ARRAY(Integer))),
+        )
+        .order_by(models.AtomicProperty.atom_index)
+    )
+    existing = list(taken.scalars())
+    if existing:
+        listed = ", ".join(map(str, existing[:_LISTED]))
+        more = f" and {len(existing) - _LISTED} more" if len(existing) > _LISTED else ""
+        raise Conflict(
+            f"Calculation {global_id(calculation)} already has atom index {listed}{more}; "
+            "an atom's properties are recorded once.",
+            reason="ALREADY_EXISTS",
+            atomIndexes=existing,
+        )
+    await insert_atoms(writer, calculation.id, atoms)
+    writer.event(calculation, "atomic_properties_added", {"count": len(atoms)})
+    return calculation
+
+
+async def insert_atoms(writer: Writer, calculation_id: int, atoms: Sequence[Atom]) -> None:
+    """One INSERT ... SELECT FROM unnest(arrays): one statement and one round trip for any
+    number of atoms, each column sent as one binary array."""
+    if not atoms:
+        return
+    rows = (
+        func.unnest(
+            literal([atom.index for atom in atoms], ARRAY(Integer)),
+            literal([atom.element for atom in atoms], ARRAY(String)),
+            literal([atom.charge for atom in atoms], ARRAY(Float)),
+            literal([json.dumps(atom.values) for atom in atoms], ARRAY(Text)),
+        )
+        .table_valued("atom_index", "element", "charge", "values")
+        .render_derived()
+    )
+    await writer.session.execute(
+        insert(models.AtomicProperty).from_select(
+            ["calculation_id", "atom_index", "element", "charge", "values"],
+            select(
+                literal(calculation_id, BigInteger),
+                rows.c.atom_index,
+                rows.c.element,
+                rows.c.charge,
+                cast(rows.c["values"], JSONB),
+            ),
+        )
+    )
+
+
+async def set_calculation_status(
+    writer: Writer,
+    calculation_id: int,
+    status: Status,
+    results: Results | None = None,
+    *,
+    expected_version: int | None = None,
+) -> models.Calculation:
+    """Move a calculation through its lifecycle, recording the results that come with the
+    move (an energy on success, an error on failure) in the same status_changed event."""
+    values = (results or Results()).given()
+    calculation = await writer.lock(models.Calculation, calculation_id)
+    check_version(calculation, expected_version)
+    moved = await set_status(writer, calculation, status, payload=values)
+    changed = sorted(name for name, value in values.items() if getattr(calculation, name) != value)
+    for name, value in values.items():
+        setattr(calculation, name, value)
+    if changed and not moved:
+        writer.event(calculation, "updated", {"fields": changed})
+    await writer.flush()
+    return calculation
