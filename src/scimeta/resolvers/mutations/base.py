@@ -117,3 +117,16 @@ def json_object(value: Any, field: str) -> dict[str, Any]:
 def given(value: Any) -> bool:
     """True if the client passed the argument (null included)."""
     return value is not strawberry.UNSET
+
+
+def changes_of(input: object) -> dict[str, Any]:
+    """The fields an update input was given (null included), by column name; `attributes`
+    must be a JSON object. Leaves out `id` and `expected_version`."""
+    changes = {
+        name: value
+        for name, value in vars(input).items()
+        if name not in {"id", "expected_version"} and given(value)
+    }
+    if "attributes" in changes:
+        changes["attributes"] = json_object(changes["attributes"], "attributes")
+    return changes

@@ -12,7 +12,7 @@ from scimeta.resolvers.mutations.base import (
     MAX_BULK_ROWS,
     WriteInfo,
     capped,
-    given,
+    changes_of,
     json_object,
     replayed,
     row_id,
@@ -226,11 +226,7 @@ class ChemistryMutations:
     )
     async def update_molecule(self, info: WriteInfo, input: UpdateMoleculeInput) -> MoleculePayload:
         molecule_id = row_id(input.id, models.Molecule, "id")
-        changes: dict[str, object] = {}
-        if given(input.name):
-            changes["name"] = input.name
-        if given(input.attributes):
-            changes["attributes"] = json_object(input.attributes, "attributes")
+        changes = changes_of(input)
         async with write(info) as writer:
             molecule = await update_fields(
                 writer,

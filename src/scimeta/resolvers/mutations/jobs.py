@@ -10,7 +10,7 @@ from scimeta import models
 from scimeta.resolvers.mutations.base import (
     WriteInfo,
     capped,
-    given,
+    changes_of,
     json_object,
     optional_row_id,
     replayed,
@@ -23,7 +23,6 @@ from scimeta.schema.enums import Status
 from scimeta.schema.jobs import Job, Project
 from scimeta.writes import jobs as writes
 from scimeta.writes.core import update_fields
-from scimeta.writes.transaction import Writer
 
 MAX_OUTPUT_FILES = 10_000
 
@@ -139,32 +138,11 @@ class GleanJobOutputsInput:
     expected_version: int | None = None
 
 
-def _attributes(value: JSON | None, field: str) -> dict[str, object]:
-    return json_object(value, field)
-
-
-async def _update(
-    writer: Writer, model: type[models.Entity], node_id: relay.GlobalID, input: object
-) -> object:
-    changes = {
-        name: (_attributes(value, name) if name == "attributes" else value)
-        for name, value in vars(input).items()
-        if name not in {"id", "expected_version"} and given(value)
-    }
-    return await update_fields(
-        writer,
-        model,
-        row_id(node_id, model, "id"),
-        changes,
-        expected_version=getattr(input, "expected_version", None),
-    )
-
-
 @strawberry.type
 class JobMutations:
     @strawberry.mutation(description="Create a project (seed 001 Project).")
     async def create_project(self, info: WriteInfo, input: CreateProjectInput) -> ProjectPayload:
-        attributes = _attributes(input.attributes, "attributes")
+        attributes = json_object(input.attributes, "attributes")
         async with write(info) as writer:
             project = await writer.create(
                 models.Project(
@@ -178,9 +156,13 @@ class JobMutations:
 
     @strawberry.mutation(description="Change a project's directory, description or attributes.")
     async def update_project(self, info: WriteInfo, input: UpdateProjectInput) -> ProjectPayload:
+        project_id = row_id(input.id, models.Project, "id")
+        changes = changes_of(input)
         async with write(info) as writer:
-            project = await _update(writer, models.Project, input.id, input)
-        return ProjectPayload(project=project)  # type: ignore[arg-type]
+            project = await update_fields(
+                writer, models.Project, project_id, changes, expected_version=input.expected_version
+            )
+        return ProjectPayload(project=project)
 
     @strawberry.mutation(
         description="Create a job; the server gives it the next number under its parent "
@@ -189,7 +171,7 @@ class JobMutations:
     async def create_job(self, info: WriteInfo, input: CreateJobInput) -> CreateJobPayload:
         project_id = optional_row_id(input.project_id, models.Project, "projectId")
         parent_id = optional_row_id(input.parent_id, models.Job, "parentId")
-        attributes = _attributes(input.attributes, "attributes")
+        attributes = json_object(input.attributes, "attributes")
         async with write(info) as writer:
             earlier, idempotency = await replayed(
                 writer, models.Job, input.idempotency_key, "createJob", vars(input)
@@ -225,9 +207,13 @@ class JobMutations:
 
     @strawberry.mutation(description="Change a job's title or attributes.")
     async def update_job(self, info: WriteInfo, input: UpdateJobInput) -> JobPayload:
+        job_id = row_id(input.id, models.Job, "id")
+        changes = changes_of(input)
         async with write(info) as writer:
-            job = await _update(writer, models.Job, input.id, input)
-        return JobPayload(job=job)  # type: ignore[arg-type]
+            job = await update_fields(
+                writer, models.Job, job_id, changes, expected_version=input.expected_version
+            )
+        return JobPayload(job=job)
 
     @strawberry.mutation(
         description="Register a file imported into a project (seed 001 FileImport), optionally "

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import strawberry
 from strawberry import relay
 from strawberry.scalars import JSON
 
 from scimeta import models
-from scimeta.resolvers.mutations.base import WriteInfo, given, json_object, row_id, write
+from scimeta.resolvers.mutations.base import (
+    WriteInfo,
+    changes_of,
+    given,
+    json_object,
+    row_id,
+    write,
+)
 from scimeta.schema.studies import Participant, Study
 from scimeta.writes import studies as writes
 from scimeta.writes.core import update_fields
@@ -66,17 +71,6 @@ class SaveParticipantPayload:
     )
 
 
-def _study_changes(input: UpdateStudyInput) -> dict[str, Any]:
-    changes = {
-        name: getattr(input, name)
-        for name in ("title", "description", "attributes")
-        if given(getattr(input, name))
-    }
-    if "attributes" in changes:
-        changes["attributes"] = json_object(changes["attributes"], "attributes")
-    return changes
-
-
 @strawberry.type
 class StudyMutations:
     @strawberry.mutation(
@@ -98,7 +92,7 @@ class StudyMutations:
     @strawberry.mutation(description="Change a study's title, description or attributes.")
     async def update_study(self, info: WriteInfo, input: UpdateStudyInput) -> StudyPayload:
         study_id = row_id(input.id, models.Study, "id")
-        changes = _study_changes(input)
+        changes = changes_of(input)
         async with write(info) as writer:
             study = await update_fields(
                 writer, models.Study, study_id, changes, expected_version=input.expected_version
