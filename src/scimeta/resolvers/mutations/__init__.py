@@ -4,14 +4,27 @@ from __future__ import annotations
 
 from strawberry.tools import merge_types
 
+from scimeta.resolvers.mutations.batches import BatchMutations
 from scimeta.resolvers.mutations.chemistry import ChemistryMutations
 from scimeta.resolvers.mutations.core import CoreMutations
 from scimeta.resolvers.mutations.jobs import JobMutations
+from scimeta.resolvers.mutations.recordings import RecordingMutations
 from scimeta.resolvers.mutations.runs import RunMutations
 from scimeta.resolvers.mutations.studies import StudyMutations
+from scimeta.resolvers.mutations.trajectories import TrajectoryMutations
 
 Mutation = merge_types(
-    "Mutation", (CoreMutations, StudyMutations, JobMutations, RunMutations, ChemistryMutations)
+    "Mutation",
+    (
+        CoreMutations,
+        StudyMutations,
+        RecordingMutations,
+        JobMutations,
+        RunMutations,
+        TrajectoryMutations,
+        ChemistryMutations,
+        BatchMutations,
+    ),
 )
 
 __all__ = ["Mutation"]

@@ -1,0 +1,251 @@
+"""Studies by spec hash, runs through their phases and statuses, artifacts, agent outputs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+
+from scimeta import models
+from scimeta.errors import BadUserInput, Conflict, NotFound
+from scimeta.models import Entity, RunPhase, Status
+from scimeta.writes.core import FileSpec
+from scimeta.writes.lifecycle import set_phase, set_status
+from scimeta.writes.transaction import Writer, check_version, global_id, snapshot
+
+RowT = TypeVar("RowT", bound=Entity)
+
+# Lengths of the text columns, checked before writing so that the error names the field.
+NAME_LENGTH = 255
+ROLE_LENGTH = 64
+SCHEMA_VERSION_LENGTH = 64
+
+
+def canonical_json(value: Any) -> str:
+    """The one text of a JSON value: keys sorted, no spaces. The demo studies are hashed
+    from the same text, so a spec stored either way has one hash."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def spec_hash(spec: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(spec).encode()).hexdigest()
+
+
+def checked_text(value: str, field: str, max_length: int) -> str:
+    if not value:
+        raise BadUserInput(f"{field} must not be empty.", field=field)
+    if len(value) > max_length:
+        raise BadUserInput(
+            f"{field} is {len(value)} characters long; at most {max_length} fit.", field=field
+        )
+    return value
+
+
+async def insert_new(writer: Writer, model: type[RowT], values: dict[str, Any]) -> RowT | None:
+    """Insert the row and record its "created" event; None if a row with one of its unique
+    keys exists.
+
+    ON CONFLICT DO NOTHING waits for a concurrent insert of the same key to commit (and
+    then gives None) or roll back (and then inserts); the caller's next statement sees the
+    row that won.
+    """
+    inserted = await writer.session.scalars(
+        insert(model).values(values).on_conflict_do_nothing().returning(model)
+    )
+    row = inserted.one_or_none()
+    if row is not None:
+        writer.event(row, "created", snapshot(row))
+    return row
+
+
+async def _study_where(writer: Writer, condition: Any) -> models.Study | None:
+    found = await writer.session.scalars(select(models.Study).where(condition))
+    return found.one_or_none()
+
+
+async def upsert_study_by_spec(
+    writer: Writer,
+    spec: dict[str, Any],
+    *,
+    name: str | None = None,
+    title: str | None = None,
+    description: str | None = None,
+) -> tuple[models.Study, bool]:
+    """The study of `spec`, created if no study has its hash yet; (study, created)."""
+    digest = spec_hash(spec)
+    known = await _study_where(writer, models.Study.spec_hash == digest)
+    if known is not None:
+        return known, False
+    name = checked_text(name, "name", NAME_LENGTH) if name is not None else f"spec-{digest[:12]}"
+    values = {
+        "name": name,
+        "title": title,
+        "description": description,
+        "spec": spec,
+        "spec_hash": digest,
+    }
+    study = await insert_new(writer, models.Study, values)
+    if study is not None:
+        return study, True
+    # A study took the hash or the name first, maybe a concurrent call with this spec.
+    known = await _study_where(writer, models.Study.spec_hash == digest)
+    if known is not None:
+        return known, False
+    namesake = await _study_where(writer, models.Study.name == name)
+    if namesake is None:
+        owner, details = "a study of another spec", {}
+    else:
+        spec_of = f"specHash {namesake.spec_hash}" if namesake.spec_hash else "no spec"
+        owner = f"{global_id(namesake)}, a study with {spec_of}"
+        details = {"existingId": global_id(namesake)}
+    raise Conflict(
+        f"The study name {name!r} is taken by {owner}. Choose another name, or leave it out "
+        f"to get spec-{digest[:12]}.",
+        reason="ALREADY_EXISTS",
+        **details,
+    )
+
+
+async def study_by_spec_hash(writer: Writer, digest: str) -> models.Study:
+    study = await _study_where(writer, models.Study.spec_hash == digest)
+    if study is None:
+        raise NotFound(
+            f"No study has the specHash {digest!r}; store the spec with upsertStudyBySpec first.",
+            field="specHash",
+        )
+    return study
+
+
+async def create_run(
+    writer: Writer,
+    *,
+    name: str,
+    study_id: int | None = None,
+    study_spec_hash: str | None = None,
+    phase: RunPhase = RunPhase.BUNDLE,
+    attributes: dict[str, Any] | None = None,
+) -> models.Run:
+    """A new PENDING run, of the study given by id or by spec hash (or of none)."""
+    checked_text(name, "name", NAME_LENGTH)
+    if study_id is not None and study_spec_hash is not None:
+        raise BadUserInput("Give the study by studyId or by specHash, not both.", field="specHash")
+    if study_spec_hash is not None:
+        study_id = (await study_by_spec_hash(writer, study_spec_hash)).id
+    elif study_id is not None:
+        study_id = (await writer.get(models.Study, study_id)).id
+    namesake = await writer.session.scalars(select(models.Run).where(models.Run.name == name))
+    taken = namesake.one_or_none()
+    if taken is not None:
+        raise Conflict(
+            f"A run named {name!r} already exists ({global_id(taken)}); run names are unique.",
+            reason="ALREADY_EXISTS",
+            existingId=global_id(taken),
+        )
+    run = models.Run(
+        name=name,
+        study_id=study_id,
+        status=Status.PENDING,
+        phase=phase,
+        attributes=attributes or {},
+    )
+    return await writer.create(run)
+
+
+async def move_run_status(
+    writer: Writer, run: models.Run, target: Status, error: dict[str, Any] | None = None
+) -> None:
+    """Set a locked run's status. A run that fails keeps `error`; one that moves on from a
+    failure drops it (the status_changed event of the failure still holds it)."""
+    if error is not None and target != Status.FAILED:
+        raise BadUserInput(
+            f"error describes a failure: pass it with status FAILED, not {target.value}.",
+            field="error",
+        )
+    payload = {"error": error} if error is not None else None
+    if await set_status(writer, run, target, finished_attribute="ended_at", payload=payload):
+        run.error = error
+
+
+async def set_run_phase(
+    writer: Writer,
+    run_id: int,
+    phase: RunPhase,
+    status: Status | None = None,
+    *,
+    expected_version: int | None = None,
+) -> models.Run:
+    """Move the run forward to `phase`, and to `status` in the same step if given."""
+    run = await writer.lock(models.Run, run_id)
+    check_version(run, expected_version)
+    set_phase(writer, run, phase)
+    if status is not None:
+        await move_run_status(writer, run, status)
+    return run
+
+
+async def set_run_status(
+    writer: Writer,
+    run_id: int,
+    status: Status,
+    *,
+    error: dict[str, Any] | None = None,
+    expected_version: int | None = None,
+) -> models.Run:
+    run = await writer.lock(models.Run, run_id)
+    check_version(run, expected_version)
+    await move_run_status(writer, run, status, error)
+    return run
+
+
+@dataclass
+class ArtifactSpec:
+    role: str
+    file: FileSpec
+
+
+async def add_run_artifacts(
+    writer: Writer, run_id: int, artifacts: Sequence[ArtifactSpec]
+) -> tuple[models.Run, list[models.RunArtifact]]:
+    """Register files a run produced; the run's log gets one event with the roles."""
+    for position, artifact in enumerate(artifacts):
+        checked_text(artifact.role, f"artifacts[{position}].role", ROLE_LENGTH)
+    files = [artifact.file.row() for artifact in artifacts]
+    run = await writer.lock(models.Run, run_id)
+    writer.session.add_all(files)
+    await writer.flush()
+    rows = [
+        models.RunArtifact(run_id=run.id, file_id=file.id, role=artifact.role)
+        for file, artifact in zip(files, artifacts, strict=True)
+    ]
+    writer.session.add_all(rows)
+    await writer.flush()
+    roles = Counter(artifact.role for artifact in artifacts)
+    writer.event(run, "artifacts_added", {"count": len(rows), "roles": dict(roles)})
+    return run, rows
+
+
+async def store_agent_output(
+    writer: Writer,
+    run_id: int,
+    *,
+    agent: str,
+    kind: str,
+    data: dict[str, Any],
+    schema_version: str | None = None,
+) -> models.AgentOutput:
+    """Add an agent's output to the run's history; earlier outputs stay."""
+    checked_text(agent, "agent", NAME_LENGTH)
+    checked_text(kind, "kind", NAME_LENGTH)
+    if schema_version is not None:
+        checked_text(schema_version, "schemaVersion", SCHEMA_VERSION_LENGTH)
+    run = await writer.get(models.Run, run_id)
+    output = models.AgentOutput(
+        run_id=run.id, agent=agent, kind=kind, data=data, schema_version=schema_version
+    )
+    return await writer.create(output)
