@@ -3,13 +3,12 @@ their canonical JSON as the run pipeline deduplicates them."""
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
 from scimeta.demo.bulk import RowWriter
-from scimeta.demo.determinism import sha256_hex
 from scimeta.models import Study
+from scimeta.writes.runs import spec_hash
 
 _ENRICHMENTS = (1.6, 2.4, 3.1, 4.0, 4.5, 4.95)
 _BORON_PPM = (0, 600, 1200, 1800)
@@ -18,10 +17,6 @@ _SETTINGS = ((100, 20, 10_000), (150, 30, 20_000), (200, 50, 50_000))
 
 def spec_study_count(scale: int) -> int:
     return 2 + scale // 20
-
-
-def canonical_json(value: object) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 def pincell_spec(index: int) -> dict[str, Any]:
@@ -69,7 +64,7 @@ async def load_spec_studies(writer: RowWriter, scale: int) -> list[tuple[int, di
                 ),
                 "description": "Infinite-lattice pin-cell eigenvalue calculation with OpenMC.",
                 "spec": spec,
-                "spec_hash": sha256_hex(canonical_json(spec)),
+                "spec_hash": spec_hash(spec),
                 "attributes": {"code": "openmc"},
             }
         )

@@ -14,14 +14,11 @@ from scimeta.models import AuditStatus
 from scimeta.writes.core import FileSpec
 from scimeta.writes.lifecycle import set_audit_status
 from scimeta.writes.runs import NAME_LENGTH, checked_text, insert_new
+from scimeta.writes.smiles import ELEMENTS
 from scimeta.writes.transaction import Writer, check_version, global_id, snapshot
 
-# ASE's symbols: the elements in order, and X for a dummy atom.
-_SYMBOLS = """X H He Li Be B C N O F Ne Na Mg Al Si P S Cl Ar K Ca Sc Ti V Cr Mn Fe Co Ni Cu Zn
-Ga Ge As Se Br Kr Rb Sr Y Zr Nb Mo Tc Ru Rh Pd Ag Cd In Sn Sb Te I Xe Cs Ba La Ce Pr Nd Pm Sm
-Eu Gd Tb Dy Ho Er Tm Yb Lu Hf Ta W Re Os Ir Pt Au Hg Tl Pb Bi Po At Rn Fr Ra Ac Th Pa U Np Pu
-Am Cm Bk Cf Es Fm Md No Lr Rf Db Sg Bh Hs Mt Ds Rg Cn Nh Fl Mc Lv Ts Og"""
-ELEMENTS = frozenset(_SYMBOLS.split())
+# ASE names a dummy atom X beside the elements.
+ATOM_SYMBOLS = ELEMENTS | {"X"}
 INIT_ATOMS_KEYS = ("symbols", "positions", "cell", "pbc")
 
 
@@ -78,7 +75,7 @@ def init_atoms(value: Any) -> dict[str, Any] | None:
             "initAtoms.symbols must be a non-empty list of element symbols.", field="initAtoms"
         )
     for position, symbol in enumerate(symbols):
-        if symbol not in ELEMENTS:
+        if symbol not in ATOM_SYMBOLS:
             raise BadUserInput(
                 f"initAtoms.symbols[{position}] is {symbol!r}, not an element symbol.",
                 field="initAtoms",
