@@ -13,6 +13,7 @@ from strawberry.types import Info
 
 from scimeta.errors import BadUserInput
 from scimeta.models import Entity
+from scimeta.writes.core import update_fields
 from scimeta.writes.idempotency import Idempotency
 from scimeta.writes.transaction import Writer, transaction
 
@@ -117,6 +118,17 @@ def json_object(value: Any, field: str) -> dict[str, Any]:
 def given(value: Any) -> bool:
     """True if the client passed the argument (null included)."""
     return value is not strawberry.UNSET
+
+
+async def update_node(info: WriteInfo, model: type[Entity], input: Any) -> Any:
+    """The update mutation every type shares: `input` has the node's `id`, an optional
+    `expected_version`, and the fields to change."""
+    node_id = row_id(input.id, model, "id")
+    changes = changes_of(input)
+    async with write(info) as writer:
+        return await update_fields(
+            writer, model, node_id, changes, expected_version=input.expected_version
+        )
 
 
 def changes_of(input: object) -> dict[str, Any]:

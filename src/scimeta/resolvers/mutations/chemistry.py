@@ -12,16 +12,15 @@ from scimeta.resolvers.mutations.base import (
     MAX_BULK_ROWS,
     WriteInfo,
     capped,
-    changes_of,
     json_object,
     replayed,
     row_id,
+    update_node,
     write,
 )
 from scimeta.schema.chemistry import Calculation, Molecule
 from scimeta.schema.enums import Status
 from scimeta.writes import chemistry as writes
-from scimeta.writes.core import update_fields
 
 MAX_MOLECULES = 1_000
 
@@ -225,16 +224,7 @@ class ChemistryMutations:
         "structure is what identifies it and cannot change. Delete with deleteNode."
     )
     async def update_molecule(self, info: WriteInfo, input: UpdateMoleculeInput) -> MoleculePayload:
-        molecule_id = row_id(input.id, models.Molecule, "id")
-        changes = changes_of(input)
-        async with write(info) as writer:
-            molecule = await update_fields(
-                writer,
-                models.Molecule,
-                molecule_id,
-                changes,
-                expected_version=input.expected_version,
-            )
+        molecule = await update_node(info, models.Molecule, input)
         return MoleculePayload(molecule=molecule)
 
     @strawberry.mutation(

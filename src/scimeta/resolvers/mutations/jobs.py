@@ -10,11 +10,11 @@ from scimeta import models
 from scimeta.resolvers.mutations.base import (
     WriteInfo,
     capped,
-    changes_of,
     json_object,
     optional_row_id,
     replayed,
     row_id,
+    update_node,
     write,
 )
 from scimeta.resolvers.mutations.core import FileInput, MetricInput, metric_specs
@@ -22,7 +22,6 @@ from scimeta.schema.core import File
 from scimeta.schema.enums import Status
 from scimeta.schema.jobs import Job, Project
 from scimeta.writes import jobs as writes
-from scimeta.writes.core import update_fields
 
 MAX_OUTPUT_FILES = 10_000
 
@@ -156,12 +155,7 @@ class JobMutations:
 
     @strawberry.mutation(description="Change a project's directory, description or attributes.")
     async def update_project(self, info: WriteInfo, input: UpdateProjectInput) -> ProjectPayload:
-        project_id = row_id(input.id, models.Project, "id")
-        changes = changes_of(input)
-        async with write(info) as writer:
-            project = await update_fields(
-                writer, models.Project, project_id, changes, expected_version=input.expected_version
-            )
+        project = await update_node(info, models.Project, input)
         return ProjectPayload(project=project)
 
     @strawberry.mutation(
@@ -207,12 +201,7 @@ class JobMutations:
 
     @strawberry.mutation(description="Change a job's title or attributes.")
     async def update_job(self, info: WriteInfo, input: UpdateJobInput) -> JobPayload:
-        job_id = row_id(input.id, models.Job, "id")
-        changes = changes_of(input)
-        async with write(info) as writer:
-            job = await update_fields(
-                writer, models.Job, job_id, changes, expected_version=input.expected_version
-            )
+        job = await update_node(info, models.Job, input)
         return JobPayload(job=job)
 
     @strawberry.mutation(

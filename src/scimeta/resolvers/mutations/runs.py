@@ -11,11 +11,11 @@ from scimeta import models
 from scimeta.resolvers.mutations.base import (
     WriteInfo,
     capped,
-    changes_of,
     json_object,
     optional_row_id,
     replayed,
     row_id,
+    update_node,
     write,
 )
 from scimeta.resolvers.mutations.core import FileInput
@@ -23,7 +23,6 @@ from scimeta.schema.enums import RunPhase, Status
 from scimeta.schema.runs import AgentOutput, Run, RunArtifact
 from scimeta.schema.studies import Study
 from scimeta.writes import runs as writes
-from scimeta.writes.core import update_fields
 
 MAX_ARTIFACTS = 1_000
 
@@ -245,12 +244,7 @@ class RunMutations:
 
     @strawberry.mutation(description="Change a run's attributes.")
     async def update_run(self, info: WriteInfo, input: UpdateRunInput) -> RunPayload:
-        run_id = row_id(input.id, models.Run, "id")
-        changes = changes_of(input)
-        async with write(info) as writer:
-            run = await update_fields(
-                writer, models.Run, run_id, changes, expected_version=input.expected_version
-            )
+        run = await update_node(info, models.Run, input)
         return RunPayload(run=run)
 
     @strawberry.mutation(

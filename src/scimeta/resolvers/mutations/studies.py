@@ -9,15 +9,14 @@ from strawberry.scalars import JSON
 from scimeta import models
 from scimeta.resolvers.mutations.base import (
     WriteInfo,
-    changes_of,
     given,
     json_object,
     row_id,
+    update_node,
     write,
 )
 from scimeta.schema.studies import Participant, Study
 from scimeta.writes import studies as writes
-from scimeta.writes.core import update_fields
 
 
 @strawberry.input(description="A new study.")
@@ -91,12 +90,7 @@ class StudyMutations:
 
     @strawberry.mutation(description="Change a study's title, description or attributes.")
     async def update_study(self, info: WriteInfo, input: UpdateStudyInput) -> StudyPayload:
-        study_id = row_id(input.id, models.Study, "id")
-        changes = changes_of(input)
-        async with write(info) as writer:
-            study = await update_fields(
-                writer, models.Study, study_id, changes, expected_version=input.expected_version
-            )
+        study = await update_node(info, models.Study, input)
         return StudyPayload(study=study)
 
     @strawberry.mutation(
