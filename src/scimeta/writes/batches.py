@@ -12,9 +12,8 @@ from scimeta import models
 from scimeta.errors import BadUserInput, Conflict, NotFound
 from scimeta.models import Status
 from scimeta.writes.chemistry import DEFAULT_METHOD, NewMolecule, get_or_create_molecules
-from scimeta.writes.core import global_id_of
 from scimeta.writes.lifecycle import set_status
-from scimeta.writes.transaction import Writer, check_version, global_id
+from scimeta.writes.transaction import Writer, check_version, global_id, global_id_of
 
 
 async def create_batch(

@@ -19,6 +19,7 @@ from scimeta.writes.transaction import (
     Writer,
     check_version,
     global_id,
+    global_id_of,
     json_value,
     snapshot,
     type_name,
@@ -203,12 +204,6 @@ def entity_model(name: str) -> type[Entity]:
         if cls.__name__ == name and issubclass(cls, Entity):
             return cls
     raise BadUserInput(f"{name} is not a type of node.")
-
-
-def global_id_of(type_name_: str, row_id: int) -> str:
-    from strawberry.relay import GlobalID
-
-    return str(GlobalID(type_name_, str(row_id)))
 
 
 async def update_fields(

@@ -130,12 +130,17 @@ def type_name(row: Base) -> str:
 
 
 def global_id(row: Entity) -> str:
-    return str(GlobalID(type_name(row), str(row.id)))
+    return global_id_of(type_name(row), row.id)
+
+
+def global_id_of(type_name: str, row_id: int) -> str:
+    """The global id clients know a row by, for messages."""
+    return str(GlobalID(type_name, str(row_id)))
 
 
 def not_found(model: type[Entity], row_id: int) -> NotFound:
     return NotFound(
-        f"No {model.__name__} has the id {GlobalID(model.__name__, str(row_id))}; "
+        f"No {model.__name__} has the id {global_id_of(model.__name__, row_id)}; "
         "it may have been deleted."
     )
 

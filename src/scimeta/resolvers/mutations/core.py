@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import strawberry
 from strawberry import relay
@@ -11,7 +10,8 @@ from strawberry.scalars import JSON
 
 from scimeta import models
 from scimeta.errors import BadUserInput
-from scimeta.resolvers.mutations.base import WriteInfo, capped, json_object, write
+from scimeta.models import Entity
+from scimeta.resolvers.mutations.base import WriteInfo, capped, json_object, row_id, write
 from scimeta.schema.core import Event, MetricKey
 from scimeta.schema.scalars import Long
 from scimeta.writes import core as writes
@@ -82,11 +82,7 @@ class EventInput:
     )
 
     def spec(self, field: str) -> EventSpec:
-        subject = entity_model(self.subject_id.type_name)
-        try:
-            subject_id = int(self.subject_id.node_id)
-        except ValueError:
-            raise BadUserInput(f"{field}.subjectId is not an id this API returned.") from None
+        subject, subject_id = node_of(self.subject_id, f"{field}.subjectId")
         return EventSpec(
             subject_type=subject.__name__,
             subject_id=subject_id,
@@ -117,13 +113,10 @@ class DefineMetricKeyPayload:
     metric_key: MetricKey
 
 
-def _subject(node_id: relay.GlobalID, field: str) -> Any:
+def node_of(node_id: relay.GlobalID, field: str) -> tuple[type[Entity], int]:
+    """The model and row id of a global id of any node type."""
     model = entity_model(node_id.type_name)
-    try:
-        row_id = int(node_id.node_id)
-    except ValueError:
-        raise BadUserInput(f"{field} is not an id this API returned.", field=field) from None
-    return model, row_id
+    return model, row_id(node_id, model, field)
 
 
 @strawberry.type
@@ -155,11 +148,11 @@ class CoreMutations:
         self, info: WriteInfo, subject_id: relay.GlobalID, metrics: list[MetricInput]
     ) -> RecordMetricsPayload:
         specs = metric_specs(metrics)
-        model, row_id = _subject(subject_id, "subjectId")
+        model, owner_id = node_of(subject_id, "subjectId")
         async with write(info) as writer:
-            owner = await writer.lock(model, row_id)
+            owner = await writer.lock(model, owner_id)
             await writes.record_metrics(writer, owner, specs)
-        return RecordMetricsPayload(subject=owner)
+        return RecordMetricsPayload(subject=owner)  # type: ignore[arg-type]
 
     @strawberry.mutation(
         description="Add a metric name to the catalogue, or describe it anew; a description "
@@ -200,7 +193,7 @@ class CoreMutations:
     async def delete_node(self, info: WriteInfo, id: relay.GlobalID) -> DeleteNodePayload:
         if id.type_name == "Event":
             raise BadUserInput("Events are append-only: they cannot be deleted.", field="id")
-        model, row_id = _subject(id, "id")
+        model, node_row_id = node_of(id, "id")
         async with write(info) as writer:
-            state = await writes.delete_row(writer, model, row_id)
+            state = await writes.delete_row(writer, model, node_row_id)
         return DeleteNodePayload(deleted_id=id, snapshot=state)  # type: ignore[arg-type]
