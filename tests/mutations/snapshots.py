@@ -10,13 +10,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from scimeta.models import Base
 
 
-async def database_state(session: AsyncSession) -> dict[str, Any]:
-    """Per table: its row count and the newest `updated_at` (or event sequence), so that
-    an insert, a delete or an update anywhere shows as a difference."""
-    state: dict[str, Any] = {}
+async def database_state(session: AsyncSession) -> dict[str, tuple[Any, ...]]:
+    """Per table: its row count and, where rows have one, the sum of their versions (the
+    newest sequence for events), so that an insert, a delete or an update anywhere shows
+    as a difference. (`updated_at` would not: inside one test's transaction `now()` is
+    the same for every statement.)"""
+    state: dict[str, tuple[Any, ...]] = {}
     for table in Base.metadata.sorted_tables:
-        marker = table.c.get("updated_at", table.c.get("sequence"))
-        columns = [func.count()] + ([func.max(marker)] if marker is not None else [])
+        marker = table.c.get("version", table.c.get("sequence"))
+        columns: list[Any] = [func.count()]
+        if marker is not None:
+            aggregate = func.max if marker.name == "sequence" else func.sum
+            columns.append(func.coalesce(aggregate(marker), 0))
         row = (await session.execute(select(*columns).select_from(table))).one()
         state[table.name] = tuple(row)
     return state

@@ -142,3 +142,15 @@ async def test_a_stale_expected_version_is_refused(
         UPDATE_JOB, input={"id": job["id"], "title": "second", "expectedVersion": 2}
     )
     assert current["updateJob"]["job"] == {"title": "second", "version": 3}
+
+
+async def test_the_database_state_sees_an_update(
+    graphql: GraphQLClient, session: AsyncSession
+) -> None:
+    project = await create_project(graphql)
+    job = await create_job(graphql, projectId=project["id"])
+    before = await database_state(session)
+    await graphql.data(UPDATE_JOB, input={"id": job["id"], "title": "changed"})
+    after = await database_state(session)
+    assert {table for table in after if after[table] != before[table]} == {"jobs", "events"}
+    assert after["jobs"][0] == before["jobs"][0]

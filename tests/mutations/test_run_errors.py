@@ -6,12 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.relay import GlobalID
 
-from scimeta import models
 from tests.conftest import GraphQLClient
+from tests.mutations.snapshots import database_state
 from tests.mutations.test_runs import (
     ADD_ARTIFACTS,
     ADD_CHUNK_ATTEMPT,
@@ -30,26 +29,7 @@ from tests.mutations.test_runs import (
     initialize_trajectory,
 )
 
-TOUCHED = (
-    models.Study,
-    models.Run,
-    models.Trajectory,
-    models.Chunk,
-    models.File,
-    models.RunArtifact,
-    models.AgentOutput,
-    models.Event,
-    models.IdempotencyKey,
-)
 MISSING_RUN = str(GlobalID("Run", "999999999"))
-
-
-async def row_counts(session: AsyncSession) -> dict[str, int]:
-    counts = select(
-        *(select(func.count()).select_from(model).scalar_subquery() for model in TOUCHED)
-    )
-    values = (await session.execute(counts)).one()
-    return {model.__name__: value for model, value in zip(TOUCHED, values, strict=True)}
 
 
 async def refused(
@@ -62,13 +42,13 @@ async def refused(
 ) -> str:
     """Run a mutation that must fail; check its code, reason and that nothing was written.
     Returns the message."""
-    before = await row_counts(session)
+    before = await database_state(session)
     body = await graphql.execute(document, input=input)
     assert body["data"] is None
     (error,) = body["errors"]
     assert error["extensions"]["code"] == code, error
     assert error["extensions"].get("reason") == reason, error
-    assert await row_counts(session) == before
+    assert await database_state(session) == before
     message: str = error["message"]
     return message
 

@@ -7,12 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.relay import GlobalID
 
-from scimeta import models
 from tests.conftest import GraphQLClient
+from tests.mutations.snapshots import database_state
 from tests.mutations.test_studies import (
     AUDIO,
     CREATE_STUDY,
@@ -24,29 +23,6 @@ from tests.mutations.test_studies import (
     save_participant,
     save_recording,
 )
-
-# Every table a studies mutation writes, with the sum of its row versions so that an
-# update shows as well as an insert or a delete.
-VERSIONED = (
-    models.Study,
-    models.Participant,
-    models.Recording,
-    models.RecordingChannel,
-    models.MovementCycle,
-    models.Synchronization,
-    models.File,
-)
-
-
-async def database_state(session: AsyncSession) -> dict[str, tuple[int, int]]:
-    state: dict[str, tuple[int, int]] = {}
-    for model in VERSIONED:
-        totals = select(func.count(), func.coalesce(func.sum(model.version), 0))
-        count, versions = (await session.execute(totals.select_from(model))).one()
-        state[model.__tablename__] = (count, versions)
-    events = select(func.count()).select_from(models.Event)
-    state["events"] = ((await session.execute(events)).scalar_one(), 0)
-    return state
 
 
 @dataclass
