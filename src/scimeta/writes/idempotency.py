@@ -13,7 +13,7 @@ import hashlib
 import json
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from scimeta.errors import BadUserInput, Conflict
@@ -89,7 +89,8 @@ class Idempotency:
     async def finish(self, result: Entity) -> None:
         if self._key is None:
             return
-        row = await self._writer.session.get(IdempotencyKey, (self._writer.actor, self._key))
-        assert row is not None
-        row.subject_type = type_name(result)
-        row.subject_id = result.id
+        await self._writer.session.execute(
+            update(IdempotencyKey)
+            .where(IdempotencyKey.actor == self._writer.actor, IdempotencyKey.key == self._key)
+            .values(subject_type=type_name(result), subject_id=result.id)
+        )
