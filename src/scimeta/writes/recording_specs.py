@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from scimeta.errors import BadUserInput
@@ -79,8 +78,6 @@ class RecordingSpec:
         if unknown:
             raise ValueError(f"Not fields of a recording: {sorted(unknown)}")
         self._check_walk_fields()
-        if self.fields.get("recorded_at") is not None:
-            self.fields["recorded_at"] = in_utc(self.fields["recorded_at"])
         if "qc_fail_segments" in self.fields:
             self.fields["qc_fail_segments"] = checked_segments(self.fields["qc_fail_segments"])
         num_channels: int | None = self.fields.get("num_channels")
@@ -109,11 +106,6 @@ class RecordingSpec:
                     f"{self.maneuver.value} recording.",
                     field=name,
                 )
-
-
-def in_utc(moment: datetime) -> datetime:
-    """A time without a zone is taken as UTC, so that it compares with the stored time."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def checked_segments(segments: Sequence[Sequence[float]] | None) -> list[list[float]]:

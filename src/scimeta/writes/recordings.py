@@ -22,7 +22,6 @@ from scimeta.writes.recording_specs import (
     ChannelSpec,
     CycleSpec,
     RecordingSpec,
-    in_utc,
 )
 from scimeta.writes.transaction import Writer
 
@@ -79,7 +78,7 @@ async def _find(writer: Writer, spec: RecordingSpec) -> models.Recording | None:
 
 
 async def _create(writer: Writer, spec: RecordingSpec) -> models.Recording:
-    file = await writer.create(file_row(spec.file)) if spec.file is not None else None
+    file = await writer.create(spec.file.row()) if spec.file is not None else None
     recording = models.Recording(
         participant_id=spec.participant_id,
         kind=spec.kind,
@@ -134,17 +133,10 @@ def assign_changes(row: Any, values: Mapping[str, Any]) -> list[str]:
     return changed
 
 
-def file_row(spec: FileSpec) -> models.File:
-    row = spec.row()
-    if row.modified_at is not None:
-        row.modified_at = in_utc(row.modified_at)
-    return row
-
-
 async def _save_file(writer: Writer, file_id: int | None, spec: FileSpec) -> tuple[int, bool]:
     """The id of the recording's file row, updated in place to what `spec` describes (or
     created), and whether anything changed."""
-    given = file_row(spec)
+    given = spec.row()
     if file_id is None:
         await writer.create(given)
         return given.id, True
