@@ -164,7 +164,8 @@ class EventSpec:
 
 
 async def append_events(writer: Writer, specs: Sequence[EventSpec]) -> list[models.Event]:
-    """Append events about existing nodes, in the order given."""
+    """Append events about existing nodes, in the order given (written when the
+    transaction ends)."""
     by_type: dict[str, set[int]] = {}
     for position, spec in enumerate(specs):
         if not spec.type or len(spec.type) > 128:
@@ -183,19 +184,18 @@ async def append_events(writer: Writer, specs: Sequence[EventSpec]) -> list[mode
                 f"No {subject_type} has the id {global_id_of(subject_type, missing[0])}; "
                 "an event must be about an existing node."
             )
-    events = [
-        models.Event(
-            subject_type=spec.subject_type,
-            subject_id=spec.subject_id,
-            type=spec.type,
-            actor=spec.actor or writer.actor,
-            payload=spec.payload,
+    return [
+        writer.record(
+            models.Event(
+                subject_type=spec.subject_type,
+                subject_id=spec.subject_id,
+                type=spec.type,
+                actor=spec.actor or writer.actor,
+                payload=spec.payload,
+            )
         )
         for spec in specs
     ]
-    writer.session.add_all(events)
-    await writer.flush()
-    return events
 
 
 def entity_model(name: str) -> type[Entity]:

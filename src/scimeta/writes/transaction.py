@@ -3,6 +3,12 @@
 Every change that matters to an audit (a create, a delete, a status, phase or audit
 change) is written as an `Event` in the transaction that makes the change, so the log
 and the data never disagree.
+
+The events of a transaction are inserted at its end, under one lock that every writing
+transaction takes, and announced with NOTIFY. The lock is held until commit, so events
+commit in the order of their sequence numbers: a reader that has seen sequence N has
+seen every event before it, and "everything after N" is a complete answer. That is
+what lets subscribers resume from a sequence number without gaps.
 """
 
 from __future__ import annotations
@@ -23,6 +29,13 @@ from scimeta.errors import Conflict, NotFound
 from scimeta.models import Base, Entity, Event
 from scimeta.writes.database_errors import client_error
 
+# The channel every process LISTENs on. A notification's payload is the highest sequence
+# number its transaction wrote: listeners read the events themselves from the table.
+EVENTS_CHANNEL = "scimeta_events"
+# The advisory lock that orders event commits (any fixed 64-bit number unique to the
+# application: the first eight bytes of sha256("scimeta.events")).
+EVENT_LOG_LOCK = 1619452680240236740
+
 RowT = TypeVar("RowT", bound=Entity)
 
 # Columns a snapshot leaves out: large documents that an event need not repeat.
@@ -36,6 +49,7 @@ class Writer:
         self.session = session
         self.actor = actor
         self._now: datetime | None = None
+        self._events: list[Event] = []
 
     async def now(self) -> datetime:
         """The transaction's timestamp, the same `now()` the database gives `createdAt`:
@@ -82,19 +96,42 @@ class Writer:
         *,
         actor: str | None = None,
     ) -> Event:
-        """Add an event about `subject` (already flushed, so it has an id)."""
-        event = Event(
-            subject_type=type_name(subject),
-            subject_id=subject.id,
-            type=type,
-            actor=actor or self.actor,
-            payload=payload or {},
+        """Add an event about `subject` (already flushed, so it has an id). It is written
+        when the transaction ends; its `sequence` is known from then."""
+        return self.record(
+            Event(
+                subject_type=type_name(subject),
+                subject_id=subject.id,
+                type=type,
+                actor=actor or self.actor,
+                payload=payload or {},
+            )
         )
-        self.session.add(event)
+
+    def record(self, event: Event) -> Event:
+        """Add a prepared event, written when the transaction ends."""
+        self._events.append(event)
         return event
 
     async def flush(self) -> None:
         await self.session.flush()
+
+    async def publish(self) -> None:
+        """Insert the transaction's events in order and announce them.
+
+        The lock waits for every other transaction that is publishing to commit, so the
+        sequence numbers taken here are above every committed one, and no transaction
+        commits a lower number later. It is taken last, after the transaction's other
+        writes and row locks, so it is held only for the insert and the commit.
+        """
+        events, self._events = self._events, []
+        if not events:
+            return
+        await self.session.execute(select(func.pg_advisory_xact_lock(EVENT_LOG_LOCK)))
+        self.session.add_all(events)
+        await self.session.flush()
+        last = max(event.sequence for event in events)
+        await self.session.execute(select(func.pg_notify(EVENTS_CHANNEL, str(last))))
 
 
 @asynccontextmanager
@@ -106,6 +143,7 @@ async def transaction(session: AsyncSession, actor: str) -> AsyncIterator[Writer
             writer = Writer(session, actor)
             yield writer
             await session.flush()
+            await writer.publish()
     except DBAPIError as exc:
         error = client_error(exc)
         if error is None:
