@@ -60,7 +60,9 @@ def add_code(error: GraphQLError, *, executing: bool) -> None:
         error.extensions = {**(error.extensions or {}), **(original.extensions or {})}
     if error.extensions and "code" in error.extensions:
         return
-    if not executing:
+    # an exception behind the error means a resolver or a subscription's source raised
+    # it: the document was valid
+    if not executing and original is None:
         code = PARSE_FAILED if error.message.startswith("Syntax Error") else VALIDATION_FAILED
     elif error.path is None or isinstance(original, GlobalIDValueError):
         # Outside any field: variables that do not coerce to their declared types (an

@@ -15,19 +15,22 @@ from strawberry.types import ExecutionContext
 from scimeta.errors import add_code
 from scimeta.resolvers.mutations import Mutation
 from scimeta.resolvers.query import Query
+from scimeta.resolvers.subscription import Subscription
 from scimeta.schema import chemistry, core, jobs, runs, studies
 from scimeta.schema.scalars import SCALARS
 
 
-class CloseSessionExtension(SchemaExtension):
-    """Closes the request's database session once the operation is done."""
+class OperationScopeExtension(SchemaExtension):
+    """Gives each operation its own session and loaders, and closes the session once the
+    operation is done."""
 
     async def on_operation(self) -> AsyncIterator[None]:
+        context: Any = self.execution_context.context
+        token = context.begin_operation()
         try:
             yield
         finally:
-            context: Any = self.execution_context.context
-            await context.close()
+            await context.end_operation(token)
 
 
 # Every node type is listed so that `node(id)` can return it even where no field does.
@@ -75,10 +78,11 @@ DOCUMENT_CACHE_SIZE = 1024
 schema = Schema(
     query=Query,
     mutation=Mutation,
+    subscription=Subscription,
     config=StrawberryConfig(scalar_map=SCALARS),
     types=NODE_TYPES,
     extensions=[
-        CloseSessionExtension,
+        OperationScopeExtension,
         partial(ParserCache, maxsize=DOCUMENT_CACHE_SIZE),
         partial(ValidationCache, maxsize=DOCUMENT_CACHE_SIZE),
     ],

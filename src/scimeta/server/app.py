@@ -18,6 +18,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
+from scimeta.live.hub import Hub
 from scimeta.resolvers.schema import schema
 from scimeta.server.context import Context
 from scimeta.server.database import create_engine, create_sessionmaker
@@ -44,6 +45,7 @@ class ScimetaGraphQL(GraphQL[Context, None]):
             request=request,
             response=response if isinstance(response, Response) else None,
             sessionmaker=sessionmaker_of(request),
+            hub=getattr(request.app.state, "hub", None),
         )
 
 
@@ -102,12 +104,7 @@ def create_app(
         Route("/healthz", healthz),
         Route("/readyz", readyz),
     ]
-    if sessionmaker is not None:
-        app = Starlette(routes=routes)
-        app.state.sessionmaker = sessionmaker
-        return app
-    database_url = settings.database_url
-    if database_url is None:
+    if sessionmaker is None and settings.database_url is None:
         raise ValueError(
             "no database: set DATABASE_URL, or start the server with `scimeta serve`, "
             "which provides one"
@@ -115,14 +112,32 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        engine = create_engine(database_url)
-        app.state.sessionmaker = create_sessionmaker(engine)
-        try:
+        async with contextlib.AsyncExitStack() as stack:
+            if sessionmaker is None:
+                assert settings.database_url is not None
+                engine = create_engine(settings.database_url)
+                stack.push_async_callback(engine.dispose)
+                app.state.sessionmaker = create_sessionmaker(engine)
+            else:
+                app.state.sessionmaker = sessionmaker
+            hub = Hub(listener_dsn(app.state.sessionmaker))
+            await hub.start()
+            stack.push_async_callback(hub.stop)
+            app.state.hub = hub
             yield
-        finally:
-            await engine.dispose()
 
-    return Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan)
+    if sessionmaker is not None:
+        # also usable without its lifespan (an in-process test client), minus subscriptions
+        app.state.sessionmaker = sessionmaker
+    return app
+
+
+def listener_dsn(sessionmaker: async_sessionmaker[AsyncSession]) -> str:
+    """The libpq-style URL of the sessions' database, for the listener's own connection."""
+    engine = sessionmaker.kw["bind"]
+    url = engine.url.set(drivername="postgresql")
+    return str(url.render_as_string(hide_password=False))
 
 
 def app_from_env() -> Starlette:

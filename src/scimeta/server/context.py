@@ -1,10 +1,12 @@
-"""The per-request GraphQL context: database session, loaders and the caller's identity."""
+"""The GraphQL context: the caller's identity, and per operation a database session and
+loaders."""
 
 from __future__ import annotations
 
 import asyncio
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
@@ -12,6 +14,9 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 
 from scimeta.loaders import Loaders
+
+if TYPE_CHECKING:
+    from scimeta.live.hub import Hub
 
 
 @dataclass(frozen=True)
@@ -22,43 +27,101 @@ class Identity:
     is_admin: bool = True
 
 
-@dataclass
-class Context:
-    """Built once per HTTP request (or once per WebSocket connection).
+class OperationScope:
+    """What one GraphQL operation reads through: a session opened on first use, loaders,
+    and the lock that keeps concurrent resolvers off the session at the same time (an
+    `AsyncSession` is not safe for concurrent use)."""
 
-    The session is opened lazily and closed by `SessionExtension` when the operation ends.
-    GraphQL resolves sibling fields concurrently and an `AsyncSession` is not safe for
-    concurrent use, so every database access goes through `db_lock`.
-    """
-
-    request: Request | WebSocket
-    response: Response | None
-    sessionmaker: async_sessionmaker[AsyncSession]
-    identity: Identity = field(default_factory=Identity)
-    db_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    _session: AsyncSession | None = None
-    _loaders: Loaders | None = None
+    def __init__(self, context: Context) -> None:
+        self.context = context
+        self.db_lock = asyncio.Lock()
+        self._session: AsyncSession | None = None
+        self._loaders: Loaders | None = None
 
     @property
     def session(self) -> AsyncSession:
         if self._session is None:
-            self._session = self.sessionmaker()
+            self._session = self.context.sessionmaker()
         return self._session
 
     @property
     def loaders(self) -> Loaders:
         if self._loaders is None:
-            self._loaders = Loaders(self)
+            self._loaders = Loaders(self.context)
         return self._loaders
 
     def reset_loaders(self) -> None:
-        """Forget what the loaders cached: a mutation changed the rows."""
         self._loaders = None
 
     async def close(self) -> None:
+        """Give the connection back and forget what was read; the scope can be used again."""
         session, self._session, self._loaders = self._session, None, None
         if session is not None:
             await session.close()
+
+
+# The scope of the operation running in this task. Strawberry runs each operation in a
+# task of its own (each HTTP request, each operation on a WebSocket) and resolvers in
+# tasks started from it, which inherit this variable.
+_operation_scope: ContextVar[OperationScope | None] = ContextVar("operation_scope", default=None)
+
+
+@dataclass
+class Context:
+    """Built once per HTTP request, or once per WebSocket connection.
+
+    A WebSocket carries many operations at once, each subscription for as long as the
+    client likes: each operation gets its own `OperationScope` (see `begin_operation`),
+    so that one operation's session and loaders never serve another, and a subscription
+    holds a connection only while it resolves a message.
+    """
+
+    request: Request | WebSocket
+    response: Response | None
+    sessionmaker: async_sessionmaker[AsyncSession]
+    hub: Hub | None = None
+    identity: Identity = field(default_factory=Identity)
+    connection_params: Any = None
+    _default_scope: OperationScope | None = None
+
+    @property
+    def scope(self) -> OperationScope:
+        scope = _operation_scope.get()
+        if scope is not None and scope.context is self:
+            return scope
+        # outside an operation (tests calling loaders directly): one scope for the context
+        if self._default_scope is None:
+            self._default_scope = OperationScope(self)
+        return self._default_scope
+
+    @property
+    def session(self) -> AsyncSession:
+        return self.scope.session
+
+    @property
+    def loaders(self) -> Loaders:
+        return self.scope.loaders
+
+    @property
+    def db_lock(self) -> asyncio.Lock:
+        return self.scope.db_lock
+
+    def reset_loaders(self) -> None:
+        """Forget what the loaders cached: a mutation changed the rows."""
+        self.scope.reset_loaders()
+
+    def begin_operation(self) -> Token[OperationScope | None]:
+        return _operation_scope.set(OperationScope(self))
+
+    async def end_operation(self, token: Token[OperationScope | None]) -> None:
+        scope = _operation_scope.get()
+        _operation_scope.reset(token)
+        if scope is not None:
+            await scope.close()
+
+    async def close(self) -> None:
+        """Close the current operation's session; its scope stays usable."""
+        await self.scope.close()
 
     def __getitem__(self, key: str) -> Any:
         # strawberry's GraphiQL/ASGI integration looks up "request" and "response" by key

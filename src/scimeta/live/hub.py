@@ -1,0 +1,329 @@
+"""Each server process's one listener: it hears about committed events through PostgreSQL
+LISTEN/NOTIFY and hands them to the subscriptions open in the process.
+
+A writing transaction inserts its events and NOTIFYs the highest sequence number it
+wrote (see `scimeta.writes.transaction`). Events commit in sequence order, so the hub
+needs no payload but that number: it reads every event after the last one it read, in
+order, from the events table. A lost notification therefore loses nothing (the next one,
+or the periodic poll, reads what it announced), and after the listening connection drops
+the hub reconnects and reads everything committed meanwhile.
+
+A subscription registers its interest (subject types, event types, subject ids) and gets
+the matching events in a bounded queue. One that falls too far behind is not given more
+memory: it is marked as behind and reads what it missed from the table itself
+(`Subscription.next_events`), as a client resuming with `afterSequence` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from sqlalchemy import ColumnElement, and_, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from scimeta.models import Event
+from scimeta.writes.transaction import EVENTS_CHANNEL
+
+logger = logging.getLogger(__name__)
+
+# The hub reads this many events per statement, and a subscription replays this many per
+# batch; both are small enough to keep a statement short and a batch in memory.
+READ_BATCH = 500
+# A subscription that has this many undelivered events stops queueing and catches up from
+# the table once its client has read what it had.
+QUEUE_LIMIT = 1_000
+# Without notifications the hub still looks for new events this often: a safety net for
+# a notification lost between a reconnect and LISTEN, and the check that the listening
+# connection is alive.
+POLL_SECONDS = 5.0
+# After the listening connection fails, wait this long before the first retry, doubling
+# up to the maximum.
+RETRY_SECONDS = 0.2
+MAX_RETRY_SECONDS = 5.0
+APPLICATION_NAME = "scimeta listener"
+
+EVENT_COLUMNS = "sequence, at, subject_type, subject_id, type, actor, payload"
+
+
+@dataclass(frozen=True)
+class Interest:
+    """Which events a subscription wants; None means any."""
+
+    subject_types: frozenset[str] | None = None
+    types: frozenset[str] | None = None
+    subject_ids: frozenset[int] | None = None
+
+    def wants(self, event: Event) -> bool:
+        return (
+            (self.subject_types is None or event.subject_type in self.subject_types)
+            and (self.types is None or event.type in self.types)
+            and (self.subject_ids is None or event.subject_id in self.subject_ids)
+        )
+
+    def condition(self) -> ColumnElement[bool]:
+        """The same test as SQL, for reading missed events from the table."""
+        conditions: list[ColumnElement[bool]] = []
+        if self.subject_types is not None:
+            conditions.append(Event.subject_type.in_(sorted(self.subject_types)))
+        if self.types is not None:
+            conditions.append(Event.type.in_(sorted(self.types)))
+        if self.subject_ids is not None:
+            conditions.append(Event.subject_id.in_(sorted(self.subject_ids)))
+        return and_(true(), *conditions)
+
+
+class HubClosed(Exception):
+    """The server is shutting down: subscriptions end."""
+
+
+class Subscription:
+    """One subscriber's view of the event stream: every matching event after `cursor`,
+    in sequence order, each once."""
+
+    def __init__(self, hub: Hub, interest: Interest) -> None:
+        self.hub = hub
+        self.interest = interest
+        self.cursor = 0
+        self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        self._behind = False
+        self._replaying = False
+
+    def start_after(self, sequence: int) -> None:
+        """Deliver the events after `sequence`: first those already committed, read from
+        the table, then live ones."""
+        self.cursor = sequence
+        self._replaying = True
+
+    def offer(self, event: Event) -> None:
+        if self._behind:
+            return
+        if self._queue.qsize() >= QUEUE_LIMIT:
+            self._behind = True
+            return
+        self._queue.put_nowait(event)
+
+    def close(self) -> None:
+        self._queue.put_nowait(None)
+
+    async def next_events(self, session: AsyncSession) -> list[Event]:
+        """The next events after the cursor (at least one), moving the cursor past them.
+
+        `session` is used only to read missed events, and is left without a transaction.
+        """
+        while True:
+            if self._replaying:
+                events = await self._replay(session)
+            else:
+                events = await self._live()
+            fresh = [event for event in events if event.sequence > self.cursor]
+            if fresh:
+                self.cursor = fresh[-1].sequence
+                return fresh
+
+    async def _replay(self, session: AsyncSession) -> list[Event]:
+        statement = (
+            select(Event)
+            .where(Event.sequence > self.cursor, self.interest.condition())
+            .order_by(Event.sequence)
+            .limit(READ_BATCH)
+        )
+        try:
+            events = list((await session.scalars(statement)).all())
+        finally:
+            # end the read-only transaction; a rollback would expire the events just read
+            await session.commit()
+        # fewer than a batch: everything committed is read, and what commits from now on
+        # reaches the queue, which was registered before this read began
+        if len(events) < READ_BATCH:
+            self._replaying = False
+        return events
+
+    async def _live(self) -> list[Event]:
+        first = await self._queue.get()
+        events = [first]
+        while not self._queue.empty():
+            events.append(self._queue.get_nowait())
+        if None in events:
+            raise HubClosed
+        if self._behind:
+            # the queue lost events: forget it and read from the table from the cursor on
+            self._behind = False
+            self._replaying = True
+        return [event for event in events if event is not None]
+
+
+class Hub:
+    """The process's listener and its subscriptions. `start` connects and LISTENs; `stop`
+    ends every subscription and closes the connection."""
+
+    def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
+        self._subscriptions: set[Subscription] = set()
+        self._last_read: int | None = None
+        self._announced = 0
+        self._wake = asyncio.Event()
+        self._lost = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._connection: asyncpg.Connection | None = None
+        self._membership = asyncio.Condition()
+        self.connected = asyncio.Event()
+        self.reconnects = 0
+
+    @property
+    def subscription_count(self) -> int:
+        return len(self._subscriptions)
+
+    @property
+    def backend_pid(self) -> int | None:
+        """The database process serving the listening connection (None while not
+        connected)."""
+        connection = self._connection
+        return None if connection is None or connection.is_closed() else connection.get_server_pid()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="scimeta event listener")
+        # serve only once listening, so that no commit after startup goes unheard; a
+        # database that is down delays this until it is back
+        waiting = asyncio.create_task(self.connected.wait())
+        done, _ = await asyncio.wait({waiting, self._task}, return_when=asyncio.FIRST_COMPLETED)
+        if self._task in done:
+            waiting.cancel()
+            self._task.result()
+
+    async def stop(self) -> None:
+        for subscription in list(self._subscriptions):
+            subscription.close()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, interest: Interest) -> AsyncIterator[Subscription]:
+        """A subscription that gets every matching event committed from now on, until the
+        block ends."""
+        subscription = Subscription(self, interest)
+        self._subscriptions.add(subscription)
+        await self._membership_changed()
+        try:
+            yield subscription
+        finally:
+            self._subscriptions.discard(subscription)
+            await self._membership_changed()
+
+    async def wait_for_subscriptions(self, count: int) -> None:
+        """Return once exactly `count` subscriptions are open (to shut down after the
+        last one ends, or for a test to know that a client's subscription is gone)."""
+        async with self._membership:
+            await self._membership.wait_for(lambda: len(self._subscriptions) == count)
+
+    async def _membership_changed(self) -> None:
+        async with self._membership:
+            self._membership.notify_all()
+
+    async def _run(self) -> None:
+        delay = RETRY_SECONDS
+        while True:
+            try:
+                await self._listen()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ConnectionLost) as exc:
+                logger.warning("event listener: connection lost (%s); reconnecting", exc)
+            finally:
+                self.connected.clear()
+                connection, self._connection = self._connection, None
+                if connection is not None and not connection.is_closed():
+                    connection.terminate()
+            self.reconnects += 1
+            # not synchronisation: the pause between attempts to reach the database
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_RETRY_SECONDS)
+
+    async def _listen(self) -> None:
+        connection = await asyncpg.connect(
+            self._dsn, server_settings={"application_name": APPLICATION_NAME}
+        )
+        self._connection = connection
+        self._lost.clear()
+        connection.add_termination_listener(lambda _: self._lost.set())
+        await connection.add_listener(EVENTS_CHANNEL, self._on_notify)
+        if self._last_read is None or not self._subscriptions:
+            # nobody to hand older events to: start from the newest
+            self._last_read = await self._newest(connection)
+        self.connected.set()
+        logger.info("event listener: listening on %s", EVENTS_CHANNEL)
+        # what committed while the connection was down is read now, not at the next notify
+        self._wake.set()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(POLL_SECONDS):
+                    await self._wake.wait()
+            self._wake.clear()
+            if self._lost.is_set():
+                raise ConnectionLost("the listening connection was closed")
+            await self._read(connection)
+
+    def _on_notify(self, connection: Any, pid: int, channel: str, payload: str) -> None:
+        with contextlib.suppress(ValueError):
+            self._announced = max(self._announced, int(payload))
+        self._wake.set()
+
+    async def _newest(self, connection: asyncpg.Connection) -> int:
+        newest: int = await connection.fetchval("SELECT coalesce(max(sequence), 0) FROM events")
+        return newest
+
+    async def _read(self, connection: asyncpg.Connection) -> None:
+        assert self._last_read is not None
+        if not self._subscriptions:
+            # nothing to deliver: skip the read and remember how far the log reached
+            # (or check the connection, on a poll with nothing announced)
+            if self._announced > self._last_read:
+                self._last_read = self._announced
+            else:
+                await connection.fetchval("SELECT 1")
+            return
+        while True:
+            rows = await connection.fetch(
+                f"SELECT {EVENT_COLUMNS} FROM events WHERE sequence > $1 "
+                "ORDER BY sequence LIMIT $2",
+                self._last_read,
+                READ_BATCH,
+            )
+            if not rows:
+                return
+            self._dispatch(event_of(row) for row in rows)
+            self._last_read = rows[-1]["sequence"]
+            if len(rows) < READ_BATCH:
+                return
+
+    def _dispatch(self, events: Iterable[Event]) -> None:
+        subscriptions = list(self._subscriptions)
+        for event in events:
+            for subscription in subscriptions:
+                if subscription.interest.wants(event):
+                    subscription.offer(event)
+
+
+class ConnectionLost(Exception):
+    pass
+
+
+def event_of(row: asyncpg.Record) -> Event:
+    """A detached `Event` from a row the listener read."""
+    payload = row["payload"]
+    return Event(
+        sequence=row["sequence"],
+        at=row["at"],
+        subject_type=row["subject_type"],
+        subject_id=row["subject_id"],
+        type=row["type"],
+        actor=row["actor"],
+        payload=json.loads(payload) if isinstance(payload, str) else payload,
+    )

@@ -1,0 +1,282 @@
+"""The root subscription: live changes to runs, chunk attempts and jobs, and new events.
+
+Every message names the event that caused it, with its sequence number, and the changed
+node as it is when the message is sent, read through the same loaders as a query, so a
+client selects nested fields as in a query. A client that passes the last sequence it
+saw as `afterSequence` first gets what it missed, in order, then live changes; none is
+sent twice and none is skipped (see `scimeta.live.hub`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from typing import Annotated, Any, TypeAlias, TypeVar
+
+import strawberry
+from sqlalchemy import func, select
+from strawberry import relay
+from strawberry.types import Info
+
+from scimeta import models
+from scimeta.errors import BadUserInput, ClientError
+from scimeta.live.hub import HubClosed, Interest
+from scimeta.resolvers.mutations.base import optional_row_id
+from scimeta.schema.core import Event
+from scimeta.schema.inputs import runs as run_inputs
+from scimeta.schema.jobs import Job
+from scimeta.schema.runs import Chunk, Run
+from scimeta.schema.scalars import Long
+from scimeta.server.context import Context
+
+RowT = TypeVar("RowT", bound=models.Entity)
+SubscriptionInfo: TypeAlias = Info[Context, Any]
+# Which of a batch of events to deliver, each with its subject's row (None if deleted).
+Admit: TypeAlias = Callable[
+    [Context, Sequence[models.Event]], Awaitable[list[tuple[models.Event, Any]]]
+]
+
+MAX_TYPES = 64
+
+SEQUENCE_DESCRIPTION = (
+    "The event's position in the log. Pass the last one you received as `afterSequence` "
+    "to resume after it without gaps."
+)
+
+
+class SubscriptionsUnavailable(ClientError):
+    code = "SUBSCRIPTIONS_UNAVAILABLE"
+
+
+@strawberry.type(description="A change to a run: the event, and the run as it is now.")
+class RunChange:
+    sequence: Long = strawberry.field(description=SEQUENCE_DESCRIPTION)
+    event: Event = strawberry.field(description="What happened.")
+    run: Run | None = strawberry.field(description="The run, or null if it was deleted.")
+
+
+@strawberry.type(description="A change to a chunk attempt: the event, and the attempt now.")
+class ChunkChange:
+    sequence: Long = strawberry.field(description=SEQUENCE_DESCRIPTION)
+    event: Event = strawberry.field(description="What happened.")
+    chunk: Chunk | None = strawberry.field(description="The attempt, or null if deleted.")
+
+
+@strawberry.type(description="A change to a job: the event, and the job as it is now.")
+class JobChange:
+    sequence: Long = strawberry.field(description=SEQUENCE_DESCRIPTION)
+    event: Event = strawberry.field(description="What happened.")
+    job: Job | None = strawberry.field(description="The job, or null if it was deleted.")
+
+
+TYPES_DESCRIPTION = (
+    "Only events of these types (e.g. status_changed, phase_changed, claimed, "
+    "audit_status_changed); all if not given."
+)
+AFTER_DESCRIPTION = (
+    "First send the events after this sequence number that are already in the log, "
+    "then live ones. Without it, only changes from now on."
+)
+Types = Annotated[list[str] | None, strawberry.argument(description=TYPES_DESCRIPTION)]
+AfterSequence = Annotated[Long | None, strawberry.argument(description=AFTER_DESCRIPTION)]
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="Changes to runs: status and phase changes, claims, lease renewals and "
+        "expiries, releases, creation and deletion. Of one run (`id`), of the runs matching "
+        "`where` (tested against the run as it is when the change is sent), or of all runs."
+    )
+    async def run_changed(
+        self,
+        info: SubscriptionInfo,
+        id: relay.GlobalID | None = None,
+        where: run_inputs.RunWhere | None = None,
+        types: Types = None,
+        after_sequence: AfterSequence = None,
+    ) -> AsyncGenerator[RunChange, None]:
+        run_id = optional_row_id(id, models.Run, "id")
+
+        async def admit(
+            context: Context, events: Sequence[models.Event]
+        ) -> list[tuple[models.Event, Any]]:
+            rows = await _rows(context, models.Run, events)
+            if where is None:
+                return list(zip(events, rows, strict=True))
+            ids = {row.id for row in rows if row is not None}
+            condition = where.condition()  # type: ignore[attr-defined]
+            async with context.db_lock:
+                matching = set(
+                    await context.session.scalars(
+                        select(models.Run.id).where(models.Run.id.in_(ids), condition)
+                    )
+                )
+            return [
+                (event, row)
+                for event, row in zip(events, rows, strict=True)
+                if row is not None and row.id in matching
+            ]
+
+        interest = _interest("Run", types, run_id)
+        async for event, row in _changes(info, interest, after_sequence, admit):
+            yield RunChange(sequence=Long(event.sequence), event=event, run=row)  # type: ignore[arg-type]
+
+    @strawberry.subscription(
+        description="Changes to chunk attempts (new attempts, audit results) of a run or "
+        'of a trajectory. For audit results alone pass types: ["audit_status_changed"].'
+    )
+    async def chunk_changed(
+        self,
+        info: SubscriptionInfo,
+        run_id: relay.GlobalID | None = None,
+        trajectory_id: relay.GlobalID | None = None,
+        types: Types = None,
+        after_sequence: AfterSequence = None,
+    ) -> AsyncGenerator[ChunkChange, None]:
+        run = optional_row_id(run_id, models.Run, "runId")
+        trajectory = optional_row_id(trajectory_id, models.Trajectory, "trajectoryId")
+        if run is None and trajectory is None:
+            raise BadUserInput("Pass runId or trajectoryId: the chunks of which to follow.")
+        admit = _admit_by_parent(models.Chunk, {"run_id": run, "trajectory_id": trajectory})
+        interest = _interest("Chunk", types, None)
+        async for event, row in _changes(info, interest, after_sequence, admit):
+            yield ChunkChange(sequence=Long(event.sequence), event=event, chunk=row)  # type: ignore[arg-type]
+
+    @strawberry.subscription(description="Changes to the jobs of a project, at any depth.")
+    async def job_changed(
+        self,
+        info: SubscriptionInfo,
+        project_id: relay.GlobalID,
+        types: Types = None,
+        after_sequence: AfterSequence = None,
+    ) -> AsyncGenerator[JobChange, None]:
+        project = optional_row_id(project_id, models.Project, "projectId")
+        admit = _admit_by_parent(models.Job, {"project_id": project})
+        interest = _interest("Job", types, None)
+        async for event, row in _changes(info, interest, after_sequence, admit):
+            yield JobChange(sequence=Long(event.sequence), event=event, job=row)  # type: ignore[arg-type]
+
+    @strawberry.subscription(
+        description="New events: about one node (`subjectId`), about nodes of a type "
+        "(`subjectType`, e.g. Run), of some types, or all."
+    )
+    async def event_added(
+        self,
+        info: SubscriptionInfo,
+        subject_id: relay.GlobalID | None = None,
+        subject_type: str | None = None,
+        types: Types = None,
+        after_sequence: AfterSequence = None,
+    ) -> AsyncGenerator[Event, None]:
+        subject_types = None if subject_type is None else frozenset({subject_type})
+        subject_ids = None
+        if subject_id is not None:
+            if subject_type is not None and subject_type != subject_id.type_name:
+                raise BadUserInput(
+                    f"subjectId is a {subject_id.type_name}, but subjectType is {subject_type}."
+                )
+            subject_types = frozenset({subject_id.type_name})
+            subject_ids = frozenset({_int_id(subject_id, "subjectId")})
+        interest = Interest(subject_types, _types(types), subject_ids)
+
+        async def admit(
+            context: Context, events: Sequence[models.Event]
+        ) -> list[tuple[models.Event, Any]]:
+            return [(event, event) for event in events]
+
+        async for event, _ in _changes(info, interest, after_sequence, admit):
+            yield event  # type: ignore[misc]
+
+
+async def _changes(
+    info: SubscriptionInfo, interest: Interest, after_sequence: int | None, admit: Admit
+) -> AsyncIterator[tuple[models.Event, Any]]:
+    """The events of `interest` after `after_sequence` (or from now), with their rows.
+
+    The operation's session is closed while waiting, so an idle subscription holds no
+    database connection, and the loaders are renewed for each batch of events, so every
+    message shows the rows as they are when it is sent.
+    """
+    context = info.context
+    hub = context.hub
+    if hub is None:
+        raise SubscriptionsUnavailable(
+            "This server was started without its event listener; subscriptions are off."
+        )
+    if after_sequence is not None and after_sequence < 0:
+        raise BadUserInput("afterSequence must be 0 or more.", field="afterSequence")
+    async with hub.subscribe(interest) as subscription:
+        if after_sequence is None:
+            subscription.start_after(await _newest_sequence(context))
+        else:
+            subscription.start_after(after_sequence)
+        while True:
+            await context.close()
+            try:
+                events = await subscription.next_events(context.session)
+            except HubClosed:
+                return
+            for event, row in await admit(context, events):
+                yield event, row
+
+
+async def _newest_sequence(context: Context) -> int:
+    async with context.db_lock:
+        newest = await context.session.scalar(
+            select(func.coalesce(func.max(models.Event.sequence), 0))
+        )
+        await context.session.commit()
+    return int(newest or 0)
+
+
+async def _rows(
+    context: Context, model: type[RowT], events: Sequence[models.Event]
+) -> list[RowT | None]:
+    return list(
+        await context.loaders.by_id(model).load_many([event.subject_id for event in events])
+    )
+
+
+def _admit_by_parent(model: type[models.Entity], parents: dict[str, int | None]) -> Admit:
+    """Admit events about rows whose parent columns have the given values (those given
+    as None are not tested). A deleted row is tested by the snapshot its `deleted` event
+    carries."""
+    wanted = {column: value for column, value in parents.items() if value is not None}
+
+    async def admit(
+        context: Context, events: Sequence[models.Event]
+    ) -> list[tuple[models.Event, Any]]:
+        rows = await _rows(context, model, events)
+        admitted = []
+        for event, row in zip(events, rows, strict=True):
+            values = event.payload if row is None else {c: getattr(row, c) for c in wanted}
+            if all(values.get(column) == value for column, value in wanted.items()):
+                admitted.append((event, row))
+        return admitted
+
+    return admit
+
+
+def _interest(subject_type: str, types: list[str] | None, subject_id: int | None) -> Interest:
+    return Interest(
+        subject_types=frozenset({subject_type}),
+        types=_types(types),
+        subject_ids=None if subject_id is None else frozenset({subject_id}),
+    )
+
+
+def _types(types: list[str] | None) -> frozenset[str] | None:
+    if types is None:
+        return None
+    if not types or len(types) > MAX_TYPES:
+        raise BadUserInput(f"types must list 1 to {MAX_TYPES} event types.", field="types")
+    return frozenset(types)
+
+
+def _int_id(node_id: relay.GlobalID, field: str) -> int:
+    try:
+        return int(node_id.node_id)
+    except ValueError:
+        raise BadUserInput(
+            f"{field} is not a valid id: pass an id this API returned.", field=field
+        ) from None

@@ -1,0 +1,194 @@
+"""Fixtures for live changes: servers that really listen on a socket (in this process, or
+as separate processes on one database), and a graphql-transport-ws client.
+
+Servers are started on sockets bound before they start: a client may connect at once,
+and the kernel holds the connection until the server accepts it, so no test waits for a
+server by polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
+from websockets.asyncio.client import ClientConnection, connect
+
+from scimeta.live.hub import Hub
+from scimeta.server.app import create_app
+from scimeta.server.database import create_engine, create_sessionmaker
+from scimeta.server.migrate import run_upgrade
+from tests.conftest import DatabaseFactory, GraphQLClient
+
+# how long a test waits for a message before it fails (a bound, not a pause)
+MESSAGE_TIMEOUT = 20.0
+
+
+@pytest.fixture(scope="session")
+async def live_url(databases: DatabaseFactory) -> str:
+    return await databases.create()
+
+
+@pytest.fixture(scope="session")
+async def live_engine(live_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(live_url)
+    async with engine.begin() as connection:
+        await connection.run_sync(run_upgrade)
+    yield engine
+    await engine.dispose()
+
+
+def bound_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    return sock
+
+
+@dataclass
+class LiveServer:
+    app: Starlette
+    port: int
+
+    @property
+    def hub(self) -> Hub:
+        hub: Hub = self.app.state.hub
+        return hub
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/graphql"
+
+
+@contextlib.asynccontextmanager
+async def serving(engine: AsyncEngine) -> AsyncIterator[LiveServer]:
+    """The application served by uvicorn in this event loop."""
+    app = create_app(sessionmaker=create_sessionmaker(engine))
+    sock = bound_socket()
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="warning"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        yield LiveServer(app, sock.getsockname()[1])
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+@pytest.fixture
+async def live_server(live_engine: AsyncEngine) -> AsyncIterator[LiveServer]:
+    async with serving(live_engine) as server:
+        yield server
+
+
+@pytest.fixture
+async def http(live_server: LiveServer) -> AsyncIterator[GraphQLClient]:
+    async with httpx.AsyncClient(base_url=live_server.base_url, timeout=MESSAGE_TIMEOUT) as client:
+        yield GraphQLClient(client)
+
+
+@contextlib.contextmanager
+def server_process(database_url: str) -> Iterator[int]:
+    """`scimeta`'s worker application in a process of its own; yields its port."""
+    sock = bound_socket()
+    fd = sock.fileno()
+    env = {**os.environ, "DATABASE_URL": database_url, "SCIMETA_GRAPHIQL": "0"}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "scimeta.server.app:app_from_env",
+            "--factory",
+            "--fd",
+            str(fd),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        pass_fds=[fd],
+    )
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        sock.close()
+
+
+class Subscriber:
+    """One graphql-transport-ws connection. `subscribe` starts an operation; `next` waits
+    for its next result, `complete` for its end."""
+
+    def __init__(self, websocket: ClientConnection) -> None:
+        self.websocket = websocket
+        self._queues: dict[str, asyncio.Queue[dict[str, Any]]] = {}
+        self._ids = 0
+        self._reader = asyncio.create_task(self._read())
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def connect(
+        cls, url: str, payload: dict[str, Any] | None = None
+    ) -> AsyncIterator[Subscriber]:
+        async with connect(url, subprotocols=["graphql-transport-ws"]) as websocket:  # type: ignore[list-item]
+            await websocket.send(json.dumps({"type": "connection_init", "payload": payload or {}}))
+            ack = json.loads(await asyncio.wait_for(websocket.recv(), MESSAGE_TIMEOUT))
+            assert ack["type"] == "connection_ack", ack
+            subscriber = cls(websocket)
+            try:
+                yield subscriber
+            finally:
+                subscriber._reader.cancel()
+
+    async def subscribe(self, query: str, **variables: Any) -> str:
+        self._ids += 1
+        operation_id = str(self._ids)
+        self._queues[operation_id] = asyncio.Queue()
+        message = {"query": query, "variables": variables}
+        await self.websocket.send(
+            json.dumps({"id": operation_id, "type": "subscribe", "payload": message})
+        )
+        return operation_id
+
+    async def message(self, operation_id: str) -> dict[str, Any]:
+        return await asyncio.wait_for(self._queues[operation_id].get(), MESSAGE_TIMEOUT)
+
+    async def next(self, operation_id: str) -> dict[str, Any]:
+        """The data of the operation's next result; fails on errors or its end."""
+        message = await self.message(operation_id)
+        assert message["type"] == "next", message
+        assert "errors" not in message["payload"], message["payload"]
+        data: dict[str, Any] = message["payload"]["data"]
+        return data
+
+    def pending(self, operation_id: str) -> int:
+        return self._queues[operation_id].qsize()
+
+    async def stop(self, operation_id: str) -> None:
+        await self.websocket.send(json.dumps({"id": operation_id, "type": "complete"}))
+
+    async def _read(self) -> None:
+        async for raw in self.websocket:
+            message = json.loads(raw)
+            if message["type"] == "ping":
+                await self.websocket.send(json.dumps({"type": "pong"}))
+            elif "id" in message:
+                self._queues[message["id"]].put_nowait(message)

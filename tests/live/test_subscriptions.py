@@ -1,0 +1,241 @@
+"""Subscriptions over graphql-transport-ws against a server that really listens: what a
+message carries, the filters, resuming with afterSequence, and what a client leaves
+behind when it goes."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from scimeta import models
+from tests.conftest import GraphQLClient
+from tests.live.conftest import LiveServer, Subscriber
+
+RUN_CHANGED = """
+subscription($id: ID, $where: RunWhere, $types: [String!], $after: Long) {
+  runChanged(id: $id, where: $where, types: $types, afterSequence: $after) {
+    sequence
+    event { type payload subjectId sequence }
+    run { id name status phase study { name } events(last: 1) { nodes { type } } }
+  }
+}"""
+CREATE_STUDY = """
+mutation($name: String!) { createStudy(input: {name: $name}) { study { id name } } }"""
+CREATE_RUN = """
+mutation($name: String!, $study: ID) {
+  createRun(input: {name: $name, studyId: $study}) { run { id name } }
+}"""
+SET_RUN_STATUS = """
+mutation($id: ID!, $status: Status!) { setRunStatus(input: {id: $id, status: $status}) {
+  run { id status } } }"""
+SET_RUN_PHASE = """
+mutation($id: ID!, $phase: RunPhase!) { setRunPhase(input: {id: $id, phase: $phase}) {
+  run { id phase } } }"""
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+async def newest_sequence(engine: AsyncEngine) -> int:
+    async with engine.connect() as connection:
+        newest = await connection.scalar(select(func.coalesce(func.max(models.Event.sequence), 0)))
+    return int(newest)
+
+
+async def new_run(http: GraphQLClient, study: str | None = None) -> dict[str, Any]:
+    data = await http.data(CREATE_RUN, name=unique("live-run"), study=study)
+    run: dict[str, Any] = data["createRun"]["run"]
+    return run
+
+
+async def test_a_status_change_reaches_a_subscriber_with_the_nested_fields_it_selected(
+    live_server: LiveServer, http: GraphQLClient, live_engine: AsyncEngine
+) -> None:
+    study = (await http.data(CREATE_STUDY, name=unique("live-study")))["createStudy"]["study"]
+    run = await new_run(http, study["id"])
+    async with Subscriber.connect(live_server.ws_url) as subscriber:
+        after = await newest_sequence(live_engine)
+        operation = await subscriber.subscribe(RUN_CHANGED, id=run["id"], after=after)
+        await http.data(SET_RUN_STATUS, id=run["id"], status="RUNNING")
+        first = (await subscriber.next(operation))["runChanged"]
+        # the subscription is registered now; what follows comes through NOTIFY alone
+        await http.data(SET_RUN_PHASE, id=run["id"], phase="EXECUTE")
+        second = (await subscriber.next(operation))["runChanged"]
+
+    assert first["event"]["type"] == "status_changed"
+    assert first["event"]["payload"] == {"from": "PENDING", "to": "RUNNING"}
+    assert first["event"]["subjectId"] == run["id"]
+    assert first["sequence"] == first["event"]["sequence"] > after
+    assert first["run"]["study"] == {"name": study["name"]}
+    assert first["run"]["name"] == run["name"]
+    assert second["event"]["type"] == "phase_changed"
+    assert second["sequence"] > first["sequence"]
+    # the run as it is when the message is sent, read through the loaders
+    assert second["run"]["phase"] == "EXECUTE"
+    assert second["run"]["status"] == "RUNNING"
+    assert second["run"]["events"]["nodes"] == [{"type": "phase_changed"}]
+
+
+async def test_a_subscriber_gets_only_the_runs_and_event_types_it_asked_for(
+    live_server: LiveServer, http: GraphQLClient, live_engine: AsyncEngine
+) -> None:
+    watched, other = await new_run(http), await new_run(http)
+    async with Subscriber.connect(live_server.ws_url) as subscriber:
+        after = await newest_sequence(live_engine)
+        by_id = await subscriber.subscribe(
+            RUN_CHANGED, id=watched["id"], types=["status_changed"], after=after
+        )
+        by_where = await subscriber.subscribe(
+            RUN_CHANGED, where={"name": {"eq": other["name"]}}, after=after
+        )
+        await http.data(SET_RUN_PHASE, id=watched["id"], phase="EXECUTE")
+        await http.data(SET_RUN_STATUS, id=other["id"], status="RUNNING")
+        await http.data(SET_RUN_STATUS, id=watched["id"], status="RUNNING")
+        watched_change = (await subscriber.next(by_id))["runChanged"]
+        other_change = (await subscriber.next(by_where))["runChanged"]
+        # a last change that both would see if they were not filtered: each gets its own
+        await http.data(SET_RUN_STATUS, id=other["id"], status="SUCCEEDED")
+        await http.data(SET_RUN_STATUS, id=watched["id"], status="FAILED")
+        assert (await subscriber.next(by_where))["runChanged"]["run"]["status"] == "SUCCEEDED"
+        assert (await subscriber.next(by_id))["runChanged"]["run"]["status"] == "FAILED"
+        assert subscriber.pending(by_id) == subscriber.pending(by_where) == 0
+
+    assert watched_change["run"]["id"] == watched["id"]
+    assert watched_change["event"]["type"] == "status_changed"
+    assert other_change["run"]["id"] == other["id"]
+    assert other_change["event"]["payload"] == {"from": "PENDING", "to": "RUNNING"}
+
+
+async def test_a_client_that_reconnects_after_the_last_sequence_gets_each_missed_event_once(
+    live_server: LiveServer, http: GraphQLClient, live_engine: AsyncEngine
+) -> None:
+    run, other = await new_run(http), await new_run(http)
+    after = await newest_sequence(live_engine)
+    async with Subscriber.connect(live_server.ws_url) as subscriber:
+        operation = await subscriber.subscribe(RUN_CHANGED, id=run["id"], after=after)
+        await http.data(SET_RUN_STATUS, id=run["id"], status="RUNNING")
+        seen = (await subscriber.next(operation))["runChanged"]["sequence"]
+    await live_server.hub.wait_for_subscriptions(0)
+
+    # while the client is away: three changes to its run, and others it does not watch
+    for phase in ("EXECUTE", "EXTRACT"):
+        await http.data(SET_RUN_PHASE, id=run["id"], phase=phase)
+        await http.data(
+            SET_RUN_STATUS, id=other["id"], status="RUNNING" if phase == "EXECUTE" else "FAILED"
+        )
+    await http.data(SET_RUN_STATUS, id=run["id"], status="SUCCEEDED")
+
+    async with Subscriber.connect(live_server.ws_url) as subscriber:
+        operation = await subscriber.subscribe(RUN_CHANGED, id=run["id"], after=seen)
+        missed = [(await subscriber.next(operation))["runChanged"] for _ in range(3)]
+        # then live: a change made after the replay arrives, and nothing else does
+        await http.data(SET_RUN_STATUS, id=other["id"], status="PENDING")
+        await http.data(
+            'mutation($id: ID!) { updateRun(input: {id: $id, attributes: {note: "late"}}) '
+            "{ run { id } } }",
+            id=run["id"],
+        )
+        live = (await subscriber.next(operation))["runChanged"]
+        assert subscriber.pending(operation) == 0
+
+    assert [(m["event"]["type"], m["event"]["payload"].get("to")) for m in missed] == [
+        ("phase_changed", "EXECUTE"),
+        ("phase_changed", "EXTRACT"),
+        ("status_changed", "SUCCEEDED"),
+    ]
+    sequences = [m["sequence"] for m in missed]
+    assert sequences == sorted(set(sequences)) and sequences[0] > seen
+    assert live["event"]["type"] == "updated" and live["sequence"] > sequences[-1]
+    async with live_engine.connect() as connection:
+        in_log = (
+            await connection.scalars(
+                select(models.Event.sequence).where(
+                    models.Event.subject_type == "Run",
+                    models.Event.subject_id == int(_row_id(run["id"])),
+                    models.Event.sequence > seen,
+                )
+            )
+        ).all()
+    assert [*sequences, live["sequence"]] == sorted(in_log)
+
+
+async def test_a_client_that_goes_leaves_no_subscription_or_connection_behind(
+    live_server: LiveServer, http: GraphQLClient, live_engine: AsyncEngine
+) -> None:
+    run = await new_run(http)
+    pool = live_engine.pool
+    async with Subscriber.connect(live_server.ws_url) as subscriber:
+        operations = [
+            await subscriber.subscribe(RUN_CHANGED, id=run["id"], after=0) for _ in range(3)
+        ]
+        # each has replayed the run's creation and waits for more
+        for operation in operations:
+            assert (await subscriber.next(operation))["runChanged"]["event"]["type"] == "created"
+        assert live_server.hub.subscription_count == 3
+        # an idle subscription holds no database connection
+        assert pool.checkedout() == 0  # type: ignore[attr-defined]
+        await subscriber.stop(operations[0])
+        await live_server.hub.wait_for_subscriptions(2)
+    await live_server.hub.wait_for_subscriptions(0)
+    assert pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_subscriptions_keep_delivering_after_the_listening_connection_is_killed(
+    live_server: LiveServer, http: GraphQLClient, live_engine: AsyncEngine
+) -> None:
+    run = await new_run(http)
+    hub = live_server.hub
+    async with Subscriber.connect(live_server.ws_url) as subscriber:
+        operation = await subscriber.subscribe(
+            RUN_CHANGED, id=run["id"], after=await newest_sequence(live_engine)
+        )
+        await http.data(SET_RUN_STATUS, id=run["id"], status="RUNNING")
+        await subscriber.next(operation)
+        listener = hub.backend_pid
+        async with live_engine.connect() as connection:
+            killed = await connection.scalar(
+                text("SELECT pg_terminate_backend(:pid)"), {"pid": listener}
+            )
+        assert killed is True
+        # committed while the listener may well be down: read on reconnect
+        await http.data(SET_RUN_PHASE, id=run["id"], phase="EXECUTE")
+        during = (await subscriber.next(operation))["runChanged"]
+        await hub.connected.wait()
+        await http.data(SET_RUN_PHASE, id=run["id"], phase="EXTRACT")
+        after = (await subscriber.next(operation))["runChanged"]
+
+    assert hub.reconnects >= 1
+    assert hub.backend_pid not in (None, listener)
+    assert (during["run"]["phase"], after["run"]["phase"]) == ("EXECUTE", "EXTRACT")
+
+
+async def test_bad_subscription_arguments_get_an_error_with_a_code(
+    live_server: LiveServer, http: GraphQLClient
+) -> None:
+    run = await new_run(http)
+    async with Subscriber.connect(live_server.ws_url) as subscriber:
+        no_parent = await subscriber.subscribe(
+            "subscription { chunkChanged { sequence } }",
+        )
+        negative = await subscriber.subscribe(RUN_CHANGED, id=run["id"], after=-1)
+        wrong_type = await subscriber.subscribe(
+            "subscription($id: ID!) { jobChanged(projectId: $id) { sequence } }", id=run["id"]
+        )
+        errors = [await subscriber.message(op) for op in (no_parent, negative, wrong_type)]
+    for message in errors:
+        assert message["type"] == "next", message
+        [error] = message["payload"]["errors"]
+        assert error["extensions"]["code"] == "BAD_USER_INPUT", error
+    assert "runId or trajectoryId" in errors[0]["payload"]["errors"][0]["message"]
+    assert "afterSequence" in errors[1]["payload"]["errors"][0]["message"]
+    assert "Project" in errors[2]["payload"]["errors"][0]["message"]
+
+
+def _row_id(global_id: str) -> str:
+    import base64
+
+    return base64.b64decode(global_id).decode().split(":", 1)[1]
