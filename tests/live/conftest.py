@@ -34,6 +34,9 @@ from tests.conftest import DatabaseFactory, GraphQLClient
 
 # how long a test waits for a message before it fails (a bound, not a pause)
 MESSAGE_TIMEOUT = 20.0
+# how long a client waits for a server process to start answering (imports, migrations
+# check, the listener's connection)
+STARTUP_TIMEOUT = 90.0
 
 
 @pytest.fixture(scope="session")
@@ -148,7 +151,11 @@ class Subscriber:
     async def connect(
         cls, url: str, payload: dict[str, Any] | None = None
     ) -> AsyncIterator[Subscriber]:
-        async with connect(url, subprotocols=["graphql-transport-ws"]) as websocket:  # type: ignore[list-item]
+        async with connect(
+            url,
+            subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+            open_timeout=STARTUP_TIMEOUT,
+        ) as websocket:
             await websocket.send(json.dumps({"type": "connection_init", "payload": payload or {}}))
             ack = json.loads(await asyncio.wait_for(websocket.recv(), MESSAGE_TIMEOUT))
             assert ack["type"] == "connection_ack", ack
