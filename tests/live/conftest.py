@@ -107,12 +107,32 @@ async def http(live_server: LiveServer) -> AsyncIterator[GraphQLClient]:
         yield GraphQLClient(client)
 
 
+@dataclass
+class ServerProcess:
+    process: subprocess.Popen[bytes]
+    port: int
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/graphql"
+
+
 @contextlib.contextmanager
-def server_process(database_url: str) -> Iterator[int]:
-    """`scimeta`'s worker application in a process of its own; yields its port."""
+def server_process(database_url: str, **environment: str) -> Iterator[ServerProcess]:
+    """`scimeta`'s worker application in a process of its own, as `scimeta serve` starts
+    it; its log goes to a pipe the test may read."""
     sock = bound_socket()
     fd = sock.fileno()
-    env = {**os.environ, "DATABASE_URL": database_url, "SCIMETA_GRAPHIQL": "0"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "SCIMETA_GRAPHIQL": "0",
+        **environment,
+    }
     process = subprocess.Popen(
         [
             sys.executable,
@@ -127,12 +147,14 @@ def server_process(database_url: str) -> Iterator[int]:
         ],
         env=env,
         pass_fds=[fd],
+        stderr=subprocess.PIPE,
     )
     try:
-        yield sock.getsockname()[1]
+        yield ServerProcess(process, sock.getsockname()[1])
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        if process.poll() is None:
+            process.terminate()
+        process.communicate(timeout=60)
         sock.close()
 
 

@@ -4,6 +4,7 @@ behind when it goes."""
 
 from __future__ import annotations
 
+import base64
 import uuid
 from typing import Any
 
@@ -155,7 +156,7 @@ async def test_a_client_that_reconnects_after_the_last_sequence_gets_each_missed
             await connection.scalars(
                 select(models.Event.sequence).where(
                     models.Event.subject_type == "Run",
-                    models.Event.subject_id == int(_row_id(run["id"])),
+                    models.Event.subject_id == int(row_id(run["id"])),
                     models.Event.sequence > seen,
                 )
             )
@@ -235,7 +236,5 @@ async def test_bad_subscription_arguments_get_an_error_with_a_code(
     assert "Project" in errors[2]["payload"]["errors"][0]["message"]
 
 
-def _row_id(global_id: str) -> str:
-    import base64
-
+def row_id(global_id: str) -> str:
     return base64.b64decode(global_id).decode().split(":", 1)[1]

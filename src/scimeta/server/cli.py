@@ -136,6 +136,9 @@ def serve_command(args: argparse.Namespace) -> int:
         port=settings.port,
         workers=settings.workers,
         log_level="info",
+        # WebSockets are closed with 1012 (service restart) at once: their clients resume
+        # elsewhere with afterSequence; requests in flight get this long to finish
+        timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds),
     )
     return 0
 

@@ -12,6 +12,7 @@ import platformdirs
 DATABASE_URL_VARIABLE = "DATABASE_URL"
 DATA_DIR_VARIABLE = "SCIMETA_DATA_DIR"
 GRAPHIQL_VARIABLE = "SCIMETA_GRAPHIQL"
+LEASE_SWEEP_VARIABLE = "SCIMETA_LEASE_SWEEP_SECONDS"
 
 _FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 
@@ -33,10 +34,15 @@ class Settings:
     port: int = 8000
     workers: int = 1
     graphiql: bool = True
+    # how often each process looks for runs whose lease ran out; 0 turns the sweep off
+    lease_sweep_seconds: float = 5.0
+    # how long shutting down waits for requests in flight before cancelling them
+    shutdown_timeout_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Settings from `DATABASE_URL`, `SCIMETA_DATA_DIR` and `SCIMETA_GRAPHIQL`.
+        """Settings from `DATABASE_URL`, `SCIMETA_DATA_DIR`, `SCIMETA_GRAPHIQL` and
+        `SCIMETA_LEASE_SWEEP_SECONDS`.
 
         Worker processes started by uvicorn learn the database only through these
         variables, so an empty value counts as unset rather than as a URL.
@@ -44,8 +50,22 @@ class Settings:
         env = os.environ if environ is None else environ
         data_dir = env.get(DATA_DIR_VARIABLE)
         graphiql = env.get(GRAPHIQL_VARIABLE)
+        sweep = env.get(LEASE_SWEEP_VARIABLE)
         return cls(
             database_url=env.get(DATABASE_URL_VARIABLE) or None,
             data_dir=Path(data_dir).expanduser() if data_dir else default_data_dir(),
             graphiql=graphiql is None or graphiql.strip().lower() not in _FALSE_WORDS,
+            lease_sweep_seconds=_seconds(sweep, LEASE_SWEEP_VARIABLE)
+            if sweep
+            else cls.lease_sweep_seconds,
         )
+
+
+def _seconds(value: str, variable: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ValueError(f"{variable} must be a number of seconds, not {value!r}") from None
+    if seconds < 0:
+        raise ValueError(f"{variable} must be 0 or more, not {seconds}")
+    return seconds
