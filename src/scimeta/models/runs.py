@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -42,6 +43,21 @@ class Run(Entity):
         Index("ix_runs_study_id_created_at", "study_id", "created_at"),
         Index("ix_runs_phase_status", "phase", "status"),
         Index("ix_runs_lease_expires_at", "lease_expires_at"),
+        # A lease is looked up by its token, which proves the claim: one run per token.
+        Index(
+            "uq_runs_lease_token",
+            "lease_token",
+            unique=True,
+            postgresql_where=text("lease_token IS NOT NULL"),
+        ),
+        # The queue claims take from, oldest first: it stays small however many runs
+        # have finished.
+        Index(
+            "ix_runs_pending_created_at_id",
+            "created_at",
+            "id",
+            postgresql_where=text("status = 'PENDING' AND lease_token IS NULL"),
+        ),
     )
 
     name: Mapped[str] = mapped_column(String(255), unique=True)

@@ -161,14 +161,23 @@ async def move_run_status(
     writer: Writer, run: models.Run, target: Status, error: dict[str, Any] | None = None
 ) -> None:
     """Set a locked run's status. A run that fails keeps `error`; one that moves on from a
-    failure drops it (the status_changed event of the failure still holds it)."""
+    failure drops it (the status_changed event of the failure still holds it).
+
+    A run set to any status but RUNNING is no longer a worker's: its lease ends here (the
+    worker's next renewal or release is refused as stale), and the event says whose it was.
+    """
     if error is not None and target != Status.FAILED:
         raise BadUserInput(
             f"error describes a failure: pass it with status FAILED, not {target.value}.",
             field="error",
         )
-    payload = {"error": error} if error is not None else None
-    if await set_status(writer, run, target, finished_attribute="ended_at", payload=payload):
+    payload: dict[str, Any] = {"error": error} if error is not None else {}
+    if target != Status.RUNNING and run.lease_token is not None and run.status != target:
+        payload["leaseEndedFor"] = run.claimed_by
+        run.claimed_by = run.lease_token = run.lease_expires_at = None
+    if await set_status(
+        writer, run, target, finished_attribute="ended_at", payload=payload or None
+    ):
         run.error = error
 
 

@@ -6,6 +6,7 @@ from strawberry.tools import merge_types
 
 from scimeta.resolvers.mutations.batches import BatchMutations
 from scimeta.resolvers.mutations.chemistry import ChemistryMutations
+from scimeta.resolvers.mutations.claims import ClaimMutations
 from scimeta.resolvers.mutations.core import CoreMutations
 from scimeta.resolvers.mutations.jobs import JobMutations
 from scimeta.resolvers.mutations.recordings import RecordingMutations
@@ -21,6 +22,7 @@ Mutation = merge_types(
         RecordingMutations,
         JobMutations,
         RunMutations,
+        ClaimMutations,
         TrajectoryMutations,
         ChemistryMutations,
         BatchMutations,
