@@ -30,6 +30,7 @@ from scimeta.live.hub import Hub
 from scimeta.server.app import create_app
 from scimeta.server.database import create_engine, create_sessionmaker
 from scimeta.server.migrate import run_upgrade
+from scimeta.server.settings import Settings
 from tests.conftest import DatabaseFactory, GraphQLClient
 
 # how long a test waits for a message before it fails (a bound, not a pause)
@@ -81,9 +82,11 @@ class LiveServer:
 
 
 @contextlib.asynccontextmanager
-async def serving(engine: AsyncEngine) -> AsyncIterator[LiveServer]:
-    """The application served by uvicorn in this event loop."""
-    app = create_app(sessionmaker=create_sessionmaker(engine))
+async def serving(engine: AsyncEngine, lease_sweep_seconds: float = 0) -> AsyncIterator[LiveServer]:
+    """The application served by uvicorn in this event loop; its lease sweeper is off
+    unless asked for, so that tests decide when leases expire."""
+    settings = Settings(lease_sweep_seconds=lease_sweep_seconds)
+    app = create_app(settings, sessionmaker=create_sessionmaker(engine))
     sock = bound_socket()
     server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="warning"))
     task = asyncio.create_task(server.serve(sockets=[sock]))

@@ -19,6 +19,7 @@ from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from scimeta.live.hub import Hub
+from scimeta.live.sweeper import LeaseSweeper
 from scimeta.resolvers.schema import schema
 from scimeta.server.context import Context
 from scimeta.server.database import create_engine, create_sessionmaker
@@ -90,7 +91,8 @@ def create_app(
 
     With `sessionmaker` the caller owns the database and the application uses it as is;
     without, the application opens an engine on `settings.database_url` at startup and
-    disposes of it at shutdown.
+    disposes of it at shutdown. Its lifespan also starts the process's event listener,
+    which subscriptions need, and its lease sweeper.
     """
     settings = settings or Settings.from_env()
     graphql = ScimetaGraphQL(
@@ -124,6 +126,10 @@ def create_app(
             await hub.start()
             stack.push_async_callback(hub.stop)
             app.state.hub = hub
+            if settings.lease_sweep_seconds > 0:
+                sweeper = LeaseSweeper(app.state.sessionmaker, settings.lease_sweep_seconds)
+                sweeper.start()
+                stack.push_async_callback(sweeper.stop)
             yield
 
     app = Starlette(routes=routes, lifespan=lifespan)
