@@ -20,11 +20,11 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Hashable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import ColumnElement, and_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -83,6 +83,36 @@ class HubClosed(Exception):
     """The server is shutting down: subscriptions end."""
 
 
+class Closeable(Protocol):
+    async def close(self) -> None: ...
+
+
+class Delivery:
+    """One batch of events the hub read, as handed to every subscription that wants some
+    of it. The subscriptions that push it share what they read to do so (`shared`): a
+    thousand browser tabs watching one run then cost one read of the run, not a thousand.
+    What is shared is closed when the last of them is done with the batch."""
+
+    def __init__(self) -> None:
+        self._holders = 0
+        self._shared: dict[Hashable, Closeable] = {}
+
+    def hold(self) -> None:
+        self._holders += 1
+
+    def shared(self, key: Hashable, make: Callable[[], Closeable]) -> Closeable:
+        if key not in self._shared:
+            self._shared[key] = make()
+        return self._shared[key]
+
+    async def release(self) -> None:
+        self._holders -= 1
+        if self._holders == 0:
+            shared, self._shared = self._shared, {}
+            for item in shared.values():
+                await item.close()
+
+
 class Subscription:
     """One subscriber's view of the event stream: every matching event after `cursor`,
     in sequence order, each once."""
@@ -91,7 +121,9 @@ class Subscription:
         self.hub = hub
         self.interest = interest
         self.cursor = 0
-        self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        # the batch the last events came from, while its subscriber pushes them
+        self.delivery: Delivery | None = None
+        self._queue: asyncio.Queue[tuple[Event, Delivery] | None] = asyncio.Queue()
         self._behind = False
         self._replaying = False
 
@@ -101,16 +133,29 @@ class Subscription:
         self.cursor = sequence
         self._replaying = True
 
-    def offer(self, event: Event) -> None:
+    def offer(self, event: Event, delivery: Delivery) -> None:
         if self._behind:
             return
         if self._queue.qsize() >= QUEUE_LIMIT:
             self._behind = True
             return
-        self._queue.put_nowait(event)
+        delivery.hold()
+        self._queue.put_nowait((event, delivery))
 
     def close(self) -> None:
         self._queue.put_nowait(None)
+
+    async def finish_batch(self) -> None:
+        """Done pushing the last events: let go of their delivery."""
+        delivery, self.delivery = self.delivery, None
+        if delivery is not None:
+            await delivery.release()
+
+    async def _drop_queue(self) -> None:
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is not None:
+                await item[1].release()
 
     async def next_events(self, session: AsyncSession) -> list[Event]:
         """The next events after the cursor (at least one), moving the cursor past them.
@@ -146,17 +191,30 @@ class Subscription:
         return events
 
     async def _live(self) -> list[Event]:
-        first = await self._queue.get()
-        events = [first]
+        items = [await self._queue.get()]
         while not self._queue.empty():
-            events.append(self._queue.get_nowait())
-        if None in events:
+            items.append(self._queue.get_nowait())
+        events: list[Event] = []
+        deliveries: list[Delivery] = []
+        closed = False
+        for item in items:
+            if item is None:
+                closed = True
+            else:
+                events.append(item[0])
+                deliveries.append(item[1])
+        # the newest batch's reads serve all these events; the older ones are let go
+        for delivery in deliveries[:-1]:
+            await delivery.release()
+        self.delivery = deliveries[-1] if deliveries else None
+        if closed:
             raise HubClosed
         if self._behind:
             # the queue lost events: forget it and read from the table from the cursor on
             self._behind = False
             self._replaying = True
-        return [event for event in events if event is not None]
+            await self._drop_queue()
+        return events
 
 
 class Hub:
@@ -217,6 +275,8 @@ class Hub:
             yield subscription
         finally:
             self._subscriptions.discard(subscription)
+            await subscription.finish_batch()
+            await subscription._drop_queue()
             await self._membership_changed()
 
     async def wait_for_subscriptions(self, count: int) -> None:
@@ -305,10 +365,11 @@ class Hub:
 
     def _dispatch(self, events: Iterable[Event]) -> None:
         subscriptions = list(self._subscriptions)
+        delivery = Delivery()
         for event in events:
             for subscription in subscriptions:
                 if subscription.interest.wants(event):
-                    subscription.offer(event)
+                    subscription.offer(event, delivery)
 
 
 class ConnectionLost(Exception):

@@ -10,7 +10,7 @@ sent twice and none is skipped (see `scimeta.live.hub`).
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
-from typing import Annotated, Any, TypeAlias, TypeVar
+from typing import Annotated, Any, TypeAlias, TypeVar, cast
 
 import strawberry
 from sqlalchemy import func, select
@@ -26,7 +26,7 @@ from scimeta.schema.inputs import runs as run_inputs
 from scimeta.schema.jobs import Job
 from scimeta.schema.runs import Chunk, Run
 from scimeta.schema.scalars import Long
-from scimeta.server.context import Context
+from scimeta.server.context import Context, OperationScope
 
 RowT = TypeVar("RowT", bound=models.Entity)
 SubscriptionInfo: TypeAlias = Info[Context, Any]
@@ -91,7 +91,7 @@ class Subscription:
         self,
         info: SubscriptionInfo,
         id: relay.GlobalID | None = None,
-        where: run_inputs.RunWhere | None = None,
+        where: run_inputs.RunWhere | None = None,  # type: ignore[valid-type]
         types: Types = None,
         after_sequence: AfterSequence = None,
     ) -> AsyncGenerator[RunChange, None]:
@@ -104,7 +104,7 @@ class Subscription:
             if where is None:
                 return list(zip(events, rows, strict=True))
             ids = {row.id for row in rows if row is not None}
-            condition = where.condition()  # type: ignore[attr-defined]
+            condition = where.condition()
             async with context.db_lock:
                 matching = set(
                     await context.session.scalars(
@@ -195,7 +195,8 @@ async def _changes(
 
     The operation's session is closed while waiting, so an idle subscription holds no
     database connection, and the loaders are renewed for each batch of events, so every
-    message shows the rows as they are when it is sent.
+    message shows the rows as they are when it is sent. Live events are read through a
+    scope shared with the other subscriptions of the process that push the same batch.
     """
     context = info.context
     hub = context.hub
@@ -211,13 +212,26 @@ async def _changes(
         else:
             subscription.start_after(after_sequence)
         while True:
+            await subscription.finish_batch()
             await context.close()
             try:
                 events = await subscription.next_events(context.session)
             except HubClosed:
                 return
-            for event, row in await admit(context, events):
-                yield event, row
+            token = None
+            if subscription.delivery is not None:
+                # live events: read through the scope every subscription of this process
+                # that pushes them shares (per caller), so that their loaders batch together
+                shared = subscription.delivery.shared(
+                    context.identity, lambda: OperationScope(context.sessionmaker)
+                )
+                token = context.use_scope(cast(OperationScope, shared))
+            try:
+                for event, row in await admit(context, events):
+                    yield event, row
+            finally:
+                if token is not None:
+                    context.leave_scope(token)
 
 
 async def _newest_sequence(context: Context) -> int:

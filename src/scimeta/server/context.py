@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
@@ -30,10 +30,13 @@ class Identity:
 class OperationScope:
     """What one GraphQL operation reads through: a session opened on first use, loaders,
     and the lock that keeps concurrent resolvers off the session at the same time (an
-    `AsyncSession` is not safe for concurrent use)."""
+    `AsyncSession` is not safe for concurrent use).
 
-    def __init__(self, context: Context) -> None:
-        self.context = context
+    Subscriptions that push the same change share one scope, so that their loaders batch
+    together (see `scimeta.resolvers.subscription`)."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self.sessionmaker = sessionmaker
         self.db_lock = asyncio.Lock()
         self._session: AsyncSession | None = None
         self._loaders: Loaders | None = None
@@ -41,13 +44,13 @@ class OperationScope:
     @property
     def session(self) -> AsyncSession:
         if self._session is None:
-            self._session = self.context.sessionmaker()
+            self._session = self.sessionmaker()
         return self._session
 
     @property
     def loaders(self) -> Loaders:
         if self._loaders is None:
-            self._loaders = Loaders(self.context)
+            self._loaders = Loaders(self)
         return self._loaders
 
     def reset_loaders(self) -> None:
@@ -64,6 +67,7 @@ class OperationScope:
 # task of its own (each HTTP request, each operation on a WebSocket) and resolvers in
 # tasks started from it, which inherit this variable.
 _operation_scope: ContextVar[OperationScope | None] = ContextVar("operation_scope", default=None)
+ScopeToken: TypeAlias = Token[OperationScope | None]
 
 
 @dataclass
@@ -87,11 +91,11 @@ class Context:
     @property
     def scope(self) -> OperationScope:
         scope = _operation_scope.get()
-        if scope is not None and scope.context is self:
+        if scope is not None:
             return scope
         # outside an operation (tests calling loaders directly): one scope for the context
         if self._default_scope is None:
-            self._default_scope = OperationScope(self)
+            self._default_scope = OperationScope(self.sessionmaker)
         return self._default_scope
 
     @property
@@ -110,14 +114,21 @@ class Context:
         """Forget what the loaders cached: a mutation changed the rows."""
         self.scope.reset_loaders()
 
-    def begin_operation(self) -> Token[OperationScope | None]:
-        return _operation_scope.set(OperationScope(self))
+    def begin_operation(self) -> ScopeToken:
+        return self.use_scope(OperationScope(self.sessionmaker))
 
-    async def end_operation(self, token: Token[OperationScope | None]) -> None:
+    async def end_operation(self, token: ScopeToken) -> None:
         scope = _operation_scope.get()
         _operation_scope.reset(token)
         if scope is not None:
             await scope.close()
+
+    def use_scope(self, scope: OperationScope) -> ScopeToken:
+        """Read through `scope` in this task until `leave_scope`."""
+        return _operation_scope.set(scope)
+
+    def leave_scope(self, token: ScopeToken) -> None:
+        _operation_scope.reset(token)
 
     async def close(self) -> None:
         """Close the current operation's session; its scope stays usable."""
