@@ -133,6 +133,12 @@ class Subscription:
         self.cursor = sequence
         self._replaying = True
 
+    def start_live(self, newest: int) -> None:
+        """Deliver the events after `newest`, the newest committed one read after this
+        subscription was registered: all that follow reach its queue."""
+        self.cursor = newest
+        self._replaying = False
+
     def offer(self, event: Event, delivery: Delivery) -> None:
         if self._behind:
             return
@@ -181,9 +187,11 @@ class Subscription:
         )
         try:
             events = list((await session.scalars(statement)).all())
+            # detached, the events outlive the transaction unexpired
+            for event in events:
+                session.expunge(event)
         finally:
-            # end the read-only transaction; a rollback would expire the events just read
-            await session.commit()
+            await session.rollback()
         # fewer than a batch: everything committed is read, and what commits from now on
         # reaches the queue, which was registered before this read began
         if len(events) < READ_BATCH:

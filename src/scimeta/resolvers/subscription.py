@@ -208,7 +208,7 @@ async def _changes(
         raise BadUserInput("afterSequence must be 0 or more.", field="afterSequence")
     async with hub.subscribe(interest) as subscription:
         if after_sequence is None:
-            subscription.start_after(await _newest_sequence(context))
+            subscription.start_live(await _newest_sequence(context))
         else:
             subscription.start_after(after_sequence)
         while True:

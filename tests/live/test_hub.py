@@ -1,0 +1,86 @@
+"""The hub's subscriptions on their own: a subscriber too slow for its queue loses
+nothing, and what subscribers share is closed once the last is done with it."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from scimeta import models
+from scimeta.live import hub as hub_module
+from scimeta.live.hub import Delivery, Hub, Interest
+from scimeta.writes.transaction import transaction
+from tests.live.conftest import MESSAGE_TIMEOUT
+
+
+async def new_events(engine: AsyncEngine, count: int) -> list[models.Event]:
+    """`count` committed events about one new run, as read back."""
+    async with AsyncSession(engine, expire_on_commit=False) as session:
+        async with transaction(session, "test") as writer:
+            run = await writer.create(models.Run(name=f"hub-{uuid.uuid4().hex[:10]}"))
+            for n in range(count - 1):
+                writer.event(run, "noted", {"n": n})
+        rows = await session.scalars(
+            select(models.Event)
+            .where(models.Event.subject_type == "Run", models.Event.subject_id == run.id)
+            .order_by(models.Event.sequence)
+        )
+        return list(rows)
+
+
+class Shared:
+    """Something subscriptions share, that records being closed."""
+
+    def __init__(self) -> None:
+        self.closed = 0
+
+    async def close(self) -> None:
+        self.closed += 1
+
+
+async def test_a_subscriber_whose_queue_overflows_reads_the_rest_from_the_log_once(
+    live_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hub_module, "QUEUE_LIMIT", 2)
+    events = await new_events(live_engine, 6)
+    interest = Interest(frozenset({"Run"}), None, frozenset({events[0].subject_id}))
+    hub = Hub("postgresql://not-connected")
+    async with hub.subscribe(interest) as subscription, AsyncSession(live_engine) as session:
+        subscription.start_live(events[0].sequence)
+        delivery = Delivery()
+        # the hub hands over five events: two fit the queue, the rest are not kept
+        for event in events[1:]:
+            subscription.offer(event, delivery)
+        async with asyncio.timeout(MESSAGE_TIMEOUT):
+            queued = await subscription.next_events(session)
+        shared = delivery.shared("reads", Shared)
+        assert isinstance(shared, Shared)
+        assert subscription.delivery is delivery
+        await subscription.finish_batch()
+        # a subscriber that lost events must not wait for more: it reads them
+        async with asyncio.timeout(MESSAGE_TIMEOUT):
+            read_back = await subscription.next_events(session)
+
+    assert [e.sequence for e in queued] == [e.sequence for e in events[1:3]]
+    assert [e.sequence for e in read_back] == [e.sequence for e in events[3:]]
+    assert [e.payload for e in read_back] == [{"n": 2}, {"n": 3}, {"n": 4}]
+    assert subscription.cursor == events[-1].sequence
+    # held by two queued events, closed when the subscriber was done with both
+    assert shared.closed == 1
+
+
+async def test_a_delivery_is_closed_when_its_last_holder_lets_go() -> None:
+    delivery = Delivery()
+    for _ in range(3):
+        delivery.hold()
+    shared = delivery.shared("reads", Shared)
+    assert delivery.shared("reads", Shared) is shared
+    await delivery.release()
+    await delivery.release()
+    assert isinstance(shared, Shared) and shared.closed == 0
+    await delivery.release()
+    assert shared.closed == 1
