@@ -43,7 +43,8 @@ class Conflict(ClientError):
     - ILLEGAL_TRANSITION: the status (or phase, or audit status) cannot move that way;
     - STALE_VERSION: the row changed since the client read the version it passed;
     - IDEMPOTENCY_KEY_REUSED: the key was used before for a different call;
-    - HAS_DEPENDENTS: a delete would orphan recorded results.
+    - HAS_DEPENDENTS: a delete would orphan recorded results;
+    - STALE_LEASE: a worker's lease on a run expired, was released or was ended.
     """
 
     code = "CONFLICT"
