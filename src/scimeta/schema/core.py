@@ -69,7 +69,10 @@ class Metric(Entity):
 @strawberry.type(description="An entry of the append-only audit log.")
 class Event(relay.Node):
     id: relay.NodeID[int]
-    sequence: int = strawberry.field(description="Position in the log; strictly increasing.")
+    sequence: Long = strawberry.field(
+        description="Position in the log; strictly increasing, and events commit in this "
+        "order. Subscriptions resume after it (`afterSequence`)."
+    )
     at: datetime = strawberry.field(description="When it happened.")
     subject_type: str = strawberry.field(description="Type of the node the event is about.")
     type: str = strawberry.field(description="What happened.")

@@ -7,7 +7,6 @@ from scimeta.schema.filters import (
     DateTimeFilter,
     FloatFilter,
     IDFilter,
-    IntFilter,
     LongFilter,
     StringFilter,
     SubjectFilter,
@@ -105,7 +104,7 @@ EventWhere = where_input(
     noun="event",
     fields={
         "id": IDFilter,
-        "sequence": IntFilter,
+        "sequence": LongFilter,
         "at": DateTimeFilter,
         "subject": SubjectFilter,
         "type": StringFilter,
