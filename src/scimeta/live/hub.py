@@ -304,6 +304,10 @@ class Hub:
                 await self._listen()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ConnectionLost) as exc:
                 logger.warning("event listener: connection lost (%s); reconnecting", exc)
+            # the listener must outlive anything that goes wrong, or every subscription of
+            # the process falls silent: log it in full and start over
+            except Exception:
+                logger.exception("event listener failed; reconnecting")
             finally:
                 self.connected.clear()
                 connection, self._connection = self._connection, None
