@@ -84,3 +84,39 @@ async def test_a_delivery_is_closed_when_its_last_holder_lets_go() -> None:
     assert isinstance(shared, Shared) and shared.closed == 0
     await delivery.release()
     assert shared.closed == 1
+
+
+async def more_events(engine: AsyncEngine, run_id: int) -> models.Event:
+    async with AsyncSession(engine, expire_on_commit=False) as session:
+        async with transaction(session, "test") as writer:
+            event = writer.event(await writer.get(models.Run, run_id), "noted", {"n": "late"})
+        return event
+
+
+async def test_live_events_already_read_from_the_log_are_let_go_and_skipped(
+    live_engine: AsyncEngine,
+) -> None:
+    events = await new_events(live_engine, 3)
+    interest = Interest(frozenset({"Run"}), None, frozenset({events[0].subject_id}))
+    hub = Hub("postgresql://not-connected")
+    async with hub.subscribe(interest) as subscription, AsyncSession(live_engine) as session:
+        subscription.start_after(events[0].sequence - 1)
+        async with asyncio.timeout(MESSAGE_TIMEOUT):
+            replayed = await subscription.next_events(session)
+        # the hub hands over the last two again, as it does when they committed while
+        # the subscription read the log
+        stale = Delivery()
+        shared = stale.shared("reads", Shared)
+        for event in events[1:]:
+            subscription.offer(event, stale)
+        waiting = asyncio.create_task(subscription.next_events(session))
+        while subscription._queue.qsize():
+            await asyncio.sleep(0)  # let the task take the queue; no time passes
+        assert isinstance(shared, Shared) and shared.closed == 1
+        late = await more_events(live_engine, events[0].subject_id)
+        subscription.offer(late, Delivery())
+        async with asyncio.timeout(MESSAGE_TIMEOUT):
+            fresh = await waiting
+
+    assert [e.sequence for e in replayed] == [e.sequence for e in events]
+    assert [e.sequence for e in fresh] == [late.sequence]

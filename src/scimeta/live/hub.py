@@ -177,6 +177,8 @@ class Subscription:
             if fresh:
                 self.cursor = fresh[-1].sequence
                 return fresh
+            # all seen already (read from the log before they came live): let them go
+            await self.finish_batch()
 
     async def _replay(self, session: AsyncSession) -> list[Event]:
         statement = (
