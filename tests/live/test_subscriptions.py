@@ -14,6 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from scimeta import models
 from tests.conftest import GraphQLClient
 from tests.live.conftest import LiveServer, Subscriber
+from tests.mutations.test_jobs import CREATE_JOB, CREATE_PROJECT
+from tests.mutations.test_jobs import SET_STATUS as SET_JOB_STATUS
+from tests.mutations.test_runs import SET_AUDIT, add_chunk, initialize_trajectory
 
 RUN_CHANGED = """
 subscription($id: ID, $where: RunWhere, $types: [String!], $after: Long) {
@@ -238,3 +241,85 @@ async def test_bad_subscription_arguments_get_an_error_with_a_code(
 
 def row_id(global_id: str) -> str:
     return base64.b64decode(global_id).decode().split(":", 1)[1]
+
+
+CHUNK_CHANGED = """
+subscription($run: ID, $trajectory: ID, $types: [String!], $after: Long) {
+  chunkChanged(runId: $run, trajectoryId: $trajectory, types: $types, afterSequence: $after) {
+    sequence event { type payload } chunk { index attempt auditStatus trajectory { index } }
+  }
+}"""
+JOB_CHANGED = """
+subscription($project: ID!, $after: Long) {
+  jobChanged(projectId: $project, afterSequence: $after) {
+    sequence event { type payload } job { number status parent { number } }
+  }
+}"""
+EVENT_ADDED = """
+subscription($subject: ID, $type: String, $types: [String!], $after: Long) {
+  eventAdded(subjectId: $subject, subjectType: $type, types: $types, afterSequence: $after) {
+    sequence type subjectType subjectId payload
+  }
+}"""
+
+
+async def test_chunk_job_and_event_subscriptions_send_what_they_follow(
+    live_server: LiveServer, http: GraphQLClient, live_engine: AsyncEngine
+) -> None:
+    run, other_run = await new_run(http), await new_run(http)
+    trajectory = await initialize_trajectory(http, run["id"])
+    other_trajectory = await initialize_trajectory(http, other_run["id"])
+    project = (await http.data(CREATE_PROJECT, name=unique("live-project")))["createProject"]
+    other_project = (await http.data(CREATE_PROJECT, name=unique("other")))["createProject"]
+    after = await newest_sequence(live_engine)
+    async with Subscriber.connect(live_server.ws_url) as subscriber:
+        audits = await subscriber.subscribe(
+            CHUNK_CHANGED, run=run["id"], types=["audit_status_changed"], after=after
+        )
+        chunks = await subscriber.subscribe(CHUNK_CHANGED, trajectory=trajectory["id"], after=after)
+        jobs = await subscriber.subscribe(
+            JOB_CHANGED, project=project["project"]["id"], after=after
+        )
+        run_events = await subscriber.subscribe(EVENT_ADDED, subject=run["id"], after=after)
+        created = await subscriber.subscribe(
+            EVENT_ADDED, type="Job", types=["created"], after=after
+        )
+
+        await add_chunk(http, other_trajectory["id"], 0)
+        chunk = await add_chunk(http, trajectory["id"], 0)
+        await http.data(SET_AUDIT, input={"id": chunk["id"], "auditStatus": "PASSED"})
+        await http.data(
+            CREATE_JOB, input={"projectId": other_project["project"]["id"], "taskName": "x"}
+        )
+        job = (
+            await http.data(
+                CREATE_JOB, input={"projectId": project["project"]["id"], "taskName": "index"}
+            )
+        )["createJob"]["job"]
+        child = (await http.data(CREATE_JOB, input={"parentId": job["id"], "taskName": "scale"}))[
+            "createJob"
+        ]["job"]
+        await http.data(SET_JOB_STATUS, id=child["id"], status="RUNNING")
+        await http.data(SET_RUN_STATUS, id=run["id"], status="RUNNING")
+
+        audit = (await subscriber.next(audits))["chunkChanged"]
+        attempts = [(await subscriber.next(chunks))["chunkChanged"] for _ in range(2)]
+        job_changes = [(await subscriber.next(jobs))["jobChanged"] for _ in range(3)]
+        about_run = [(await subscriber.next(run_events))["eventAdded"] for _ in range(1)]
+        jobs_created = [(await subscriber.next(created))["eventAdded"] for _ in range(3)]
+        for operation in (audits, chunks, jobs, run_events, created):
+            assert subscriber.pending(operation) == 0
+
+    assert audit["event"]["payload"] == {"from": "PENDING", "to": "PASSED"}
+    assert audit["chunk"]["auditStatus"] == "PASSED"
+    assert [a["event"]["type"] for a in attempts] == ["created", "audit_status_changed"]
+    assert attempts[0]["chunk"]["trajectory"] == {"index": 0}
+    assert [(c["event"]["type"], c["job"]["number"]) for c in job_changes] == [
+        ("created", job["number"]),
+        ("created", child["number"]),
+        ("status_changed", child["number"]),
+    ]
+    assert job_changes[2]["job"]["parent"] == {"number": job["number"]}
+    assert [(e["type"], e["subjectId"]) for e in about_run] == [("status_changed", run["id"])]
+    assert [e["subjectType"] for e in jobs_created] == ["Job"] * 3
+    assert [e["sequence"] for e in jobs_created] == sorted(e["sequence"] for e in jobs_created)

@@ -21,6 +21,7 @@ from scimeta import models
 from scimeta.errors import BadUserInput, ClientError
 from scimeta.live.hub import HubClosed, Interest
 from scimeta.resolvers.mutations.base import optional_row_id
+from scimeta.resolvers.mutations.core import node_of
 from scimeta.schema.core import Event
 from scimeta.schema.inputs import runs as run_inputs
 from scimeta.schema.jobs import Job
@@ -171,12 +172,14 @@ class Subscription:
         subject_types = None if subject_type is None else frozenset({subject_type})
         subject_ids = None
         if subject_id is not None:
-            if subject_type is not None and subject_type != subject_id.type_name:
+            model, row = node_of(subject_id, "subjectId")
+            if subject_type is not None and subject_type != model.__name__:
                 raise BadUserInput(
-                    f"subjectId is a {subject_id.type_name}, but subjectType is {subject_type}."
+                    f"subjectId is a {model.__name__}, but subjectType is {subject_type}.",
+                    field="subjectType",
                 )
-            subject_types = frozenset({subject_id.type_name})
-            subject_ids = frozenset({_int_id(subject_id, "subjectId")})
+            subject_types = frozenset({model.__name__})
+            subject_ids = frozenset({row})
         interest = Interest(subject_types, _types(types), subject_ids)
 
         async def admit(
@@ -285,12 +288,3 @@ def _types(types: list[str] | None) -> frozenset[str] | None:
     if not types or len(types) > MAX_TYPES:
         raise BadUserInput(f"types must list 1 to {MAX_TYPES} event types.", field="types")
     return frozenset(types)
-
-
-def _int_id(node_id: relay.GlobalID, field: str) -> int:
-    try:
-        return int(node_id.node_id)
-    except ValueError:
-        raise BadUserInput(
-            f"{field} is not a valid id: pass an id this API returned.", field=field
-        ) from None
