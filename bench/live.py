@@ -1,0 +1,999 @@
+"""Live benchmark: subscription latency with 1 to 1000 subscribers, and claims per second,
+each against its raw PostgreSQL floor.
+
+Migrates a fresh database (a new one on the server in --database-url or $DATABASE_URL, or
+an embedded PostgreSQL in a temporary directory), starts `scimeta serve --workers 2` on a
+free port, and measures
+
+- how long a change takes from its mutation to every subscriber of `runChanged`, with N
+  WebSocket subscribers spread over client processes, against a raw LISTEN/NOTIFY round
+  trip with asyncpg;
+- how many runs 8 concurrent workers claim per second through `claimRun`, each run once,
+  against the same claim in raw SQL over 8 asyncpg connections, and against that claim
+  plus what the server's event log adds to every write (its lock and NOTIFY).
+
+With each figure it reports where the CPU went (server workers, the PostgreSQL backends of
+the database, the client processes, this process; from /proc) and, for claims, what the
+database's backends were doing (pg_stat_activity samples): a slow figure should come with
+its reason. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import math
+import multiprocessing
+import os
+import queue
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Coroutine
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+import httpx
+from read import admin_sql, asyncpg_dsn, migrate, print_report, scratch_server
+from strawberry.relay import GlobalID
+from websockets.asyncio.client import ClientConnection, connect
+
+from scimeta.writes.transaction import EVENT_LOG_LOCK, EVENTS_CHANNEL
+
+DATABASE = "scimeta_bench_live"
+SERVER_WORKERS = 2
+SUBSCRIPTION = """subscription Follow($run: ID!, $now: Long) {
+  runChanged(id: $run, afterSequence: $now) {
+    sequence event { type } run { id name status phase study { name } }
+  }
+}"""
+CREATE_STUDY = """mutation Study($name: String!) {
+  createStudy(input: {name: $name}) { study { id } }
+}"""
+CREATE_RUN = """mutation Run($name: String!, $study: ID!) {
+  createRun(input: {name: $name, studyId: $study}) { run { id } }
+}"""
+UPDATE_RUN = """mutation Touch($run: ID!, $attributes: JSON!) {
+  updateRun(input: {id: $run, attributes: $attributes}) { run { id } }
+}"""
+CLAIM_RUN = """mutation Claim($worker: String!) {
+  claimRun(input: {worker: $worker, leaseSeconds: 600}) {
+    lease { token expiresAt run { id attempt } }
+  }
+}"""
+MUTATION_FIELDS = '{ __type(name: "Mutation") { fields { name } } }'
+
+# The claim of the brief's floor: the oldest queued run, skipping rows other claimers hold.
+RAW_CLAIM = """
+UPDATE runs SET status = 'RUNNING', claimed_by = $1, lease_token = gen_random_uuid(),
+       lease_expires_at = now() + interval '600 seconds', attempt = attempt + 1
+WHERE id = (SELECT id FROM runs WHERE status = 'PENDING' AND claimed_by IS NULL
+            ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
+RETURNING id, attempt
+"""
+RAW_EVENT = """
+INSERT INTO events (subject_type, subject_id, type, actor, payload)
+VALUES ('Run', $1, 'claimed', $2::text, jsonb_build_object('worker', $2::text, 'attempt', $3::int))
+"""
+# What the server's event log adds to every write (scimeta.writes.transaction.publish):
+# the lock that orders event commits, and the notification the hubs listen for.
+EVENT_LOG_LOCK_SQL = f"SELECT pg_advisory_xact_lock({EVENT_LOG_LOCK})"
+NOTIFY_SQL = f"SELECT pg_notify('{EVENTS_CHANNEL}', $1::bigint::text)"
+RAW_EVENT_SEQUENCE = RAW_EVENT.rstrip() + " RETURNING sequence"
+CREATE_RUNS = """
+INSERT INTO runs (name, study_id)
+SELECT $1 || '-' || i, $2 FROM generate_series(1, $3) AS i
+RETURNING id
+"""
+CLAIMED_ONCE = """
+SELECT count(*) FROM runs
+WHERE id = ANY($1::bigint[]) AND status = 'RUNNING' AND attempt = 1 AND claimed_by IS NOT NULL
+"""
+BACKENDS = """
+SELECT pid FROM pg_stat_activity
+WHERE datname = current_database() AND pid <> pg_backend_pid()
+"""
+WAITS = """
+SELECT CASE
+         WHEN state = 'active' AND wait_event_type IS NULL THEN 'running'
+         WHEN state = 'active' THEN wait_event_type || ':' || wait_event
+         ELSE state
+       END AS what,
+       count(*) AS count
+FROM pg_stat_activity
+WHERE datname = current_database() AND pid <> pg_backend_pid()
+  AND backend_type = 'client backend' AND application_name <> 'scimeta listener'
+GROUP BY 1
+"""
+DB_STATS = """
+SELECT xact_commit + xact_rollback AS transactions, sessions, tup_returned, tup_fetched
+FROM pg_stat_database WHERE datname = current_database()
+"""
+
+# Bounds, not pauses: how long to wait for subscribers to connect, for every subscriber
+# to get one change, and for a raw notification.
+CONNECT_TIMEOUT = 120.0
+CHANGE_TIMEOUT = 120.0
+NOTIFY_TIMEOUT = 10.0
+# WebSocket handshakes in flight at once per client process: a burst of 1000 would only
+# queue in the server's accept backlog.
+CONNECT_CONCURRENCY = 50
+NOTIFY_WARMUP = 20
+SAMPLE_SECONDS = 0.025
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def now() -> float:
+    """CLOCK_MONOTONIC: one clock for every process on the machine, so that a client
+    process's read time and the parent's mutation times can be subtracted."""
+    return time.clock_gettime(time.CLOCK_MONOTONIC)
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile of unsorted values."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def summary_ms(seconds: list[float]) -> dict[str, float]:
+    return {
+        "p50_ms": round(percentile(seconds, 50) * 1000, 3),
+        "p99_ms": round(percentile(seconds, 99) * 1000, 3),
+        "max_ms": round(max(seconds) * 1000, 3),
+    }
+
+
+def row_id(global_id: str) -> int:
+    return int(GlobalID.from_id(global_id).node_id)
+
+
+# --- where the CPU goes: /proc, read by the parent ------------------------------------
+
+
+def _stat(pid: int) -> tuple[int, float] | None:
+    """(parent pid, CPU seconds of the process and its reaped children), None if gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2 :].split()
+    # fields[0] is field 3 (state): utime, stime, cutime, cstime are fields 14 to 17
+    ticks = sum(int(value) for value in fields[11:15])
+    return int(fields[1]), ticks / CLOCK_TICKS
+
+
+async def backend_pids(dsn: str) -> list[int]:
+    """The PostgreSQL processes serving the benchmark's database (the server's pools and
+    listeners, the benchmark's own connections): the other databases of a shared server
+    are not this benchmark's load."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        rows = await connection.fetch(BACKENDS)
+        return [row["pid"] for row in rows]
+    finally:
+        await connection.close()
+
+
+def cpu_snapshot(server_pid: int, backends: list[int]) -> dict[str, Any]:
+    """CPU seconds so far of the server's supervisor and each worker, of the given
+    PostgreSQL backends, and of the whole machine (busy and total, from /proc/stat)."""
+    server = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            stat = _stat(int(entry))
+            if stat is not None and (int(entry) == server_pid or stat[0] == server_pid):
+                server[int(entry)] = stat[1]
+    postgres = {pid: stat[1] for pid in backends if (stat := _stat(pid)) is not None}
+    ticks = [int(value) for value in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = ticks[3] + ticks[4]
+    return {
+        "server": server,
+        "postgres": postgres,
+        "machine_busy": (sum(ticks) - idle) / CLOCK_TICKS,
+        "machine_total": sum(ticks) / CLOCK_TICKS,
+    }
+
+
+def cpu_used(before: dict[str, Any], after: dict[str, Any], server_pid: int) -> dict[str, Any]:
+    """CPU seconds between two snapshots: the server in all and per worker (busiest
+    first: the kernel need not spread connections evenly), PostgreSQL (a backend that
+    appeared meanwhile counts whole), and the machine's busy share."""
+    # the supervisor's children are its workers and multiprocessing's resource tracker,
+    # which does next to nothing
+    workers = sorted(
+        (
+            seconds - before["server"].get(pid, 0.0)
+            for pid, seconds in after["server"].items()
+            if pid != server_pid
+        ),
+        reverse=True,
+    )[:SERVER_WORKERS]
+    server = sum(after["server"].values()) - sum(before["server"].values())
+    postgres = sum(
+        seconds - before["postgres"].get(pid, 0.0) for pid, seconds in after["postgres"].items()
+    )
+    total = after["machine_total"] - before["machine_total"]
+    busy = after["machine_busy"] - before["machine_busy"]
+    return {
+        "server": server,
+        "workers": workers,
+        "postgres": postgres,
+        "machine_busy": busy / total if total else 0.0,
+    }
+
+
+async def db_stats(dsn: str) -> dict[str, int]:
+    connection = await asyncpg.connect(dsn)
+    try:
+        return dict(await connection.fetchrow(DB_STATS))
+    finally:
+        await connection.close()
+
+
+# --- GraphQL over HTTP ---------------------------------------------------------------
+
+
+def graphql(client: httpx.Client, query: str, **variables: Any) -> dict[str, Any]:
+    response = client.post("/graphql", json={"query": query, "variables": variables})
+    body = response.json()
+    if response.status_code != 200 or body.get("errors"):
+        raise RuntimeError(f"GraphQL request failed: {response.text[:500]}")
+    data: dict[str, Any] = body["data"]
+    return data
+
+
+# --- the raw floor of a subscription: LISTEN/NOTIFY ----------------------------------
+
+
+async def notify_baseline(dsn: str, rounds: int) -> dict[str, Any]:
+    """One connection NOTIFYs in a committed transaction, another LISTENs; the time from
+    the commit's return (lower bound) and from sending COMMIT (upper bound) to the
+    notification's arrival. One notification in flight at a time."""
+    channel = "scimeta_bench_live"
+    arrivals: asyncio.Queue[float] = asyncio.Queue()
+    listener = await asyncpg.connect(dsn)
+    notifier = await asyncpg.connect(dsn)
+    try:
+        await listener.add_listener(channel, lambda *_: arrivals.put_nowait(now()))
+        from_commit: list[float] = []
+        from_send: list[float] = []
+        for index in range(NOTIFY_WARMUP + rounds):
+            transaction = notifier.transaction()
+            await transaction.start()
+            await notifier.execute("SELECT pg_notify($1, $2)", channel, str(index))
+            sent = now()
+            await transaction.commit()
+            committed = now()
+            arrived = await asyncio.wait_for(arrivals.get(), NOTIFY_TIMEOUT)
+            if index >= NOTIFY_WARMUP:
+                from_commit.append(arrived - committed)
+                from_send.append(arrived - sent)
+    finally:
+        await listener.close()
+        await notifier.close()
+    return {
+        "rounds": rounds,
+        "from_commit": summary_ms(from_commit),
+        "from_commit_sent": summary_ms(from_send),
+    }
+
+
+# --- subscribers: one client process each holds `count` WebSockets --------------------
+
+
+def client_process(
+    ws_url: str,
+    variables: dict[str, Any],
+    count: int,
+    index: int,
+    results: multiprocessing.Queue[tuple[Any, ...]],
+    control: multiprocessing.Queue[str],
+) -> None:
+    """Entry point of a client process (spawned: it shares no event loop or socket with
+    the parent). uvloop when present, as the server has it: the client's own overhead
+    is part of every latency measured."""
+    main = _subscribers(ws_url, variables, count, index, results, control)
+    try:
+        import uvloop
+
+        uvloop.run(main)
+    except ImportError:
+        asyncio.run(main)
+
+
+async def _subscribers(
+    ws_url: str,
+    variables: dict[str, Any],
+    count: int,
+    index: int,
+    results: multiprocessing.Queue[tuple[Any, ...]],
+    control: multiprocessing.Queue[str],
+) -> None:
+    """Opens `count` graphql-transport-ws connections with one `runChanged` each and
+    records when each message was read. Tells the parent ("reached", index, m, cpu) as
+    soon as every one of its subscribers has read m messages, so that the parent can
+    make the next change; on "stop" closes them and sends the read times."""
+    received: list[list[float]] = [[] for _ in range(count)]
+    complete: Counter[int] = Counter()
+    errors: list[str] = []
+    init = json.dumps({"type": "connection_init", "payload": {}})
+    subscribe = json.dumps(
+        {"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIPTION, "variables": variables}}
+    )
+    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+
+    def fail(message: str) -> None:
+        errors.append(message)
+        results.put(("error", index, message))
+
+    async def open_one() -> ClientConnection:
+        async with gate:
+            # the server pings; a client process busy reading 1000 sockets should not
+            # also time its own pings out
+            websocket = await connect(
+                ws_url,
+                subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+                open_timeout=CONNECT_TIMEOUT,
+                ping_interval=None,
+                max_queue=None,
+            )
+            await websocket.send(init)
+            ack = json.loads(await asyncio.wait_for(websocket.recv(), CONNECT_TIMEOUT))
+            if ack.get("type") != "connection_ack":
+                raise RuntimeError(f"no connection_ack: {ack}")
+            await websocket.send(subscribe)
+            return websocket
+
+    async def read(subscriber: int, websocket: ClientConnection) -> None:
+        try:
+            await read_messages(subscriber, websocket)
+        except Exception as exc:
+            fail(f"subscriber {index}/{subscriber}: {exc!r}")
+
+    async def read_messages(subscriber: int, websocket: ClientConnection) -> None:
+        times = received[subscriber]
+        last = 0
+        async for raw in websocket:
+            at = now()
+            message = json.loads(raw)
+            kind = message.get("type")
+            if kind == "ping":
+                await websocket.send(json.dumps({"type": "pong"}))
+                continue
+            if kind != "next":
+                fail(f"subscriber {index}/{subscriber}: {str(raw)[:300]}")
+                return
+            payload = message["payload"]
+            change = (payload.get("data") or {}).get("runChanged")
+            if payload.get("errors") or change is None:
+                fail(f"subscriber {index}/{subscriber}: {str(raw)[:300]}")
+                return
+            sequence = int(change["sequence"])
+            if sequence <= last or change["event"]["type"] != "updated" or not change["run"]:
+                fail(f"subscriber {index}/{subscriber}: unexpected change {change}")
+                return
+            last = sequence
+            times.append(at)
+            complete[len(times)] += 1
+            if complete[len(times)] == count:
+                results.put(("reached", index, len(times), time.process_time()))
+
+    try:
+        websockets = await asyncio.gather(*(open_one() for _ in range(count)))
+    except Exception as exc:
+        fail(f"client process {index} could not subscribe: {exc!r}")
+        websockets = []
+    readers = [asyncio.create_task(read(i, ws)) for i, ws in enumerate(websockets)]
+    # The client is the instrument: a collection of its 250 connections' objects pauses
+    # its reads for up to a quarter of a second, which would be counted as the server's
+    # latency. Its garbage is freed by reference counting, and what cycles it leaves in
+    # a few minutes fit in memory.
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    results.put(("ready", index))
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, control.get)
+    for reader in readers:
+        reader.cancel()
+    await asyncio.gather(*(ws.close() for ws in websockets), return_exceptions=True)
+    results.put(("done", index, received, errors))
+
+
+class Clients:
+    """The parent's side of the client processes: start, wait for their reports, stop."""
+
+    def __init__(self, ws_url: str, variables: dict[str, Any], total: int, per_process: int):
+        context = multiprocessing.get_context("spawn")
+        self.results: multiprocessing.Queue[tuple[Any, ...]] = context.Queue()
+        counts = [per_process] * (total // per_process)
+        if total % per_process:
+            counts.append(total % per_process)
+        self.controls = [context.Queue() for _ in counts]
+        self.processes = [
+            context.Process(
+                target=client_process,
+                args=(ws_url, variables, n, i, self.results, self.controls[i]),
+                daemon=True,
+            )
+            for i, n in enumerate(counts)
+        ]
+        self.ready: set[int] = set()
+        self.reached = [0] * len(counts)
+        self.cpu: dict[int, list[float]] = {i: [] for i in range(len(counts))}
+        self.done: dict[int, tuple[list[list[float]], list[str]]] = {}
+
+    def __len__(self) -> int:
+        return len(self.processes)
+
+    def start(self) -> None:
+        for process in self.processes:
+            process.start()
+
+    def _take(self, timeout: float) -> None:
+        try:
+            message = self.results.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError from None
+        kind, index = message[0], message[1]
+        if kind == "error":
+            raise RuntimeError(message[2])
+        if kind == "ready":
+            self.ready.add(index)
+        elif kind == "reached":
+            self.reached[index] = max(self.reached[index], message[2])
+            self.cpu[index].append(message[3])
+        elif kind == "done":
+            self.done[index] = (message[2], message[3])
+
+    def wait(self, condition: Callable[[], bool], timeout: float, what: str) -> None:
+        deadline = now() + timeout
+        while not condition():
+            left = deadline - now()
+            if left <= 0:
+                raise TimeoutError(f"timed out waiting for {what}")
+            try:
+                self._take(left)
+            except TimeoutError:
+                raise TimeoutError(f"timed out waiting for {what}") from None
+
+    def wait_reached(self, messages: int) -> None:
+        self.wait(
+            lambda: min(self.reached) >= messages,
+            CHANGE_TIMEOUT,
+            f"every subscriber to read {messages} messages",
+        )
+
+    def stop(self) -> tuple[list[list[float]], list[str], float]:
+        """Closes the connections; every subscriber's read times, the errors, and the
+        client processes' CPU seconds from the first to the last change they reported."""
+        for control in self.controls:
+            control.put("stop")
+        self.wait(lambda: len(self.done) == len(self), CONNECT_TIMEOUT, "the clients to stop")
+        for process in self.processes:
+            process.join(timeout=30)
+        received = [times for i in sorted(self.done) for times in self.done[i][0]]
+        errors = [error for i in sorted(self.done) for error in self.done[i][1]]
+        cpu = sum(marks[-1] - marks[0] for marks in self.cpu.values() if marks)
+        return received, errors, cpu
+
+    def kill(self) -> None:
+        for process in self.processes:
+            if process.is_alive():
+                process.kill()
+                process.join()
+
+
+@dataclass
+class Latency:
+    subscribers: int
+    client_processes: int
+    changes: int
+    messages: int
+    # from the mutation's HTTP response (lower bound of commit -> client) and from the
+    # mutation's request (upper bound)
+    from_response: dict[str, float]
+    from_request: dict[str, float]
+    # per change, when its last subscriber read it (from the response): the fan-out's
+    # length, and the slowest changes (1-based change number, milliseconds)
+    fan_out: dict[str, float]
+    slowest_changes: list[tuple[int, float]]
+    seconds_per_change: float
+    # CPU milliseconds per change (server, its workers, PostgreSQL, client processes, this
+    # process), and the machine's busy share meanwhile
+    cpu_ms_per_change: dict[str, Any]
+    machine_busy: float
+    db_per_change: dict[str, float] | None = None
+    ratios: dict[str, float] = field(default_factory=dict)
+
+
+def subscription_latency(
+    dsn: str,
+    base_url: str,
+    run: str,
+    subscribers: int,
+    args: argparse.Namespace,
+    server_pid: int,
+) -> Latency:
+    """N subscribers of one run; `args.changes` updates of it, one at a time, each once
+    every subscriber has read the one before."""
+    ws_url = base_url.replace("http://", "ws://") + "/graphql"
+    newest = asyncio.run(_newest_sequence(dsn))
+    clients = Clients(ws_url, {"run": run, "now": newest}, subscribers, args.per_process)
+    print(
+        f"subscriptions: {subscribers} subscribers in {len(clients)} client processes ...",
+        file=sys.stderr,
+        flush=True,
+    )
+    requested: list[float] = []
+    responded: list[float] = []
+    try:
+        clients.start()
+        clients.wait(lambda: len(clients.ready) == len(clients), CONNECT_TIMEOUT, "subscribers")
+        with httpx.Client(base_url=base_url, timeout=CHANGE_TIMEOUT) as http:
+            # the warm-up change: a subscription that registered late replays it from the
+            # table, so once every subscriber has it, every subscription is live
+            graphql(http, UPDATE_RUN, run=run, attributes={"change": 0})
+            clients.wait_reached(1)
+            stats_before = _settled_db_stats(dsn, args.db_stats)
+            cpu_before = cpu_snapshot(server_pid, asyncio.run(backend_pids(dsn)))
+            own_before = time.process_time()
+            started = now()
+            for change in range(1, args.changes + 1):
+                requested.append(now())
+                graphql(http, UPDATE_RUN, run=run, attributes={"change": change})
+                responded.append(now())
+                clients.wait_reached(change + 1)
+            elapsed = now() - started
+            own_cpu = time.process_time() - own_before
+            cpu_after = cpu_snapshot(server_pid, asyncio.run(backend_pids(dsn)))
+            stats_after = _settled_db_stats(dsn, args.db_stats)
+        received, errors, client_cpu = clients.stop()
+    finally:
+        clients.kill()
+    if errors:
+        raise RuntimeError(f"{len(errors)} subscriber errors, first: {errors[0]}")
+    if any(len(times) != args.changes + 1 for times in received):
+        raise RuntimeError("a subscriber did not read exactly one message per change")
+    from_response = [t[k] - responded[k - 1] for t in received for k in range(1, len(t))]
+    from_request = [t[k] - requested[k - 1] for t in received for k in range(1, len(t))]
+    last_read = [
+        max(times[k] for times in received) - responded[k - 1] for k in range(1, args.changes + 1)
+    ]
+    slowest = sorted(enumerate(last_read, start=1), key=lambda item: -item[1])[:3]
+    cpu = cpu_used(cpu_before, cpu_after, server_pid)
+    per_change = {
+        "server": round(cpu["server"] / args.changes * 1000, 1),
+        "workers": [round(seconds / args.changes * 1000, 1) for seconds in cpu["workers"]],
+        "postgres": round(cpu["postgres"] / args.changes * 1000, 1),
+        "clients": round(client_cpu / args.changes * 1000, 1),
+        "bench": round(own_cpu / args.changes * 1000, 1),
+    }
+    result = Latency(
+        subscribers=subscribers,
+        client_processes=len(clients),
+        changes=args.changes,
+        messages=len(from_response),
+        from_response=summary_ms(from_response),
+        from_request=summary_ms(from_request),
+        fan_out=summary_ms(last_read),
+        slowest_changes=[(change, round(seconds * 1000, 1)) for change, seconds in slowest],
+        seconds_per_change=round(elapsed / args.changes, 4),
+        cpu_ms_per_change=per_change,
+        machine_busy=round(cpu["machine_busy"], 3),
+    )
+    if stats_before is not None and stats_after is not None:
+        result.db_per_change = {
+            key: round((stats_after[key] - stats_before[key]) / args.changes, 1)
+            for key in stats_before
+        }
+    return result
+
+
+async def _newest_sequence(dsn: str) -> int:
+    connection = await asyncpg.connect(dsn)
+    try:
+        newest: int = await connection.fetchval("SELECT coalesce(max(sequence), 0) FROM events")
+        return newest
+    finally:
+        await connection.close()
+
+
+def _settled_db_stats(dsn: str, settle: float) -> dict[str, int] | None:
+    """pg_stat_database's counters once every backend has reported: an idle backend
+    flushes its counts within 10 s (PostgreSQL 15's PGSTAT_IDLE_INTERVAL), hence the
+    wait; None when not asked for (--db-stats 0)."""
+    if settle <= 0:
+        return None
+    time.sleep(settle)
+    return asyncio.run(db_stats(dsn))
+
+
+# --- claims ----------------------------------------------------------------------------
+
+
+@dataclass
+class Claims:
+    way: str
+    claimers: int
+    runs: int
+    claims: int
+    seconds: float
+    claims_per_second: float
+    p50_ms: float
+    p99_ms: float
+    exactly_once: bool
+    # CPU milliseconds per claim (server, PostgreSQL, this process) and the machine's busy
+    # share meanwhile
+    cpu_ms_per_claim: dict[str, float]
+    machine_busy: float
+    # how many of the database's client backends were, on average, running, waiting for
+    # their client inside a transaction, or waiting for a lock (pg_stat_activity samples)
+    backends: dict[str, float]
+
+
+class WaitSampler:
+    """Samples pg_stat_activity every few milliseconds while claims run: a backend
+    "idle in transaction" waits for its client (the server's Python) with the claim's
+    row locks held, one waiting on "Lock:advisory" waits for the event log's lock."""
+
+    def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
+        self.samples = 0
+        self.counts: Counter[str] = Counter()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> WaitSampler:
+        connection = await asyncpg.connect(self._dsn)
+        self._task = asyncio.create_task(self._sample(connection))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _sample(self, connection: asyncpg.Connection) -> None:
+        try:
+            while True:
+                for row in await connection.fetch(WAITS):
+                    self.counts[row["what"]] += row["count"]
+                self.samples += 1
+                await asyncio.sleep(SAMPLE_SECONDS)
+        finally:
+            await connection.close()
+
+    def means(self) -> dict[str, float]:
+        samples = max(self.samples, 1)
+        means = {what: round(n / samples, 2) for what, n in self.counts.most_common()}
+        means.pop("idle", None)
+        return means
+
+
+Claimer = Callable[[int], Coroutine[Any, Any, tuple[list[int], list[float]]]]
+
+
+async def run_claimers(
+    way: str, ids: list[int], claimer: Claimer, dsn: str, server_pid: int, claimers: int
+) -> Claims:
+    """`claimers` workers claiming until none is left; checks that the runs claimed are
+    exactly the batch's, each once (the caller checks that the database agrees)."""
+    print(f"claims: {way} ...", file=sys.stderr, flush=True)
+    cpu_before = cpu_snapshot(server_pid, await backend_pids(dsn))
+    own_before = time.process_time()
+    async with WaitSampler(dsn) as sampler:
+        started = now()
+        done = await asyncio.gather(*(claimer(worker) for worker in range(claimers)))
+        elapsed = now() - started
+    own_cpu = time.process_time() - own_before
+    cpu = cpu_used(cpu_before, cpu_snapshot(server_pid, await backend_pids(dsn)), server_pid)
+    claimed = [run for runs, _ in done for run in runs]
+    latencies = [seconds for _, times in done for seconds in times]
+    counts = Counter(claimed)
+    once = set(counts) == set(ids) and all(n == 1 for n in counts.values())
+    return Claims(
+        way=way,
+        claimers=claimers,
+        runs=len(ids),
+        claims=len(claimed),
+        seconds=round(elapsed, 2),
+        claims_per_second=round(len(claimed) / elapsed, 1),
+        p50_ms=round(percentile(latencies, 50) * 1000, 2),
+        p99_ms=round(percentile(latencies, 99) * 1000, 2),
+        exactly_once=once,
+        cpu_ms_per_claim={
+            "server": round(cpu["server"] / len(claimed) * 1000, 2),
+            "postgres": round(cpu["postgres"] / len(claimed) * 1000, 2),
+            "bench": round(own_cpu / len(claimed) * 1000, 2),
+        },
+        machine_busy=round(cpu["machine_busy"], 3),
+        backends=sampler.means(),
+    )
+
+
+def graphql_claimer(base_url: str) -> Claimer:
+    """One httpx client per worker, calling claimRun until the lease is null."""
+    body = {"query": CLAIM_RUN}
+
+    async def claimer(worker: int) -> tuple[list[int], list[float]]:
+        runs: list[int] = []
+        times: list[float] = []
+        payload = {**body, "variables": {"worker": f"bench-{worker}"}}
+        async with httpx.AsyncClient(base_url=base_url, timeout=CHANGE_TIMEOUT) as client:
+            while True:
+                started = now()
+                response = await client.post("/graphql", json=payload)
+                times.append(now() - started)
+                result = response.json()
+                if response.status_code != 200 or result.get("errors"):
+                    raise RuntimeError(f"claimRun failed: {response.text[:500]}")
+                lease = result["data"]["claimRun"]["lease"]
+                if lease is None:
+                    return runs, times[:-1] or times
+                if lease["run"]["attempt"] != 1 or not lease["token"]:
+                    raise RuntimeError(f"unexpected lease: {lease}")
+                runs.append(row_id(lease["run"]["id"]))
+
+    return claimer
+
+
+def raw_claimer(pool: asyncpg.Pool, event_log: bool) -> Claimer:
+    """The floor: the claim and one event row in one transaction on a connection of its
+    own. With `event_log`, also what the server's event log adds to each write: the
+    advisory lock that orders event commits, and the NOTIFY."""
+
+    async def claimer(worker: int) -> tuple[list[int], list[float]]:
+        runs: list[int] = []
+        times: list[float] = []
+        name = f"raw-{worker}"
+        async with pool.acquire() as connection:
+            while True:
+                started = now()
+                async with connection.transaction():
+                    row = await connection.fetchrow(RAW_CLAIM, name)
+                    if row is not None:
+                        if event_log:
+                            await connection.execute(EVENT_LOG_LOCK_SQL)
+                            sequence = await connection.fetchval(
+                                RAW_EVENT_SEQUENCE, row["id"], name, row["attempt"]
+                            )
+                            await connection.execute(NOTIFY_SQL, sequence)
+                        else:
+                            await connection.execute(RAW_EVENT, row["id"], name, row["attempt"])
+                if row is None:
+                    return runs, times or [now() - started]
+                times.append(now() - started)
+                runs.append(row["id"])
+
+    return claimer
+
+
+async def claims(
+    dsn: str, base_url: str, args: argparse.Namespace, server_pid: int
+) -> dict[str, Any]:
+    """A fresh batch of `args.runs` queued runs for each way, claimed to the last."""
+    results: list[Claims] = []
+    pool = await asyncpg.create_pool(dsn, min_size=args.claimers, max_size=args.claimers)
+    try:
+        async with httpx.AsyncClient(base_url=base_url) as client:
+            response = await client.post("/graphql", json={"query": MUTATION_FIELDS})
+            fields = {f["name"] for f in response.json()["data"]["__type"]["fields"]}
+        has_claim_run = "claimRun" in fields
+        ways: list[tuple[str, Claimer]] = []
+        if has_claim_run:
+            ways.append(("claimRun (GraphQL)", graphql_claimer(base_url)))
+        ways.append(("raw SQL", raw_claimer(pool, event_log=False)))
+        ways.append(("raw SQL + event lock + NOTIFY", raw_claimer(pool, event_log=True)))
+        for batch, (way, claimer) in enumerate(ways):
+            async with pool.acquire() as connection:
+                ids = [
+                    row["id"]
+                    for row in await connection.fetch(
+                        CREATE_RUNS, f"claim-{batch}", None, args.runs
+                    )
+                ]
+            result = await run_claimers(way, ids, claimer, dsn, server_pid, args.claimers)
+            async with pool.acquire() as connection:
+                stored = await connection.fetchval(CLAIMED_ONCE, ids)
+            result.exactly_once = result.exactly_once and stored == len(ids)
+            results.append(result)
+    finally:
+        await pool.close()
+    by_way = {result.way: result for result in results}
+    report: dict[str, Any] = {
+        "claim_run_in_schema": has_claim_run,
+        "results": [asdict(result) for result in results],
+    }
+    if has_claim_run:
+        report["graphql_over_raw"] = round(
+            by_way["claimRun (GraphQL)"].claims_per_second / by_way["raw SQL"].claims_per_second,
+            3,
+        )
+    return report
+
+
+# --- the whole run ------------------------------------------------------------------
+
+
+def benchmark(url: str, base_url: str, args: argparse.Namespace, server_pid: int) -> dict[str, Any]:
+    """The floor first, on an idle machine; then the subscriber counts, smallest first,
+    each with client processes of its own; then the claims, on a server without
+    subscriptions."""
+    dsn = asyncpg_dsn(url)
+    print("LISTEN/NOTIFY baseline ...", file=sys.stderr, flush=True)
+    baseline = asyncio.run(notify_baseline(dsn, args.notify_rounds))
+    with httpx.Client(base_url=base_url, timeout=CHANGE_TIMEOUT) as http:
+        study = graphql(http, CREATE_STUDY, name="bench-live")["createStudy"]["study"]["id"]
+        run = graphql(http, CREATE_RUN, name="bench-live-run", study=study)
+    run_id = run["createRun"]["run"]["id"]
+    latencies = []
+    for subscribers in args.subscribers:
+        result = subscription_latency(dsn, base_url, run_id, subscribers, args, server_pid)
+        # the commit-return baseline is about zero (the notification and the commit's
+        # reply leave together): both bounds are compared with a whole round trip
+        floor = max(baseline["from_commit_sent"]["p50_ms"], 0.001)
+        for bound in ("response", "request"):
+            figures = getattr(result, f"from_{bound}")
+            result.ratios[f"p50_from_{bound}/floor_p50"] = round(figures["p50_ms"] / floor)
+        latencies.append(result)
+        # let the server end the closed subscriptions before the next round
+        time.sleep(1)
+    # the subscribed run is queued too: take it off the queue before the claims
+    asyncio.run(admin_sql(url, f"UPDATE runs SET status = 'CANCELLED' WHERE id = {row_id(run_id)}"))
+    return {
+        "commit": git_commit(),
+        "server_workers": SERVER_WORKERS,
+        "notify_baseline": baseline,
+        "subscriptions": [asdict(result) for result in latencies],
+        "claims": asyncio.run(claims(dsn, base_url, args, server_pid)),
+    }
+
+
+def markdown(report: dict[str, Any]) -> str:
+    base = report["notify_baseline"]
+    floor = base["from_commit_sent"]["p50_ms"]
+    lines = [
+        f"server workers {report['server_workers']}, commit {report['commit']}",
+        "",
+        f"raw LISTEN/NOTIFY, {base['rounds']} rounds: commit return -> notification p50 "
+        f"{base['from_commit']['p50_ms']} ms, p99 {base['from_commit']['p99_ms']} ms; "
+        f"COMMIT sent -> notification (the floor) p50 {floor} ms, "
+        f"p99 {base['from_commit_sent']['p99_ms']} ms",
+        "",
+        "| subscribers | client procs | messages | p50 ms | p99 ms | max ms "
+        "| from request: p50 ms | p99 ms | max ms | p50 / floor | p50 from request / floor "
+        "| last subscriber: p50 ms | max ms | s per change |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in report["subscriptions"]:
+        low, high, ratios = r["from_response"], r["from_request"], r["ratios"]
+        lines.append(
+            f"| {r['subscribers']} | {r['client_processes']} | {r['messages']} "
+            f"| {low['p50_ms']} | {low['p99_ms']} | {low['max_ms']} "
+            f"| {high['p50_ms']} | {high['p99_ms']} | {high['max_ms']} "
+            f"| {ratios['p50_from_response/floor_p50']} | {ratios['p50_from_request/floor_p50']} "
+            f"| {r['fan_out']['p50_ms']} | {r['fan_out']['max_ms']} | {r['seconds_per_change']} |"
+        )
+    lines += [
+        "",
+        "latency: client read time - mutation response time (a lower bound of commit -> "
+        "client); from request: - mutation request time (an upper bound); floor: the raw "
+        "COMMIT -> notification p50; last subscriber: per change, when its last subscriber "
+        "read it (from the response)",
+        "",
+        "| subscribers | server CPU ms/change (per worker) | PostgreSQL CPU ms/change "
+        "| client CPU ms/change | bench CPU ms/change | machine busy | DB transactions/change "
+        "| DB sessions/change |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in report["subscriptions"]:
+        cpu, db = r["cpu_ms_per_change"], r["db_per_change"] or {}
+        workers = " / ".join(str(ms) for ms in cpu["workers"])
+        lines.append(
+            f"| {r['subscribers']} | {cpu['server']} ({workers}) | {cpu['postgres']} "
+            f"| {cpu['clients']} | {cpu['bench']} | {r['machine_busy']:.0%} "
+            f"| {db.get('transactions', '-')} | {db.get('sessions', '-')} |"
+        )
+    claim = report["claims"]
+    lines += [
+        "",
+        "| claims | runs claimed | seconds | claims/s | p50 ms | p99 ms | each run once "
+        "| server CPU ms/claim | PostgreSQL CPU ms/claim | bench CPU ms/claim | machine busy "
+        "| DB backends (mean) |",
+        "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|",
+    ]
+    for r in claim["results"]:
+        cpu = r["cpu_ms_per_claim"]
+        backends = ", ".join(f"{what} {n}" for what, n in r["backends"].items()) or "-"
+        lines.append(
+            f"| {r['way']} | {r['claims']} | {r['seconds']} | {r['claims_per_second']} "
+            f"| {r['p50_ms']} | {r['p99_ms']} | {r['exactly_once']} | {cpu['server']} "
+            f"| {cpu['postgres']} | {cpu['bench']} | {r['machine_busy']:.0%} | {backends} |"
+        )
+    lines.append("")
+    claimers = claim["results"][0]["claimers"] if claim["results"] else 0
+    if claim["claim_run_in_schema"]:
+        lines.append(
+            f"{claimers} claimers; claimRun / raw SQL claims/s: {claim['graphql_over_raw']}"
+        )
+    else:
+        lines.append("claimRun is not in the schema yet: only the raw floor was measured")
+    return "\n".join(lines)
+
+
+def git_commit() -> str:
+    """The commit measured, marked "+changes" when the work tree differs from it: the
+    server code moves, and a figure is only worth its commit."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{commit}+changes" if dirty else commit
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL"),
+        help="server to create the scratch database on (default $DATABASE_URL; without "
+        "either, an embedded PostgreSQL)",
+    )
+    parser.add_argument(
+        "--subscribers",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[1, 100, 1000],
+        help="subscriber counts, comma-separated (default 1,100,1000)",
+    )
+    parser.add_argument("--changes", type=int, default=50, help="changes per count (default 50)")
+    parser.add_argument("--runs", type=int, default=2000, help="runs per claim batch (2000)")
+    parser.add_argument("--claimers", type=int, default=8, help="concurrent claimers (8)")
+    parser.add_argument(
+        "--per-process",
+        type=int,
+        default=250,
+        help="subscribers per client process (default 250)",
+    )
+    parser.add_argument(
+        "--notify-rounds", type=int, default=200, help="raw LISTEN/NOTIFY round trips (200)"
+    )
+    parser.add_argument(
+        "--db-stats",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="also count PostgreSQL transactions and sessions per change, waiting this long "
+        "(11 is enough) for the backends to report before and after each count; off by default",
+    )
+    parser.add_argument("--json", type=Path, help="write the JSON report here, not stdout")
+    args = parser.parse_args()
+
+    with scratch_server(args.database_url, DATABASE, SERVER_WORKERS, migrate) as (
+        url,
+        base_url,
+        server,
+    ):
+        report = benchmark(url, base_url, args, server.pid)
+    print_report(markdown(report), report, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
