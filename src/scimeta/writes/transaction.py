@@ -14,13 +14,15 @@ what lets subscribers resume from a sequence number without gaps.
 from __future__ import annotations
 
 import enum
+import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import func, inspect, select
+from sqlalchemy import BigInteger, String, Text, bindparam, func, inspect, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.relay import GlobalID
@@ -122,16 +124,57 @@ class Writer:
         The lock waits for every other transaction that is publishing to commit, so the
         sequence numbers taken here are above every committed one, and no transaction
         commits a lower number later. It is taken last, after the transaction's other
-        writes and row locks, so it is held only for the insert and the commit.
+        writes and row locks, and in the one statement that inserts the events and
+        notifies, so that it is held only for that statement and the commit: every
+        writing transaction passes through it one at a time.
         """
         events, self._events = self._events, []
         if not events:
             return
-        await self.session.execute(select(func.pg_advisory_xact_lock(EVENT_LOG_LOCK)))
-        self.session.add_all(events)
-        await self.session.flush()
-        last = max(event.sequence for event in events)
-        await self.session.execute(select(func.pg_notify(EVENTS_CHANNEL, str(last))))
+        rows = await self.session.execute(
+            _PUBLISH,
+            {
+                "lock": EVENT_LOG_LOCK,
+                "channel": EVENTS_CHANNEL,
+                "subject_types": [event.subject_type for event in events],
+                "subject_ids": [event.subject_id for event in events],
+                "types": [event.type for event in events],
+                "actors": [event.actor for event in events],
+                "payloads": [json.dumps(event.payload or {}) for event in events],
+            },
+        )
+        # inserted in the order given, so the sorted sequence numbers are theirs in order
+        for event, (sequence, at) in zip(events, rows.all(), strict=True):
+            event.sequence = sequence
+            event.at = at
+            event.payload = event.payload or {}
+
+
+# The lock is a one-row relation the inserted rows are joined with, so it is taken before
+# the first sequence number is; the notification carries the newest sequence number.
+_PUBLISH = text(
+    """
+    WITH inserted AS (
+        INSERT INTO events (subject_type, subject_id, type, actor, payload)
+        SELECT e.subject_type, e.subject_id, e.type, e.actor, e.payload::jsonb
+        FROM (SELECT pg_advisory_xact_lock(:lock)) AS locked,
+             unnest(:subject_types, :subject_ids, :types, :actors, :payloads)
+                 WITH ORDINALITY AS e(subject_type, subject_id, type, actor, payload, n)
+        ORDER BY e.n
+        RETURNING sequence, at
+    ),
+    notified AS (SELECT pg_notify(:channel, max(sequence)::text) FROM inserted)
+    SELECT inserted.sequence, inserted.at FROM inserted, notified ORDER BY inserted.sequence
+    """
+).bindparams(
+    bindparam("lock", type_=BigInteger),
+    bindparam("channel", type_=String),
+    bindparam("subject_types", type_=ARRAY(String)),
+    bindparam("subject_ids", type_=ARRAY(BigInteger)),
+    bindparam("types", type_=ARRAY(String)),
+    bindparam("actors", type_=ARRAY(String)),
+    bindparam("payloads", type_=ARRAY(Text)),
+)
 
 
 @asynccontextmanager
