@@ -10,6 +10,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext
 
 from scimeta.errors import add_code
@@ -61,6 +62,23 @@ NODE_TYPES = [
 ]
 
 
+class PerEventMemoExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    """Gives each event of a subscription a memo of its own.
+
+    graphql-core (3.3) executes each subscription event with a shallow copy of the
+    subscription's executor, so all events share the memo of collected sub-fields. Its
+    keys are the ids of each event's new field lists, so no event reuses another's
+    entries, and every message adds entries that live as long as the subscription: memory
+    and garbage-collection pauses grow with every message sent.
+    """
+
+    def build_per_event_executor(self, payload: Any) -> Any:
+        executor = super().build_per_event_executor(payload)
+        if hasattr(executor, "_relevant_sub_fields"):
+            executor._relevant_sub_fields = {}
+        return executor
+
+
 class Schema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -81,6 +99,7 @@ schema = Schema(
     subscription=Subscription,
     config=StrawberryConfig(scalar_map=SCALARS),
     types=NODE_TYPES,
+    execution_context_class=PerEventMemoExecutionContext,
     extensions=[
         OperationScopeExtension,
         partial(ParserCache, maxsize=DOCUMENT_CACHE_SIZE),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from typing import cast
@@ -130,6 +131,10 @@ def create_app(
                 sweeper = LeaseSweeper(app.state.sessionmaker, settings.lease_sweep_seconds)
                 sweeper.start()
                 stack.push_async_callback(sweeper.stop)
+            # what exists now (modules, the schema, the ORM's mappers) lives as long as the
+            # process: out of the collector's sight, a full collection costs what requests
+            # and subscriptions hold, not also the whole program
+            gc.freeze()
             yield
 
     app = Starlette(routes=routes, lifespan=lifespan)
