@@ -68,7 +68,7 @@ CLAIM_RUN = """mutation Claim($worker: String!) {
 }"""
 MUTATION_FIELDS = '{ __type(name: "Mutation") { fields { name } } }'
 
-# The claim of the brief's floor: the oldest queued run, skipping rows other claimers hold.
+# The floor's claim: the oldest queued run, skipping rows other claimers hold.
 RAW_CLAIM = """
 UPDATE runs SET status = 'RUNNING', claimed_by = $1, lease_token = gen_random_uuid(),
        lease_expires_at = now() + interval '600 seconds', attempt = attempt + 1
