@@ -82,13 +82,16 @@ class LiveServer:
 
 
 @contextlib.asynccontextmanager
-async def serving(engine: AsyncEngine, lease_sweep_seconds: float = 0) -> AsyncIterator[LiveServer]:
+async def serving(
+    engine: AsyncEngine, lease_sweep_seconds: float = 0, lifespan: str = "on"
+) -> AsyncIterator[LiveServer]:
     """The application served by uvicorn in this event loop; its lease sweeper is off
-    unless asked for, so that tests decide when leases expire."""
+    unless asked for, so that tests decide when leases expire. Without its lifespan the
+    application has no listener or sweeper."""
     settings = Settings(lease_sweep_seconds=lease_sweep_seconds)
     app = create_app(settings, sessionmaker=create_sessionmaker(engine))
     sock = bound_socket()
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, lifespan=lifespan, log_level="warning"))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         yield LiveServer(app, sock.getsockname()[1])

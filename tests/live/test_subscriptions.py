@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from scimeta import models
 from tests.conftest import GraphQLClient
-from tests.live.conftest import LiveServer, Subscriber
+from tests.live.conftest import LiveServer, Subscriber, serving
 from tests.mutations.test_jobs import CREATE_JOB, CREATE_PROJECT
 from tests.mutations.test_jobs import SET_STATUS as SET_JOB_STATUS
 from tests.mutations.test_runs import SET_AUDIT, add_chunk, initialize_trajectory
@@ -323,3 +323,19 @@ async def test_chunk_job_and_event_subscriptions_send_what_they_follow(
     assert [(e["type"], e["subjectId"]) for e in about_run] == [("status_changed", run["id"])]
     assert [e["subjectType"] for e in jobs_created] == ["Job"] * 3
     assert [e["sequence"] for e in jobs_created] == sorted(e["sequence"] for e in jobs_created)
+
+
+async def test_an_application_without_its_listener_refuses_subscriptions_with_a_code(
+    live_engine: AsyncEngine,
+) -> None:
+    # without its lifespan (as an in-process test client runs it) there is no listener
+    async with (
+        serving(live_engine, lifespan="off") as server,
+        Subscriber.connect(server.ws_url) as subscriber,
+    ):
+        operation = await subscriber.subscribe("subscription { eventAdded { sequence } }")
+        message = await subscriber.message(operation)
+
+    [error] = message["payload"]["errors"]
+    assert error["extensions"]["code"] == "SUBSCRIPTIONS_UNAVAILABLE"
+    assert "event listener" in error["message"]
