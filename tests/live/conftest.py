@@ -97,8 +97,11 @@ async def serving(
         yield LiveServer(app, sock.getsockname()[1])
     finally:
         server.should_exit = True
-        await task
-        sock.close()
+        # bounded: a server stuck in its startup fails the test instead of hanging it
+        try:
+            await asyncio.wait_for(task, STARTUP_TIMEOUT)
+        finally:
+            sock.close()
 
 
 @pytest.fixture

@@ -48,7 +48,7 @@ async def test_a_subscriber_whose_queue_overflows_reads_the_rest_from_the_log_on
     monkeypatch.setattr(hub_module, "QUEUE_LIMIT", 2)
     events = await new_events(live_engine, 6)
     interest = Interest(frozenset({"Run"}), None, frozenset({events[0].subject_id}))
-    hub = Hub("postgresql://not-connected")
+    hub = Hub({})
     async with hub.subscribe(interest) as subscription, AsyncSession(live_engine) as session:
         subscription.start_live(events[0].sequence)
         delivery = Delivery()
@@ -98,7 +98,7 @@ async def test_live_events_already_read_from_the_log_are_let_go_and_skipped(
 ) -> None:
     events = await new_events(live_engine, 3)
     interest = Interest(frozenset({"Run"}), None, frozenset({events[0].subject_id}))
-    hub = Hub("postgresql://not-connected")
+    hub = Hub({})
     async with hub.subscribe(interest) as subscription, AsyncSession(live_engine) as session:
         subscription.start_after(events[0].sequence - 1)
         async with asyncio.timeout(MESSAGE_TIMEOUT):
@@ -120,3 +120,36 @@ async def test_live_events_already_read_from_the_log_are_let_go_and_skipped(
 
     assert [e.sequence for e in replayed] == [e.sequence for e in events]
     assert [e.sequence for e in fresh] == [late.sequence]
+
+
+async def test_what_subscribers_share_is_closed_when_those_pushing_it_are_done(
+    live_engine: AsyncEngine,
+) -> None:
+    """A subscriber slow to get to a batch does not keep the others' reads open (each
+    would hold a database connection): it makes its own when it gets there."""
+    events = await new_events(live_engine, 2)
+    interest = Interest(frozenset({"Run"}), None, frozenset({events[0].subject_id}))
+    hub = Hub({})
+    async with (
+        hub.subscribe(interest) as fast,
+        hub.subscribe(interest) as slow,
+        AsyncSession(live_engine) as session,
+    ):
+        for subscription in (fast, slow):
+            subscription.start_live(events[0].sequence)
+        delivery = Delivery()
+        for subscription in (fast, slow):
+            subscription.offer(events[1], delivery)
+        async with asyncio.timeout(MESSAGE_TIMEOUT):
+            await fast.next_events(session)
+        first = delivery.shared("reads", Shared)
+        await fast.finish_batch()
+        closed_before_the_slow_one_came = isinstance(first, Shared) and first.closed
+        async with asyncio.timeout(MESSAGE_TIMEOUT):
+            await slow.next_events(session)
+        second = delivery.shared("reads", Shared)
+        await slow.finish_batch()
+
+    assert closed_before_the_slow_one_came == 1
+    assert second is not first
+    assert isinstance(second, Shared) and second.closed == 1

@@ -8,10 +8,13 @@ import base64
 import uuid
 from typing import Any
 
+import httpx
 from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from scimeta import models
+from scimeta.server.database import create_engine
 from tests.conftest import GraphQLClient
 from tests.live.conftest import LiveServer, Subscriber, serving
 from tests.mutations.test_jobs import CREATE_JOB, CREATE_PROJECT
@@ -226,10 +229,11 @@ async def test_bad_subscription_arguments_get_an_error_with_a_code(
             "subscription { chunkChanged { sequence } }",
         )
         negative = await subscriber.subscribe(RUN_CHANGED, id=run["id"], after=-1)
+        beyond = await subscriber.subscribe(RUN_CHANGED, id=run["id"], after=2**62)
         wrong_type = await subscriber.subscribe(
             "subscription($id: ID!) { jobChanged(projectId: $id) { sequence } }", id=run["id"]
         )
-        errors = [await subscriber.message(op) for op in (no_parent, negative, wrong_type)]
+        errors = [await subscriber.message(op) for op in (no_parent, negative, wrong_type, beyond)]
     for message in errors:
         assert message["type"] == "next", message
         [error] = message["payload"]["errors"]
@@ -237,6 +241,7 @@ async def test_bad_subscription_arguments_get_an_error_with_a_code(
     assert "runId or trajectoryId" in errors[0]["payload"]["errors"][0]["message"]
     assert "afterSequence" in errors[1]["payload"]["errors"][0]["message"]
     assert "Project" in errors[2]["payload"]["errors"][0]["message"]
+    assert "beyond the newest event" in errors[3]["payload"]["errors"][0]["message"]
 
 
 def row_id(global_id: str) -> str:
@@ -339,3 +344,23 @@ async def test_an_application_without_its_listener_refuses_subscriptions_with_a_
     [error] = message["payload"]["errors"]
     assert error["extensions"]["code"] == "SUBSCRIPTIONS_UNAVAILABLE"
     assert "event listener" in error["message"]
+
+
+async def test_a_database_url_with_sslmode_serves_subscriptions(
+    live_url: str, live_engine: AsyncEngine
+) -> None:
+    url = make_url(live_url).update_query_dict({"sslmode": "disable"})
+    engine = create_engine(url.render_as_string(hide_password=False))
+    try:
+        async with (
+            serving(engine) as server,
+            httpx.AsyncClient(base_url=server.base_url) as client,
+            Subscriber.connect(server.ws_url) as subscriber,
+        ):
+            run = await new_run(GraphQLClient(client))
+            operation = await subscriber.subscribe(RUN_CHANGED, id=run["id"], after=0)
+            change = (await subscriber.next(operation))["runChanged"]
+    finally:
+        await engine.dispose()
+
+    assert (change["event"]["type"], change["run"]["id"]) == ("created", run["id"])

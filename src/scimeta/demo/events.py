@@ -6,8 +6,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import func, select, text
+
 from scimeta.demo.bulk import RowWriter
 from scimeta.models import AuditStatus, Event, Status
+from scimeta.writes.transaction import EVENT_LOG_LOCK, EVENTS_CHANNEL
 
 Lifecycle = Status | AuditStatus
 
@@ -75,6 +78,16 @@ class EventLog:
             )
 
     async def write(self, writer: RowWriter) -> None:
+        """Copy the events in, last in the load's transaction and, as every writer of
+        events does, under the event log's lock, announced at commit: a server running on
+        the database meanwhile sees them commit in sequence order."""
         self.rows.sort(key=lambda row: row["at"])
+        if not self.rows:
+            return
+        await writer.connection.execute(select(func.pg_advisory_xact_lock(EVENT_LOG_LOCK)))
         await writer.copy(Event, self.rows)
+        await writer.connection.execute(
+            text("SELECT pg_notify(:channel, (SELECT max(sequence) FROM events)::text)"),
+            {"channel": EVENTS_CHANNEL},
+        )
         self.rows.clear()

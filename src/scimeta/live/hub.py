@@ -89,9 +89,11 @@ class Closeable(Protocol):
 
 class Delivery:
     """One batch of events the hub read, as handed to every subscription that wants some
-    of it. The subscriptions that push it share what they read to do so (`shared`): a
-    thousand browser tabs watching one run then cost one read of the run, not a thousand.
-    What is shared is closed when the last of them is done with the batch."""
+    of it. The subscriptions pushing it at the same moment share what they read to do so
+    (`shared`): a thousand browser tabs watching one run then cost one read of the run,
+    not a thousand. What is shared lives while some subscription is pushing the batch
+    (`hold` .. `release`), so a subscriber that is slow to get to it holds nothing meanwhile
+    (and reads for itself when it does)."""
 
     def __init__(self) -> None:
         self._holders = 0
@@ -110,7 +112,11 @@ class Delivery:
         if self._holders == 0:
             shared, self._shared = self._shared, {}
             for item in shared.values():
-                await item.close()
+                # close them all, whatever one of them raises
+                try:
+                    await item.close()
+                except Exception:
+                    logger.warning("could not close a shared read scope", exc_info=True)
 
 
 class Subscription:
@@ -145,7 +151,6 @@ class Subscription:
         if self._queue.qsize() >= QUEUE_LIMIT:
             self._behind = True
             return
-        delivery.hold()
         self._queue.put_nowait((event, delivery))
 
     def close(self) -> None:
@@ -157,11 +162,9 @@ class Subscription:
         if delivery is not None:
             await delivery.release()
 
-    async def _drop_queue(self) -> None:
+    def _drop_queue(self) -> None:
         while not self._queue.empty():
-            item = self._queue.get_nowait()
-            if item is not None:
-                await item[1].release()
+            self._queue.get_nowait()
 
     async def next_events(self, session: AsyncSession) -> list[Event]:
         """The next events after the cursor (at least one), moving the cursor past them.
@@ -169,6 +172,8 @@ class Subscription:
         `session` is used only to read missed events, and is left without a transaction.
         """
         while True:
+            if self.hub.closed:
+                raise HubClosed
             if self._replaying:
                 events = await self._replay(session)
             else:
@@ -204,26 +209,17 @@ class Subscription:
         items = [await self._queue.get()]
         while not self._queue.empty():
             items.append(self._queue.get_nowait())
-        events: list[Event] = []
-        deliveries: list[Delivery] = []
-        closed = False
-        for item in items:
-            if item is None:
-                closed = True
-            else:
-                events.append(item[0])
-                deliveries.append(item[1])
-        # the newest batch's reads serve all these events; the older ones are let go
-        for delivery in deliveries[:-1]:
-            await delivery.release()
-        self.delivery = deliveries[-1] if deliveries else None
-        if closed:
+        if None in items:
             raise HubClosed
+        events = [item[0] for item in items if item is not None]
+        # the newest batch's reads serve all these events
+        self.delivery = next(item[1] for item in reversed(items) if item is not None)
+        self.delivery.hold()
         if self._behind:
             # the queue lost events: forget it and read from the table from the cursor on
             self._behind = False
             self._replaying = True
-            await self._drop_queue()
+            self._drop_queue()
         return events
 
 
@@ -231,8 +227,9 @@ class Hub:
     """The process's listener and its subscriptions. `start` connects and LISTENs; `stop`
     ends every subscription and closes the connection."""
 
-    def __init__(self, dsn: str) -> None:
-        self._dsn = dsn
+    def __init__(self, connect_args: dict[str, Any]) -> None:
+        """`connect_args`: asyncpg.connect's keyword arguments for the database."""
+        self._connect_args = connect_args
         self._subscriptions: set[Subscription] = set()
         self._last_read: int | None = None
         self._announced = 0
@@ -241,6 +238,7 @@ class Hub:
         self._task: asyncio.Task[None] | None = None
         self._connection: asyncpg.Connection | None = None
         self._membership = asyncio.Condition()
+        self.closed = False
         self.connected = asyncio.Event()
         self.reconnects = 0
 
@@ -266,6 +264,7 @@ class Hub:
             self._task.result()
 
     async def stop(self) -> None:
+        self.closed = True
         for subscription in list(self._subscriptions):
             subscription.close()
         if self._task is not None:
@@ -286,7 +285,6 @@ class Hub:
         finally:
             self._subscriptions.discard(subscription)
             await subscription.finish_batch()
-            await subscription._drop_queue()
             await self._membership_changed()
 
     async def wait_for_subscriptions(self, count: int) -> None:
@@ -321,8 +319,12 @@ class Hub:
             delay = min(delay * 2, MAX_RETRY_SECONDS)
 
     async def _listen(self) -> None:
+        server_settings = {
+            **self._connect_args.get("server_settings", {}),
+            "application_name": APPLICATION_NAME,
+        }
         connection = await asyncpg.connect(
-            self._dsn, server_settings={"application_name": APPLICATION_NAME}
+            **{**self._connect_args, "server_settings": server_settings}
         )
         self._connection = connection
         self._lost.clear()

@@ -27,11 +27,11 @@ class OperationScopeExtension(SchemaExtension):
 
     async def on_operation(self) -> AsyncIterator[None]:
         context: Any = self.execution_context.context
-        token = context.begin_operation()
+        operation = context.begin_operation()
         try:
             yield
         finally:
-            await context.end_operation(token)
+            await context.end_operation(operation)
 
 
 # Every node type is listed so that `node(id)` can return it even where no field does.

@@ -9,7 +9,8 @@ sent twice and none is skipped (see `scimeta.live.hub`).
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from contextlib import aclosing
 from typing import Annotated, Any, TypeAlias, TypeVar, cast
 
 import strawberry
@@ -119,8 +120,9 @@ class Subscription:
             ]
 
         interest = _interest("Run", types, run_id)
-        async for event, row in _changes(info, interest, after_sequence, admit):
-            yield RunChange(sequence=Long(event.sequence), event=event, run=row)  # type: ignore[arg-type]
+        async with aclosing(_changes(info, interest, after_sequence, admit)) as changes:
+            async for event, row in changes:
+                yield RunChange(sequence=Long(event.sequence), event=event, run=row)  # type: ignore[arg-type]
 
     @strawberry.subscription(
         description="Changes to chunk attempts (new attempts, audit results) of a run or "
@@ -140,8 +142,9 @@ class Subscription:
             raise BadUserInput("Pass runId or trajectoryId: the chunks of which to follow.")
         admit = _admit_by_parent(models.Chunk, {"run_id": run, "trajectory_id": trajectory})
         interest = _interest("Chunk", types, None)
-        async for event, row in _changes(info, interest, after_sequence, admit):
-            yield ChunkChange(sequence=Long(event.sequence), event=event, chunk=row)  # type: ignore[arg-type]
+        async with aclosing(_changes(info, interest, after_sequence, admit)) as changes:
+            async for event, row in changes:
+                yield ChunkChange(sequence=Long(event.sequence), event=event, chunk=row)  # type: ignore[arg-type]
 
     @strawberry.subscription(description="Changes to the jobs of a project, at any depth.")
     async def job_changed(
@@ -154,8 +157,9 @@ class Subscription:
         project = optional_row_id(project_id, models.Project, "projectId")
         admit = _admit_by_parent(models.Job, {"project_id": project})
         interest = _interest("Job", types, None)
-        async for event, row in _changes(info, interest, after_sequence, admit):
-            yield JobChange(sequence=Long(event.sequence), event=event, job=row)  # type: ignore[arg-type]
+        async with aclosing(_changes(info, interest, after_sequence, admit)) as changes:
+            async for event, row in changes:
+                yield JobChange(sequence=Long(event.sequence), event=event, job=row)  # type: ignore[arg-type]
 
     @strawberry.subscription(
         description="New events: about one node (`subjectId`), about nodes of a type "
@@ -187,13 +191,15 @@ class Subscription:
         ) -> list[tuple[models.Event, Any]]:
             return [(event, event) for event in events]
 
-        async for event, _ in _changes(info, interest, after_sequence, admit):
-            yield event  # type: ignore[misc]
+        # closed with this generator, in this task: it leaves the scope it entered
+        async with aclosing(_changes(info, interest, after_sequence, admit)) as changes:
+            async for event, _ in changes:
+                yield event  # type: ignore[misc]
 
 
 async def _changes(
     info: SubscriptionInfo, interest: Interest, after_sequence: int | None, admit: Admit
-) -> AsyncIterator[tuple[models.Event, Any]]:
+) -> AsyncGenerator[tuple[models.Event, Any], None]:
     """The events of `interest` after `after_sequence` (or from now), with their rows.
 
     The operation's session is closed while waiting, so an idle subscription holds no
@@ -210,8 +216,15 @@ async def _changes(
     if after_sequence is not None and after_sequence < 0:
         raise BadUserInput("afterSequence must be 0 or more.", field="afterSequence")
     async with hub.subscribe(interest) as subscription:
+        newest = await _newest_sequence(context)
         if after_sequence is None:
-            subscription.start_live(await _newest_sequence(context))
+            subscription.start_live(newest)
+        elif after_sequence > newest:
+            raise BadUserInput(
+                f"afterSequence {after_sequence} is beyond the newest event, {newest}: pass "
+                "a sequence this server sent.",
+                field="afterSequence",
+            )
         else:
             subscription.start_after(after_sequence)
         while True:

@@ -7,7 +7,7 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -123,9 +123,10 @@ def create_app(
                 app.state.sessionmaker = create_sessionmaker(engine)
             else:
                 app.state.sessionmaker = sessionmaker
-            hub = Hub(listener_dsn(app.state.sessionmaker))
-            await hub.start()
+            hub = Hub(listener_connect_args(app.state.sessionmaker))
+            # stopped also if starting is cancelled (the database may be down meanwhile)
             stack.push_async_callback(hub.stop)
+            await hub.start()
             app.state.hub = hub
             if settings.lease_sweep_seconds > 0:
                 sweeper = LeaseSweeper(app.state.sessionmaker, settings.lease_sweep_seconds)
@@ -144,11 +145,12 @@ def create_app(
     return app
 
 
-def listener_dsn(sessionmaker: async_sessionmaker[AsyncSession]) -> str:
-    """The libpq-style URL of the sessions' database, for the listener's own connection."""
+def listener_connect_args(sessionmaker: async_sessionmaker[AsyncSession]) -> dict[str, Any]:
+    """asyncpg's arguments for the sessions' database (as the engine's dialect makes them,
+    with `ssl` and Unix sockets), for the listener's own connection."""
     engine = sessionmaker.kw["bind"]
-    url = engine.url.set(drivername="postgresql")
-    return str(url.render_as_string(hide_password=False))
+    _, arguments = engine.dialect.create_connect_args(engine.url)
+    return dict(arguments)
 
 
 def app_from_env() -> Starlette:

@@ -114,14 +114,16 @@ class Context:
         """Forget what the loaders cached: a mutation changed the rows."""
         self.scope.reset_loaders()
 
-    def begin_operation(self) -> ScopeToken:
-        return self.use_scope(OperationScope(self.sessionmaker))
+    def begin_operation(self) -> tuple[OperationScope, ScopeToken]:
+        scope = OperationScope(self.sessionmaker)
+        return scope, self.use_scope(scope)
 
-    async def end_operation(self, token: ScopeToken) -> None:
-        scope = _operation_scope.get()
+    async def end_operation(self, operation: tuple[OperationScope, ScopeToken]) -> None:
+        """Close the operation's own scope (not whichever is current: a subscription may
+        have been stopped while reading through a shared one)."""
+        scope, token = operation
         _operation_scope.reset(token)
-        if scope is not None:
-            await scope.close()
+        await scope.close()
 
     def use_scope(self, scope: OperationScope) -> ScopeToken:
         """Read through `scope` in this task until `leave_scope`."""
