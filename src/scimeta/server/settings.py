@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import platformdirs
@@ -19,6 +19,50 @@ _FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 
 def default_data_dir() -> Path:
     return platformdirs.user_data_path("scimeta")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what one request or connection may ask for. Each is refused with an
+    error code of its own; each is set by the environment variable named beside it."""
+
+    # nesting of fields, after fragments are expanded (SCIMETA_MAX_DEPTH)
+    max_depth: int = 15
+    # aliased fields in one document, after fragments are expanded (SCIMETA_MAX_ALIASES)
+    max_aliases: int = 50
+    # lexical tokens of one document (SCIMETA_MAX_TOKENS)
+    max_tokens: int = 20_000
+    # the estimated rows a query may ask for: page sizes multiplied along each path
+    # (SCIMETA_MAX_COST)
+    max_cost: int = 200_000
+    # bytes of one HTTP request body (SCIMETA_MAX_BODY_BYTES); bulk writes of 10,000 rows
+    # take about 1 MB
+    max_body_bytes: int = 16 * 1024 * 1024
+    # any one SQL statement (SCIMETA_STATEMENT_TIMEOUT_SECONDS; 0: none)
+    statement_timeout_seconds: float = 30.0
+    # operations open at once on one WebSocket (SCIMETA_MAX_SUBSCRIPTIONS_PER_SOCKET)
+    max_subscriptions_per_socket: int = 100
+    # time a WebSocket client has to send connection_init
+    # (SCIMETA_CONNECTION_INIT_TIMEOUT_SECONDS)
+    connection_init_timeout_seconds: float = 5.0
+    # several operations in one HTTP request, as a JSON array (SCIMETA_BATCHING)
+    batching: bool = False
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Limits:
+        values: dict[str, object] = {}
+        for limit in fields(cls):
+            variable = f"SCIMETA_{limit.name.upper()}"
+            text = env.get(variable)
+            if not text:
+                continue
+            if limit.type in ("bool", bool):
+                values[limit.name] = text.strip().lower() not in _FALSE_WORDS
+            elif limit.type in ("float", float):
+                values[limit.name] = _seconds(text, variable)
+            else:
+                values[limit.name] = _count(text, variable)
+        return cls(**values)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -38,11 +82,12 @@ class Settings:
     lease_sweep_seconds: float = 5.0
     # how long shutting down waits for requests in flight before cancelling them
     shutdown_timeout_seconds: float = 30.0
+    limits: Limits = field(default_factory=Limits)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Settings from `DATABASE_URL`, `SCIMETA_DATA_DIR`, `SCIMETA_GRAPHIQL` and
-        `SCIMETA_LEASE_SWEEP_SECONDS`.
+        """Settings from `DATABASE_URL`, `SCIMETA_DATA_DIR`, `SCIMETA_GRAPHIQL`,
+        `SCIMETA_LEASE_SWEEP_SECONDS` and the `Limits` variables.
 
         Worker processes started by uvicorn learn the database only through these
         variables, so an empty value counts as unset rather than as a URL.
@@ -58,6 +103,7 @@ class Settings:
             lease_sweep_seconds=_seconds(sweep, LEASE_SWEEP_VARIABLE)
             if sweep
             else cls.lease_sweep_seconds,
+            limits=Limits.from_env(env),
         )
 
 
@@ -69,3 +115,13 @@ def _seconds(value: str, variable: str) -> float:
     if seconds < 0:
         raise ValueError(f"{variable} must be 0 or more, not {seconds}")
     return seconds
+
+
+def _count(value: str, variable: str) -> int:
+    try:
+        count = int(value)
+    except ValueError:
+        raise ValueError(f"{variable} must be a whole number, not {value!r}") from None
+    if count < 1:
+        raise ValueError(f"{variable} must be 1 or more, not {count}")
+    return count
