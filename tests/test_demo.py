@@ -19,8 +19,8 @@ from scimeta.server.migrate import run_upgrade
 from tests.conftest import DatabaseFactory, StatementCounter
 
 # Tables the demo has no story for yet are listed here, so a new table is noticed.
-# Written only by API calls that carry an idempotency key.
-UNFILLED_TABLES = {"idempotency_keys"}
+# Written only by API calls that carry an idempotency key, and by making API tokens.
+UNFILLED_TABLES = {"idempotency_keys", "api_tokens", "token_grants"}
 
 
 async def _migrated_engine(databases: DatabaseFactory) -> AsyncEngine:

@@ -1,5 +1,6 @@
 """The ORM: one module per domain, all sharing `Base.metadata`."""
 
+from scimeta.models.auth import ApiToken, TokenGrant
 from scimeta.models.base import Base, Entity
 from scimeta.models.chemistry import AtomicProperty, Batch, BatchItem, Calculation, Molecule
 from scimeta.models.core import Event, File, IdempotencyKey, Metric, MetricKey
@@ -9,6 +10,7 @@ from scimeta.models.enums import (
     Knee,
     Maneuver,
     RecordingKind,
+    Role,
     RunPhase,
     Status,
 )
@@ -25,6 +27,7 @@ from scimeta.models.studies import (
 
 __all__ = [
     "AgentOutput",
+    "ApiToken",
     "AtomicProperty",
     "AuditStatus",
     "Base",
@@ -50,11 +53,13 @@ __all__ = [
     "Recording",
     "RecordingChannel",
     "RecordingKind",
+    "Role",
     "Run",
     "RunArtifact",
     "RunPhase",
     "Status",
     "Study",
     "Synchronization",
+    "TokenGrant",
     "Trajectory",
 ]

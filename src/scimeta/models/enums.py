@@ -49,3 +49,12 @@ class Knee(enum.Enum):
 class FileRole(enum.Enum):
     INPUT = "INPUT"
     OUTPUT = "OUTPUT"
+
+
+class Role(enum.Enum):
+    """What an API token may do in the project or study it is granted on."""
+
+    VIEWER = "VIEWER"  # read
+    CONTRIBUTOR = "CONTRIBUTOR"  # read and write
+    ADMIN = "ADMIN"  # also manage tokens and delete
+    RUNNER = "RUNNER"  # claim, renew and release runs and write their results

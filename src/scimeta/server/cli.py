@@ -10,16 +10,23 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from types import FrameType
+from typing import TypeVar
 
 import uvicorn
 from alembic.util import CommandError
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from scimeta import __version__
+from scimeta.auth.tokens import Grant, NewToken, create_token, revoke_token
+from scimeta.errors import ClientError
+from scimeta.models import ApiToken, Project, Role, Study, TokenGrant
 from scimeta.server import migrate
 from scimeta.server.database import (
     DatabaseStartError,
@@ -30,6 +37,7 @@ from scimeta.server.database import (
 from scimeta.server.settings import DATABASE_URL_VARIABLE, Settings
 
 Command = Callable[[argparse.Namespace], int]
+T = TypeVar("T")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         return command(args)
     except (DatabaseStartError, DatabaseURLError, CommandError) as exc:
         print(f"scimeta: error: {exc}", file=sys.stderr)
+        return 1
+    except ClientError as exc:
+        print(f"scimeta: error: {exc.message}", file=sys.stderr)
         return 1
     # connection failures: say which database, since the driver's message rarely does
     except (SQLAlchemyError, OSError, TimeoutError) as exc:
@@ -106,6 +117,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(command=demo_command)
 
+    token = commands.add_parser("token", help="API tokens")
+    token_commands = token.add_subparsers(title="commands", required=True, metavar="COMMAND")
+    create = token_commands.add_parser(
+        "create", parents=[data_dir], help="make a token and print its secret, once"
+    )
+    create.add_argument(
+        "--role",
+        required=True,
+        type=str.upper,
+        choices=[role.value for role in Role],
+        help="what the token may do",
+    )
+    scope = create.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--project", metavar="NAME", help="grant the role on this project")
+    scope.add_argument("--study", metavar="NAME", help="grant the role on this study")
+    scope.add_argument("--all", action="store_true", help="grant it on every project and study")
+    create.add_argument("--name", help="what the token is for (default: its role and scope)")
+    create.add_argument(
+        "--expires-in-days", type=_positive_int, metavar="DAYS", help="default: never"
+    )
+    create.set_defaults(command=token_create_command)
+    listing = token_commands.add_parser("list", parents=[data_dir], help="list the tokens")
+    listing.set_defaults(command=token_list_command)
+    revoke = token_commands.add_parser("revoke", parents=[data_dir], help="revoke a token")
+    revoke.add_argument("id", type=_positive_int, help="the token's id, as `token list` shows")
+    revoke.set_defaults(command=token_revoke_command)
+
     export = commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
     export.set_defaults(command=export_schema_command)
     return parser
@@ -165,6 +203,95 @@ def demo_command(args: argparse.Namespace) -> int:
     migrate.upgrade(url)
     _load_demo(url, args.scale)
     return 0
+
+
+def token_create_command(args: argparse.Namespace) -> int:
+    url = _database_url(_settings(args))
+    migrate.upgrade(url)
+    made = asyncio.run(_create_token(url, args))
+    print(f"token {made.token.id} ({made.token.name}):")
+    print(made.secret)
+    print("keep it now: it is not stored and cannot be shown again")
+    return 0
+
+
+def token_list_command(args: argparse.Namespace) -> int:
+    url = _database_url(_settings(args))
+    migrate.upgrade(url)
+    for line in asyncio.run(_token_lines(url)):
+        print(line)
+    return 0
+
+
+def token_revoke_command(args: argparse.Namespace) -> int:
+    url = _database_url(_settings(args))
+    migrate.upgrade(url)
+    revoked = asyncio.run(_with_session(url, lambda session: revoke_token(session, args.id)))
+    assert revoked.revoked_at is not None
+    print(f"token {revoked.id} ({revoked.name}) revoked at {revoked.revoked_at.isoformat()}")
+    return 0
+
+
+async def _create_token(url: str, args: argparse.Namespace) -> NewToken:
+    async def create(session: AsyncSession) -> NewToken:
+        role = Role(args.role)
+        if args.project is not None:
+            grant = Grant(role, project_id=await _id_by_name(session, Project, args.project))
+            scope = f"project {args.project}"
+        elif args.study is not None:
+            grant = Grant(role, study_id=await _id_by_name(session, Study, args.study))
+            scope = f"study {args.study}"
+        else:
+            grant, scope = Grant(role), "everything"
+        expires_at = None
+        if args.expires_in_days is not None:
+            now = (await session.execute(select(func.now()))).scalar_one()
+            expires_at = now + timedelta(days=args.expires_in_days)
+        name = args.name or f"{role.value.lower()} on {scope}"
+        return await create_token(session, name=name, grants=[grant], expires_at=expires_at)
+
+    return await _with_session(url, create)
+
+
+async def _token_lines(url: str) -> list[str]:
+    async def lines(session: AsyncSession) -> list[str]:
+        tokens = (await session.scalars(select(ApiToken).order_by(ApiToken.id))).all()
+        grants = (await session.scalars(select(TokenGrant).order_by(TokenGrant.id))).all()
+        by_token: dict[int, list[str]] = {}
+        for grant in grants:
+            scope = (
+                f"project {grant.project_id}"
+                if grant.project_id is not None
+                else f"study {grant.study_id}"
+                if grant.study_id is not None
+                else "all"
+            )
+            by_token.setdefault(grant.token_id, []).append(f"{grant.role.value} on {scope}")
+        return [
+            f"{token.id}\t{token.prefix}…\t{token.name}\t{', '.join(by_token.get(token.id, []))}"
+            f"\texpires {token.expires_at.isoformat() if token.expires_at else 'never'}"
+            + (f"\trevoked {token.revoked_at.isoformat()}" if token.revoked_at else "")
+            for token in tokens
+        ]
+
+    return await _with_session(url, lines)
+
+
+async def _id_by_name(session: AsyncSession, model: type[Project] | type[Study], name: str) -> int:
+    found = await session.scalar(select(model.id).where(model.name == name))
+    if found is None:
+        raise CommandError(f"no {model.__name__.lower()} is named {name!r}")
+    return found
+
+
+async def _with_session(url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """`work` in one transaction on the database at `url`."""
+    engine = create_engine(url)
+    try:
+        async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
+            return await work(session)
+    finally:
+        await engine.dispose()
 
 
 def export_schema_command(args: argparse.Namespace) -> int:
