@@ -11,6 +11,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scimeta import models
+from scimeta.auth.identity import LOCAL, AccessMode, OpenServerRefused, access_mode, identify
 from scimeta.auth.tokens import (
     Grant,
     Unauthenticated,
@@ -109,3 +110,53 @@ async def test_bad_token_requests_are_refused(session: AsyncSession) -> None:
         Grant(Role.VIEWER, project_id=project.id, study_id=1)
     with pytest.raises(BadUserInput, match="1 to 255"):
         await create_token(session, name="", grants=[Grant(Role.VIEWER)])
+
+
+async def test_a_bearer_header_names_an_identity_with_the_tokens_grants(
+    session: AsyncSession,
+) -> None:
+    project = await a_project(session)
+    made = await create_token(
+        session, name="runner", grants=[Grant(Role.RUNNER, project_id=project.id)]
+    )
+
+    identity = await identify(session, f"Bearer {made.secret}")
+
+    assert identity.token_id == made.token.id
+    assert identity.name == f"runner (token {made.token.id})"
+    assert identity.grants == (Grant(Role.RUNNER, project_id=project.id),)
+    assert not identity.is_admin and LOCAL.is_admin
+    assert hash(identity) != hash(LOCAL)
+
+
+@pytest.mark.parametrize(
+    ("header", "reason"),
+    [
+        (None, "MISSING"),
+        ("", "MISSING"),
+        ("Basic dXNlcjpwdw==", "MALFORMED"),
+        ("Bearer ", "MALFORMED"),
+    ],
+)
+async def test_a_missing_or_malformed_header_is_refused(
+    session: AsyncSession, header: str | None, reason: str
+) -> None:
+    with pytest.raises(Unauthenticated) as refused:
+        await identify(session, header)
+    assert refused.value.extensions == {"code": "UNAUTHENTICATED", "reason": reason}
+    assert "Authorization: Bearer" in refused.value.message
+
+
+async def test_the_server_runs_open_only_on_loopback_and_only_without_tokens(
+    session: AsyncSession,
+) -> None:
+    # no usable token: open on loopback, refused elsewhere
+    await session.execute(text("UPDATE api_tokens SET revoked_at = now()"))
+    open_modes = [await access_mode(session, host) for host in ("127.0.0.1", "::1", "localhost")]
+    with pytest.raises(OpenServerRefused, match=r"refusing to listen on 0\.0\.0\.0"):
+        await access_mode(session, "0.0.0.0")
+    await create_token(session, name="admin", grants=[Grant(Role.ADMIN)])
+    with_a_token = [await access_mode(session, host) for host in ("127.0.0.1", "0.0.0.0")]
+
+    assert open_modes == [AccessMode.OPEN] * 3
+    assert with_a_token == [AccessMode.TOKENS] * 2

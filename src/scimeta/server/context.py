@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from contextvars import ContextVar, Token
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -13,18 +13,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
+from scimeta.auth.identity import LOCAL, Identity
 from scimeta.loaders import Loaders
 
 if TYPE_CHECKING:
     from scimeta.live.hub import Hub
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Who is calling. Until tokens exist every caller is the local, unrestricted user."""
-
-    name: str = "local"
-    is_admin: bool = True
 
 
 class OperationScope:
@@ -84,7 +77,7 @@ class Context:
     response: Response | None
     sessionmaker: async_sessionmaker[AsyncSession]
     hub: Hub | None = None
-    identity: Identity = field(default_factory=Identity)
+    identity: Identity = LOCAL
     connection_params: Any = None
     _default_scope: OperationScope | None = None
 

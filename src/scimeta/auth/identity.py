@@ -1,0 +1,100 @@
+"""The caller of a request, and how the server decides whether callers need a token.
+
+A server bound to loopback with no API token in its database runs open: it has one user,
+on the same machine, who may do everything. Once a token exists, or when it listens on
+any other address, every request needs a token.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+from dataclasses import dataclass
+
+from sqlalchemy import exists, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from scimeta.auth.tokens import Grant, Unauthenticated, authenticate
+from scimeta.models import ApiToken, Role
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is calling and what they may do. Hashable: what callers may see differs, so
+    reads are shared only among callers with one identity."""
+
+    name: str = "local"
+    token_id: int | None = None
+    grants: tuple[Grant, ...] = (Grant(Role.ADMIN),)
+
+    @property
+    def is_admin(self) -> bool:
+        """An admin of everything: may manage tokens and see all rows."""
+        return any(
+            grant.role is Role.ADMIN and grant.project_id is None and grant.study_id is None
+            for grant in self.grants
+        )
+
+
+# The one user of a server that runs open.
+LOCAL = Identity()
+
+
+class AccessMode(enum.Enum):
+    OPEN = "open"
+    TOKENS = "tokens"
+
+
+class OpenServerRefused(Exception):
+    """A server without tokens was asked to listen beyond this machine."""
+
+
+async def identify(session: AsyncSession, authorization: str | None) -> Identity:
+    """The identity an `Authorization: Bearer <token>` header names."""
+    if not authorization:
+        raise Unauthenticated(
+            "This server needs an API token: send the header Authorization: Bearer <token>.",
+            reason="MISSING",
+        )
+    scheme, _, secret = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise Unauthenticated(
+            "Send the token as Authorization: Bearer <token>.", reason="MALFORMED"
+        )
+    token, grants = await authenticate(session, secret.strip())
+    return Identity(
+        name=f"{token.name} (token {token.id})",
+        token_id=token.id,
+        grants=tuple(Grant(g.role, g.project_id, g.study_id) for g in grants),
+    )
+
+
+async def access_mode(session: AsyncSession, host: str) -> AccessMode:
+    """OPEN on loopback while no usable token exists; TOKENS once one does. Refuses to
+    run open on any other address."""
+    usable = await session.scalar(
+        select(
+            exists().where(
+                ApiToken.revoked_at.is_(None),
+                or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > func.now()),
+            )
+        )
+    )
+    if usable:
+        return AccessMode.TOKENS
+    if is_loopback(host):
+        return AccessMode.OPEN
+    raise OpenServerRefused(
+        f"refusing to listen on {host} without API tokens: anyone who can reach it could "
+        "read and change everything. Create a token first (scimeta token create --role "
+        "admin --all), or listen on 127.0.0.1."
+    )
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
