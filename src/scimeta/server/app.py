@@ -7,23 +7,20 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
-from starlette.requests import HTTPConnection, Request
-from starlette.responses import JSONResponse, Response
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
-from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from scimeta.live.hub import Hub
 from scimeta.live.sweeper import LeaseSweeper
 from scimeta.resolvers.schema import schema
-from scimeta.server.context import Context
 from scimeta.server.database import create_engine, create_sessionmaker
+from scimeta.server.http import GraphQLView, sessionmaker_of
 from scimeta.server.migrate import current_revision, head_revision
 from scimeta.server.settings import Settings
 
@@ -31,24 +28,6 @@ logger = logging.getLogger(__name__)
 
 # a load balancer polls /readyz; an answer after this long is as good as none
 READINESS_TIMEOUT_SECONDS = 5.0
-
-
-def sessionmaker_of(connection: HTTPConnection) -> async_sessionmaker[AsyncSession]:
-    """The session factory of the application serving this request or WebSocket."""
-    return cast(async_sessionmaker[AsyncSession], connection.app.state.sessionmaker)
-
-
-class ScimetaGraphQL(GraphQL[Context, None]):
-    async def get_context(
-        self, request: Request | WebSocket, response: Response | WebSocket
-    ) -> Context:
-        # over a WebSocket strawberry passes the socket itself as the "response"
-        return Context(
-            request=request,
-            response=response if isinstance(response, Response) else None,
-            sessionmaker=sessionmaker_of(request),
-            hub=getattr(request.app.state, "hub", None),
-        )
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -96,11 +75,7 @@ def create_app(
     which subscriptions need, and its lease sweeper.
     """
     settings = settings or Settings.from_env()
-    graphql = ScimetaGraphQL(
-        schema,
-        graphql_ide="graphiql" if settings.graphiql else None,
-        subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
-    )
+    graphql = GraphQLView(schema, settings)
     routes = [
         Route("/graphql", graphql),
         WebSocketRoute("/graphql", graphql),
@@ -118,7 +93,10 @@ def create_app(
         async with contextlib.AsyncExitStack() as stack:
             if sessionmaker is None:
                 assert settings.database_url is not None
-                engine = create_engine(settings.database_url)
+                engine = create_engine(
+                    settings.database_url,
+                    statement_timeout_seconds=settings.limits.statement_timeout_seconds,
+                )
                 stack.push_async_callback(engine.dispose)
                 app.state.sessionmaker = create_sessionmaker(engine)
             else:
@@ -139,6 +117,8 @@ def create_app(
             yield
 
     app = Starlette(routes=routes, lifespan=lifespan)
+    # what operations may ask for is checked where they run, which reach the application
+    app.state.limits = settings.limits
     if sessionmaker is not None:
         # also usable without its lifespan (an in-process test client), minus subscriptions
         app.state.sessionmaker = sessionmaker

@@ -1,0 +1,543 @@
+"""The /graphql endpoint: GraphQL over HTTP as the GraphQL Foundation's draft specification
+has it, and the limits of its graphql-transport-ws WebSocket.
+
+HTTP status codes follow the response's media type. With
+`application/graphql-response+json` (preferred, and the answer to a missing or `*/*`
+Accept) a request that never reached execution (it does not parse, validate, name an
+operation to run, or its variables do not coerce) carries no `data` and is a 400 (a 500
+if the server failed); with `application/json`, which legacy clients ask for, it is a
+200, because there a non-200 answer may come from any proxy on the way.
+
+Cross-site request forgery: a browser sends a cross-site POST without asking the server
+first (a CORS preflight) only if it is "simple", whose Content-Type is text/plain,
+application/x-www-form-urlencoded or multipart/form-data. A POST must therefore say
+`Content-Type: application/json`, which makes it non-simple; one with a simple
+Content-Type or none is refused before its body is read. A GET runs only queries, which
+change nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, cast
+
+from graphql import GraphQLError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.requests import ClientDisconnect, HTTPConnection, Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import MissingQueryError
+from strawberry.schema.base import BaseSchema
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
+from strawberry.types import ExecutionResult
+from strawberry.types.execution import PreExecutionError
+from strawberry.types.graphql import OperationType
+
+from scimeta.errors import INTERNAL, PARSE_FAILED
+from scimeta.server.context import Context
+from scimeta.server.settings import Limits, Settings
+
+GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+JSON = "application/json"
+# the media types a response can take, the server's preference first
+RESPONSE_MEDIA_TYPES = (GRAPHQL_RESPONSE_JSON, JSON)
+
+# the Content-Types a browser may send cross-site without a CORS preflight
+SIMPLE_CONTENT_TYPES = frozenset(
+    {"text/plain", "application/x-www-form-urlencoded", "multipart/form-data"}
+)
+
+# Each operation of a batch runs at once with the others, each on a database connection
+# of its own, and each is checked against the per-operation limits alone: the cap keeps
+# one request from taking the whole pool or multiplying those limits.
+MAX_BATCH_OPERATIONS = 10
+
+BAD_REQUEST = "BAD_REQUEST"
+METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+NOT_ACCEPTABLE = "NOT_ACCEPTABLE"
+UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
+CSRF_REFUSED = "CSRF_REFUSED"
+REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE"
+BATCHING_DISABLED = "BATCHING_DISABLED"
+BATCH_TOO_LARGE = "BATCH_TOO_LARGE"
+TOO_MANY_OPERATIONS = "TOO_MANY_OPERATIONS"
+
+JSONObject = dict[str, Any]
+
+
+def sessionmaker_of(connection: HTTPConnection) -> async_sessionmaker[AsyncSession]:
+    """The session factory of the application serving this request or WebSocket."""
+    return cast(async_sessionmaker[AsyncSession], connection.app.state.sessionmaker)
+
+
+class Refusal(Exception):
+    """A request refused before any of it runs, with the status that tells HTTP tooling
+    why and a GraphQL error that tells the client what to do."""
+
+    def __init__(
+        self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = dict(headers or {})
+
+    @property
+    def body(self) -> JSONObject:
+        return error_body(self.message, self.code)
+
+
+def error_body(message: str, code: str) -> JSONObject:
+    return {"errors": [{"message": message, "extensions": {"code": code}}]}
+
+
+@dataclass(frozen=True)
+class MediaRange:
+    type: str
+    subtype: str
+    quality: float
+    position: int
+
+    def specificity(self, media_type: str) -> int | None:
+        """How closely this range names `media_type` (2: exactly, 0: `*/*`), or None if
+        it does not cover it."""
+        type_, subtype = media_type.split("/")
+        if self.type == "*" and self.subtype == "*":
+            return 0
+        if self.type != type_:
+            return None
+        if self.subtype == "*":
+            return 1
+        return 2 if self.subtype == subtype else None
+
+
+def parse_accept(header: str) -> list[MediaRange]:
+    ranges = []
+    for position, part in enumerate(header.split(",")):
+        essence, parameters = parse_media_type(part)
+        if essence.count("/") != 1:
+            continue
+        try:
+            quality = float(parameters.get("q", "1"))
+        except ValueError:
+            continue
+        type_, subtype = essence.split("/")
+        ranges.append(MediaRange(type_, subtype, quality, position))
+    return ranges
+
+
+def parse_media_type(text: str) -> tuple[str, dict[str, str]]:
+    """The lower-cased essence ("type/subtype") of a media type, and its parameters."""
+    essence, *parameters = text.split(";")
+    values = {}
+    for parameter in parameters:
+        name, _, value = parameter.partition("=")
+        values[name.strip().lower()] = value.strip().strip('"')
+    return essence.strip().lower(), values
+
+
+def negotiate(accept: str | None) -> str | None:
+    """The response media type for an Accept header, or None if it admits neither.
+
+    The most specific range naming a type gives its quality (RFC 9110); the highest
+    quality wins, then the more specific range, then the one listed first, then the
+    server's preference. Without an Accept header the answer is
+    `application/graphql-response+json`, as the specification says from 2025 on.
+    """
+    if accept is None or not accept.strip():
+        return GRAPHQL_RESPONSE_JSON
+    ranges = parse_accept(accept)
+    best: tuple[tuple[float, int, int, int], str] | None = None
+    for preference, media_type in enumerate(RESPONSE_MEDIA_TYPES):
+        matches = [
+            (specificity, media_range)
+            for media_range in ranges
+            if (specificity := media_range.specificity(media_type)) is not None
+        ]
+        if not matches:
+            continue
+        specificity, media_range = max(matches, key=lambda match: match[0])
+        if media_range.quality <= 0:
+            continue
+        rank = (media_range.quality, specificity, -media_range.position, -preference)
+        if best is None or rank > best[0]:
+            best = (rank, media_type)
+    return None if best is None else best[1]
+
+
+def accepts_html(accept: str | None) -> bool:
+    return any(
+        (media_range.type, media_range.subtype) == ("text", "html") and media_range.quality > 0
+        for media_range in parse_accept(accept or "")
+    )
+
+
+@dataclass(frozen=True)
+class GraphQLRequest:
+    query: str
+    variables: JSONObject | None
+    operation_name: str | None
+    extensions: JSONObject | None
+
+
+def graphql_request(parameters: Mapping[str, object]) -> GraphQLRequest:
+    """The parameters of one GraphQL-over-HTTP request, checked for their types."""
+    query = parameters.get("query")
+    if query is None:
+        raise Refusal(400, BAD_REQUEST, "the request has no `query`: send the GraphQL document")
+    if not isinstance(query, str):
+        raise Refusal(400, BAD_REQUEST, "`query` must be a string holding the GraphQL document")
+    operation_name = parameters.get("operationName")
+    if operation_name is not None and not isinstance(operation_name, str):
+        raise Refusal(
+            400, BAD_REQUEST, "`operationName` must be a string naming an operation of `query`"
+        )
+    return GraphQLRequest(
+        query=query,
+        variables=_object_parameter(parameters, "variables"),
+        # the specification reads an empty name as none
+        operation_name=operation_name or None,
+        extensions=_object_parameter(parameters, "extensions"),
+    )
+
+
+def _object_parameter(parameters: Mapping[str, object], name: str) -> JSONObject | None:
+    value = parameters.get(name)
+    if value is not None and not isinstance(value, dict):
+        raise Refusal(400, BAD_REQUEST, f"`{name}` must be a JSON object (or null)")
+    return value
+
+
+def decode_json(text: str | bytes, what: str) -> object:
+    try:
+        return json.loads(text)
+    # a body nested too deep for the parser is as unreadable as a malformed one
+    except (ValueError, RecursionError):
+        raise Refusal(400, BAD_REQUEST, f"{what} is not valid JSON in UTF-8") from None
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused as soon as it is known to be longer than `limit`: from its
+    Content-Length before reading any of it, otherwise once the bytes read pass the limit."""
+    too_large = Refusal(
+        413,
+        REQUEST_TOO_LARGE,
+        f"the request body is larger than {limit} bytes, the most this server accepts: "
+        "send less in one request (split bulk inputs), or raise SCIMETA_MAX_BODY_BYTES",
+    )
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.strip().isdigit():
+            raise Refusal(400, BAD_REQUEST, "Content-Length must be a number of bytes")
+        if int(declared) > limit:
+            raise too_large
+    chunks = []
+    received = 0
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > limit:
+                raise too_large
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise Refusal(
+            400, BAD_REQUEST, "the client went away before sending the whole body"
+        ) from None
+    return b"".join(chunks)
+
+
+def check_content_type(header: str | None) -> None:
+    essence, parameters = parse_media_type(header or "")
+    if not essence or essence in SIMPLE_CONTENT_TYPES:
+        raise Refusal(
+            403,
+            CSRF_REFUSED,
+            "refused as a possible cross-site request forgery: a POST must have "
+            "`Content-Type: application/json`"
+            + (f", not {essence}" if essence else ", and this one has no Content-Type"),
+        )
+    charset = parameters.get("charset", "utf-8").lower()
+    if essence != JSON or charset not in ("utf-8", "utf8"):
+        raise Refusal(
+            415,
+            UNSUPPORTED_MEDIA_TYPE,
+            f"a POST body must be `application/json` in UTF-8, not {header}",
+        )
+
+
+class OperationCapHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws with at most `max_subscriptions_per_connection` operations
+    open at once on one socket. The one over the cap gets an `error` message with a code;
+    the socket and its other operations carry on."""
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        cap = self.max_subscriptions_per_connection
+        # the checks strawberry makes first (acknowledged, a new id) keep their close codes
+        if (
+            cap is not None
+            and self.connection_acknowledged
+            and message["id"] not in self.operations
+            and len(self.operations) >= cap
+        ):
+            error = GraphQLError(
+                f"this WebSocket already has {cap} operations open, the most it may: "
+                "complete one first, or open another connection",
+                extensions={"code": TOO_MANY_OPERATIONS},
+            )
+            await self.send_message(
+                {"id": message["id"], "type": "error", "payload": [error.formatted]}
+            )
+            return
+        await super().handle_subscribe(message)
+
+
+class GraphQLView(GraphQL[Context, None]):
+    """Serves POST and GET /graphql, GraphiQL to a browser, and the WebSocket."""
+
+    graphql_transport_ws_handler_class = OperationCapHandler
+
+    def __init__(self, schema: BaseSchema, settings: Settings) -> None:
+        limits = settings.limits
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if settings.graphiql else None,
+            subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
+            connection_init_wait_timeout=timedelta(seconds=limits.connection_init_timeout_seconds),
+            max_subscriptions_per_connection=limits.max_subscriptions_per_socket,
+        )
+        self.limits: Limits = limits
+
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket
+    ) -> Context:
+        # over a WebSocket strawberry passes the socket itself as the "response"
+        return Context(
+            request=request,
+            response=response if isinstance(response, Response) else None,
+            sessionmaker=sessionmaker_of(request),
+            hub=getattr(request.app.state, "hub", None),
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        response = await self.serve_http(Request(scope, receive))
+        await response(scope, receive, send)
+
+    async def serve_http(self, request: Request) -> Response:
+        accept = request.headers.get("accept")
+        media_type = negotiate(accept)
+        try:
+            if request.method not in ("GET", "POST"):
+                raise Refusal(
+                    405,
+                    METHOD_NOT_ALLOWED,
+                    f"{request.method} is not served here: POST a GraphQL request "
+                    "(or GET one with a query)",
+                    {"Allow": "GET, POST"},
+                )
+            if (
+                request.method == "GET"
+                and self.graphql_ide
+                and "query" not in request.query_params
+                and accepts_html(accept)
+            ):
+                return await self.render_graphql_ide(request)
+            if media_type is None:
+                raise Refusal(
+                    406,
+                    NOT_ACCEPTABLE,
+                    f"responses are {GRAPHQL_RESPONSE_JSON} or {JSON}, and the Accept "
+                    f"header ({accept}) admits neither",
+                )
+            if request.method == "GET":
+                return await self._serve_one(request, media_type, self._get_request(request))
+            check_content_type(request.headers.get("content-type"))
+            body = decode_json(
+                await read_body(request, self.limits.max_body_bytes), "the request body"
+            )
+            if isinstance(body, list):
+                return await self._serve_batch(request, media_type, self._batch(body))
+            if not isinstance(body, dict):
+                raise Refusal(
+                    400,
+                    BAD_REQUEST,
+                    "the request body must be a JSON object with `query` (and optionally "
+                    "`variables`, `operationName`, `extensions`)",
+                )
+            return await self._serve_one(request, media_type, graphql_request(body))
+        except Refusal as refusal:
+            return self._respond(refusal.body, refusal.status, media_type or JSON, refusal.headers)
+
+    def _get_request(self, request: Request) -> GraphQLRequest:
+        parameters: dict[str, object] = {}
+        for name in ("query", "operationName", "variables", "extensions"):
+            values = request.query_params.getlist(name)
+            if len(values) > 1:
+                raise Refusal(400, BAD_REQUEST, f"`{name}` is given more than once")
+            if values:
+                parameters[name] = values[0]
+        for name in ("variables", "extensions"):
+            text = parameters.get(name)
+            if isinstance(text, str):
+                parameters[name] = decode_json(text, f"`{name}`") if text else None
+        return graphql_request(parameters)
+
+    def _batch(self, items: list[object]) -> list[GraphQLRequest | Refusal]:
+        if not self.limits.batching:
+            raise Refusal(
+                400,
+                BATCHING_DISABLED,
+                "batching (a JSON array of requests) is off on this server: send each "
+                "request on its own, or turn it on with SCIMETA_BATCHING",
+            )
+        if not items:
+            raise Refusal(400, BAD_REQUEST, "the batch is empty")
+        if len(items) > MAX_BATCH_OPERATIONS:
+            raise Refusal(
+                400,
+                BATCH_TOO_LARGE,
+                f"a batch holds at most {MAX_BATCH_OPERATIONS} requests, this one "
+                f"{len(items)}: send it in several",
+            )
+        if not all(isinstance(item, dict) for item in items):
+            raise Refusal(400, BAD_REQUEST, "each item of a batch must be a request object")
+        requests: list[GraphQLRequest | Refusal] = []
+        for item in items:
+            try:
+                requests.append(graphql_request(cast(JSONObject, item)))
+            except Refusal as refusal:
+                requests.append(refusal)
+        return requests
+
+    async def _serve_one(
+        self, request: Request, media_type: str, graphql: GraphQLRequest
+    ) -> Response:
+        sub_response = await self.get_sub_response(request)
+        context = await self.get_context(request, sub_response)
+        body, executed = await self._execute(request, context, graphql)
+        if executed or media_type == JSON:
+            status = 200
+        else:
+            # without data the status must say it failed, and whose fault it was
+            codes = {(error.get("extensions") or {}).get("code") for error in body["errors"]}
+            status = 500 if INTERNAL in codes else 400
+        # a resolver or extension may set the status through `context.response`
+        status = sub_response.status_code or status
+        return self._respond(body, status, media_type, sub_response=sub_response)
+
+    async def _serve_batch(
+        self, request: Request, media_type: str, requests: Sequence[GraphQLRequest | Refusal]
+    ) -> Response:
+        sub_response = await self.get_sub_response(request)
+        context = await self.get_context(request, sub_response)
+
+        async def answer(item: GraphQLRequest | Refusal) -> JSONObject:
+            if isinstance(item, Refusal):
+                return item.body
+            try:
+                body, _ = await self._execute(request, context, item)
+            except Refusal as refusal:
+                return refusal.body
+            return body
+
+        # each operation runs in a task of its own, and so with a session of its own
+        bodies = await asyncio.gather(*(answer(item) for item in requests))
+        # a batch answers 200, whatever each of its operations would have answered alone
+        return self._respond(list(bodies), 200, media_type, sub_response=sub_response)
+
+    async def _execute(
+        self, request: Request, context: Context, graphql: GraphQLRequest
+    ) -> tuple[JSONObject, bool]:
+        """The GraphQL response to one request, and whether execution started."""
+        allowed = {OperationType.QUERY}
+        if request.method == "POST":
+            allowed.add(OperationType.MUTATION)
+        try:
+            result = await self.schema.execute(
+                graphql.query,
+                variable_values=graphql.variables,
+                context_value=context,
+                operation_name=graphql.operation_name,
+                allowed_operation_types=allowed,
+                operation_extensions=graphql.extensions,
+            )
+        except InvalidOperationTypeError as error:
+            if error.operation_type is OperationType.MUTATION:
+                raise Refusal(
+                    405,
+                    METHOD_NOT_ALLOWED,
+                    "a mutation cannot run over GET, which must change nothing: POST it",
+                    {"Allow": "POST"},
+                ) from None
+            return error_body(
+                "subscriptions run over a WebSocket at this URL with the "
+                "graphql-transport-ws protocol, not over HTTP",
+                BAD_REQUEST,
+            ), False
+        except MissingQueryError:
+            return error_body(
+                "Syntax Error: the document is empty; send at least one operation",
+                PARSE_FAILED,
+            ), False
+        except CannotGetOperationTypeError as error:
+            return error_body(
+                f"{error.as_http_error_reason()}: name one operation of the document "
+                "in `operationName`",
+                BAD_REQUEST,
+            ), False
+        return response_body(result), executed(result)
+
+    def _respond(
+        self,
+        body: JSONObject | list[JSONObject],
+        status: int,
+        media_type: str,
+        headers: Mapping[str, str] | None = None,
+        sub_response: Response | None = None,
+    ) -> Response:
+        response = Response(
+            self.encode_json(body),
+            status_code=status,
+            headers={**(headers or {}), "Vary": "Accept"},
+            media_type=f"{media_type}; charset=utf-8",
+        )
+        if sub_response is not None:
+            response.headers.raw.extend(sub_response.headers.raw)
+            response.background = sub_response.background
+        return response
+
+
+def executed(result: ExecutionResult) -> bool:
+    """Whether execution started: errors before it (a document that does not parse or
+    validate, variables that do not coerce) come with no data and outside any field."""
+    if isinstance(result, PreExecutionError):
+        return False
+    return not (
+        result.data is None and result.errors and all(e.path is None for e in result.errors)
+    )
+
+
+def response_body(result: ExecutionResult) -> JSONObject:
+    body: JSONObject = {}
+    # a request that never ran has no data entry (GraphQL specification, "Response")
+    if executed(result):
+        body["data"] = result.data
+    if result.errors:
+        body["errors"] = [error.formatted for error in result.errors]
+    if result.extensions:
+        body["extensions"] = result.extensions
+    return body
