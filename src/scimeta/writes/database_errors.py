@@ -18,6 +18,8 @@ UNIQUE_VIOLATION = "23505"
 FOREIGN_KEY_VIOLATION = "23503"
 CHECK_VIOLATION = "23514"
 NOT_NULL_VIOLATION = "23502"
+QUERY_CANCELED = "57014"
+IN_FAILED_TRANSACTION = "25P02"
 BAD_VALUES = {
     "22001": "a text value is longer than its field allows",
     "22003": "a number is out of range",
@@ -31,7 +33,12 @@ _KEY_DETAIL = re.compile(r"Key \((?P<columns>.+?)\)=\((?P<values>.*)\)")
 
 
 def client_error(exc: DBAPIError) -> ClientError | None:
-    """The client error `exc` stands for, or None when it is the server's own fault."""
+    """The client error `exc` stands for, or None when it is the server's own fault.
+
+    A statement cancelled by the statement timeout is left to the caller
+    (`is_statement_timeout`): its message gives the timeout, which the server's settings
+    know and the error does not.
+    """
     cause: Any = getattr(exc.orig, "__cause__", None)
     sqlstate = getattr(cause, "sqlstate", None)
     constraint = getattr(cause, "constraint_name", None) or ""
@@ -63,6 +70,21 @@ def client_error(exc: DBAPIError) -> ClientError | None:
     if sqlstate in BAD_VALUES:
         return BadUserInput(f"Invalid input: {BAD_VALUES[sqlstate]} ({message}).")
     return None
+
+
+def is_statement_timeout(exc: DBAPIError) -> bool:
+    """Whether PostgreSQL cancelled the statement for running past `statement_timeout`
+    (and not, say, because the client cancelled it)."""
+    cause: Any = getattr(exc.orig, "__cause__", None)
+    message = str(getattr(cause, "message", "") or "")
+    return getattr(cause, "sqlstate", None) == QUERY_CANCELED and "statement timeout" in message
+
+
+def is_aborted_transaction(exc: DBAPIError) -> bool:
+    """Whether the statement was refused because an earlier one of its transaction failed:
+    that earlier error is the one to report."""
+    cause: Any = getattr(exc.orig, "__cause__", None)
+    return getattr(cause, "sqlstate", None) == IN_FAILED_TRANSACTION
 
 
 def noun(table: str) -> str:

@@ -1,0 +1,503 @@
+"""Bounds on what one operation may ask for, checked once it is parsed and valid and
+before anything runs: its depth, aliases and tokens, each counted with its fragments
+expanded where they are spread (a fragment spread ten times counts ten times), and the
+rows it may return.
+
+The rows are estimated from the page sizes the document asks for: a nested page is per
+parent, so `studies(first: 10) { nodes { participants(first: 100) { nodes { id } } } }`
+may return 10 + 10 x 100 rows whatever the data. Over a limit, the operation is refused
+with a code of its own and HTTP status 400, and nothing is executed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, cast
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLField,
+    GraphQLInputObjectType,
+    GraphQLInputType,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLSchema,
+    GraphQLSyntaxError,
+    InlineFragmentNode,
+    IntValueNode,
+    ListValueNode,
+    NullValueNode,
+    ObjectValueNode,
+    OperationDefinitionNode,
+    OperationType,
+    SchemaMetaFieldDef,
+    SelectionSetNode,
+    Token,
+    TokenKind,
+    TypeMetaFieldDef,
+    ValueNode,
+    VariableNode,
+    get_named_type,
+    get_operation_ast,
+    value_from_ast_untyped,
+)
+from sqlalchemy.exc import DBAPIError
+from starlette.responses import Response
+from strawberry.extensions import SchemaExtension
+from strawberry.schema.schema import validate_document
+
+from scimeta.errors import (
+    REFUSAL_CODES,
+    ClientError,
+    OperationRefused,
+    QueryTimeout,
+    QueryTooCostly,
+    QueryTooDeep,
+    TooManyAliases,
+    TooManyTokens,
+)
+from scimeta.schema.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from scimeta.server.settings import Limits
+from scimeta.writes.database_errors import (
+    client_error,
+    is_aborted_transaction,
+    is_statement_timeout,
+)
+
+# A connection's fields that read its page's rows (the others count or aggregate).
+PAGE_FIELDS = frozenset({"edges", "nodes", "pageInfo"})
+# What graphql-core's parser says when it stops at its token or comment limit.
+_PARSER_LIMIT = re.compile(r"Document contains more than \d+ (?P<what>tokens|comments)\.")
+
+# Fields of every query type that introspection adds; `__typename` selects nothing.
+_META_FIELDS = {"__schema": SchemaMetaFieldDef, "__type": TypeMetaFieldDef}
+
+
+def limits_of(context: Any) -> Limits:
+    """The limits of the application serving this request or WebSocket (`app.state.limits`),
+    or the defaults where it has none."""
+    request = getattr(context, "request", None)
+    limits = getattr(request.app.state, "limits", None) if request is not None else None
+    return limits if isinstance(limits, Limits) else Limits()
+
+
+@dataclass
+class Measures:
+    """The size of an operation with its fragments expanded. `cost` is the rows it may
+    return: each page counts its size times the pages around it, each single object one."""
+
+    tokens: int = 0
+    depth: int = 0
+    aliases: int = 0
+    cost: int = 0
+
+
+def refusal(measures: Measures, limits: Limits) -> OperationRefused | None:
+    """The error refusing an operation of these measures, or None if it is within limits."""
+    if measures.tokens > limits.max_tokens:
+        return TooManyTokens(
+            f"The operation has {measures.tokens} tokens with its fragments expanded; the "
+            f"limit is {limits.max_tokens}. Send a smaller operation, or split it in several.",
+            limit=limits.max_tokens,
+            count=measures.tokens,
+        )
+    if measures.depth > limits.max_depth:
+        return QueryTooDeep(
+            f"The operation nests fields {measures.depth} deep with its fragments expanded; "
+            f"the limit is {limits.max_depth}. Ask for fewer levels, and fetch the deeper "
+            "ones with node(id) in a second query.",
+            limit=limits.max_depth,
+            count=measures.depth,
+        )
+    if measures.aliases > limits.max_aliases:
+        return TooManyAliases(
+            f"The operation has {measures.aliases} aliased fields with its fragments "
+            f"expanded; the limit is {limits.max_aliases}. Alias fewer fields, or split the "
+            "operation in several.",
+            limit=limits.max_aliases,
+            count=measures.aliases,
+        )
+    if measures.cost > limits.max_cost:
+        return QueryTooCostly(
+            f"The operation may return {measures.cost} rows (each page's size times the "
+            f"pages it is nested in); the budget is {limits.max_cost}. Ask for smaller "
+            "pages (first, last) or fewer nested lists, and fetch more with the cursors.",
+            estimated=measures.cost,
+            budget=limits.max_cost,
+        )
+    return None
+
+
+def measure(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation: OperationDefinitionNode,
+    variables: Mapping[str, Any] | None,
+    limits: Limits,
+) -> Measures:
+    """Measure a valid operation. Its tokens are counted first, from each definition's own
+    tokens and how often it is spread, and the rest, which walks the expanded operation,
+    only within the token limit: a few fragments spread in each other can stand for more
+    fields than there are atoms in the world."""
+    fragments = {
+        definition.name.value: definition
+        for definition in document.definitions
+        if isinstance(definition, FragmentDefinitionNode)
+    }
+    tokens = _expanded_tokens(operation, fragments)
+    if tokens > limits.max_tokens:
+        return Measures(tokens=tokens)
+    estimate = _Estimate(schema, fragments, operation, variables or {})
+    return replace(estimate.run(), tokens=tokens)
+
+
+def client_errors_behind(errors: list[GraphQLError], limits: Limits) -> list[ClientError | None]:
+    """For each error, the client error it stands for, if any: the parser stopping at the
+    token limit, a statement cancelled by the statement timeout, or a value the database
+    refused. A statement refused because an earlier one failed stands for what the
+    earlier one does (the statements of an operation share one transaction)."""
+    found = [_client_error_behind(error, limits) for error in errors]
+    cause = next(
+        (
+            client
+            for error, client in zip(errors, found, strict=True)
+            if client is not None and isinstance(error.original_error, DBAPIError)
+        ),
+        None,
+    )
+    return [
+        cause
+        if client is None
+        and isinstance(error.original_error, DBAPIError)
+        and is_aborted_transaction(error.original_error)
+        else client
+        for error, client in zip(errors, found, strict=True)
+    ]
+
+
+def _client_error_behind(error: GraphQLError, limits: Limits) -> ClientError | None:
+    if isinstance(error, GraphQLSyntaxError):
+        match = _PARSER_LIMIT.search(error.message)
+        if match is None:
+            return None
+        return TooManyTokens(
+            f"The document has more than {limits.max_tokens} {match['what']}, the limit. "
+            "Send a smaller document, or split it in several.",
+            limit=limits.max_tokens,
+        )
+    original = error.original_error
+    if not isinstance(original, DBAPIError):
+        return None
+    if is_statement_timeout(original):
+        seconds = f"{limits.statement_timeout_seconds:g}"
+        return QueryTimeout(
+            f"The query ran longer than {seconds} s; ask for less (smaller pages, fewer "
+            "nested lists, a narrower where).",
+            seconds=limits.statement_timeout_seconds,
+        )
+    return client_error(original)
+
+
+def refuse_with_status(errors: list[GraphQLError], context: Any) -> None:
+    """Answer HTTP 400 if the operation was refused for a limit: it was not executed."""
+    response = getattr(context, "response", None)
+    if isinstance(response, Response) and any(
+        (error.extensions or {}).get("code") in REFUSAL_CODES for error in errors
+    ):
+        response.status_code = 400
+
+
+class QueryLimitsExtension(SchemaExtension):
+    """Bounds the parser by the token limit, refuses an operation over a limit, and
+    reports every operation's estimated cost in `extensions.cost`.
+
+    It measures only documents that passed validation (a fragment spread in itself
+    would never end), and validates them itself unless `ValidationCache` did. That cache
+    must come before it among the schema's extensions, or it would replace the refusal
+    with its own (empty) list of errors.
+    """
+
+    def __init__(self) -> None:
+        self.limits = Limits()
+        self.cost: int | None = None
+
+    def on_operation(self) -> Iterator[None]:
+        self.limits = limits_of(self.execution_context.context)
+        # strawberry's type of the options knows only `max_tokens`, which graphql-core
+        # deprecates in favour of these two
+        options = cast(dict[str, Any], self.execution_context.parse_options)
+        options["max_lexical_tokens"] = self.limits.max_tokens
+        options["max_comments"] = self.limits.max_tokens
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        execution = self.execution_context
+        document = execution.graphql_document
+        if document is not None and execution.pre_execution_errors is None:
+            execution.pre_execution_errors = validate_document(
+                execution.schema._schema, document, execution.validation_rules
+            )
+        operation = get_operation_ast(document, execution.operation_name) if document else None
+        if document is not None and operation is not None and not execution.pre_execution_errors:
+            measures = measure(
+                execution.schema._schema, document, operation, execution.variables, self.limits
+            )
+            if measures.tokens <= self.limits.max_tokens:
+                self.cost = measures.cost
+            refused = refusal(measures, self.limits)
+            if refused is not None:
+                # a new list: the validation cache shares the one it returned
+                execution.pre_execution_errors = [refused]
+        yield
+
+    def get_results(self) -> dict[str, Any]:
+        if self.cost is None:
+            return {}
+        return {"cost": {"estimated": self.cost, "budget": self.limits.max_cost}}
+
+
+def _expanded_tokens(
+    operation: OperationDefinitionNode, fragments: Mapping[str, FragmentDefinitionNode]
+) -> int:
+    """The tokens of `operation` if every fragment spread were written out where it
+    stands, counted with one pass over each definition's own tokens."""
+    expanded: dict[str, int] = {}
+
+    def fragment_tokens(name: str) -> int:
+        if name not in expanded:
+            selection_set = fragments[name].selection_set
+            expanded[name] = _span_tokens(selection_set) + sum(
+                fragment_tokens(spread) for spread in _spreads(selection_set)
+            )
+        return expanded[name]
+
+    return _span_tokens(operation) + sum(
+        fragment_tokens(spread) for spread in _spreads(operation.selection_set)
+    )
+
+
+def _span_tokens(node: OperationDefinitionNode | SelectionSetNode) -> int:
+    location = node.loc
+    assert location is not None, "documents are parsed with their locations"
+    count = 0
+    token: Token | None = location.start_token
+    while token is not None:
+        if token.kind is not TokenKind.COMMENT:
+            count += 1
+        if token is location.end_token:
+            break
+        token = token.next
+    return count
+
+
+def _spreads(selection_set: SelectionSetNode) -> Iterator[str]:
+    """The names of the fragments spread anywhere in `selection_set`, once per spread."""
+    for selection in selection_set.selections:
+        if isinstance(selection, FragmentSpreadNode):
+            yield selection.name.value
+        elif isinstance(selection, FieldNode | InlineFragmentNode) and selection.selection_set:
+            yield from _spreads(selection.selection_set)
+
+
+@dataclass(frozen=True)
+class _Place:
+    """Where in the operation a selection set is: how many times it is repeated
+    (`multiplier`), the page size if it is a connection's, whether it is an edge (whose
+    `node` is the page's row, counted with the page), how many items the lists of the
+    root field's arguments hold (a root or payload list returns at most one per item),
+    and whether it is introspection (answered from memory, so free)."""
+
+    multiplier: int = 1
+    depth: int = 0
+    page: int | None = None
+    edge: bool = False
+    root_items: int | None = None
+    costed: bool = True
+
+
+class _Estimate:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        fragments: Mapping[str, FragmentDefinitionNode],
+        operation: OperationDefinitionNode,
+        variables: Mapping[str, Any],
+    ) -> None:
+        self.schema = schema
+        self.fragments = fragments
+        self.operation = operation
+        defaults = {
+            definition.variable.name.value: value_from_ast_untyped(definition.default_value)
+            for definition in operation.variable_definitions or ()
+            if definition.default_value is not None
+        }
+        self.variables = {**defaults, **variables}
+        self.measures = Measures()
+
+    def run(self) -> Measures:
+        root = self.schema.get_root_type(self.operation.operation)
+        assert root is not None, "validation checked that the schema has the operation's type"
+        self.selections(self.operation.selection_set, root, _Place())
+        return self.measures
+
+    def selections(self, selection_set: SelectionSetNode, parent: Any, place: _Place) -> None:
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                self.field(selection, parent, place)
+                continue
+            if isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                inner = selection.selection_set
+            else:
+                assert isinstance(selection, FragmentSpreadNode)
+                fragment = self.fragments[selection.name.value]
+                condition = fragment.type_condition
+                inner = fragment.selection_set
+            self.selections(
+                inner, self.schema.get_type(condition.name.value) if condition else parent, place
+            )
+
+    def field(self, node: FieldNode, parent: Any, place: _Place) -> None:
+        measures = self.measures
+        depth = place.depth + 1
+        measures.depth = max(measures.depth, depth)
+        if node.alias is not None:
+            measures.aliases += 1
+        definition = self.definition(parent, node.name.value)
+        if definition is None or node.selection_set is None:
+            return
+        named = get_named_type(definition.type)
+        costed = place.costed and not named.name.startswith("__")
+        is_root = depth == 1
+        root_items = self.list_items(node, definition) if is_root else place.root_items
+        # a payload's lists return what the mutation's input lists gave
+        inherited_items = root_items if is_root and self.is_mutation else None
+        name = node.name.value
+        if place.page is not None and name in ("edges", "nodes"):
+            rows = place.multiplier * place.page
+            inner = _Place(rows, depth, edge=name == "edges", costed=costed)
+        elif place.edge and name == "node":
+            inner = _Place(place.multiplier, depth, costed=costed)
+        elif self.is_connection(definition, named):
+            size = self.page_size(node)
+            fetched = not PAGE_FIELDS.isdisjoint(self.field_names(node.selection_set))
+            self.add(place.multiplier * (size if fetched else 1), costed)
+            inner = _Place(place.multiplier, depth, page=size, costed=costed)
+        elif isinstance(_nullable(definition.type), GraphQLList):
+            size = DEFAULT_PAGE_SIZE if root_items is None else root_items
+            rows = place.multiplier * size
+            self.add(rows, costed)
+            inner = _Place(rows, depth, costed=costed)
+        else:
+            self.add(place.multiplier, costed)
+            inner = _Place(place.multiplier, depth, root_items=inherited_items, costed=costed)
+        self.selections(node.selection_set, named, inner)
+
+    def add(self, rows: int, costed: bool) -> None:
+        if costed:
+            self.measures.cost += rows
+
+    @property
+    def is_mutation(self) -> bool:
+        return self.operation.operation is OperationType.MUTATION
+
+    def definition(self, parent: Any, name: str) -> GraphQLField | None:
+        if name in _META_FIELDS:
+            return _META_FIELDS[name]
+        fields = getattr(parent, "fields", None)
+        return None if fields is None else cast(GraphQLField | None, fields.get(name))
+
+    @staticmethod
+    def is_connection(definition: GraphQLField, named: Any) -> bool:
+        return (
+            "first" in definition.args
+            and isinstance(named, GraphQLObjectType)
+            and "edges" in named.fields
+        )
+
+    def page_size(self, node: FieldNode) -> int:
+        """The page size a connection field asks for, as its resolver will take it (one
+        over the maximum is refused there, with a clearer message than a cost)."""
+        sizes = [
+            size
+            for size in (self.int_argument(node, "first"), self.int_argument(node, "last"))
+            if size is not None
+        ]
+        return min(max(max(sizes, default=DEFAULT_PAGE_SIZE), 0), MAX_PAGE_SIZE)
+
+    def int_argument(self, node: FieldNode, name: str) -> int | None:
+        for argument in node.arguments or ():
+            if argument.name.value != name:
+                continue
+            value = argument.value
+            if isinstance(value, IntValueNode):
+                return int(value.value)
+            if isinstance(value, VariableNode):
+                given = self.variables.get(value.name.value)
+                return given if isinstance(given, int) and not isinstance(given, bool) else None
+        return None
+
+    def field_names(self, selection_set: SelectionSetNode) -> set[str]:
+        """The fields `selection_set` selects, through its fragments."""
+        names: set[str] = set()
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                names.add(selection.name.value)
+            elif isinstance(selection, InlineFragmentNode):
+                names |= self.field_names(selection.selection_set)
+            else:
+                assert isinstance(selection, FragmentSpreadNode)
+                names |= self.field_names(self.fragments[selection.name.value].selection_set)
+        return names
+
+    def list_items(self, node: FieldNode, definition: GraphQLField) -> int:
+        """The items of the lists among the arguments of `node`, a root field."""
+        total = 0
+        for argument in node.arguments or ():
+            declared = definition.args.get(argument.name.value)
+            if declared is not None:
+                total += self.literal_items(argument.value, declared.type)
+        return total
+
+    def literal_items(self, value: ValueNode, type_: GraphQLInputType) -> int:
+        if isinstance(value, VariableNode):
+            return _value_items(self.variables.get(value.name.value), type_)
+        type_ = _nullable(type_)
+        if isinstance(type_, GraphQLList):
+            if isinstance(value, ListValueNode):
+                return len(value.values)
+            return 0 if isinstance(value, NullValueNode) else 1
+        if isinstance(type_, GraphQLInputObjectType) and isinstance(value, ObjectValueNode):
+            return sum(
+                self.literal_items(field.value, type_.fields[field.name.value].type)
+                for field in value.fields
+                if field.name.value in type_.fields
+            )
+        return 0
+
+
+def _value_items(value: Any, type_: GraphQLInputType) -> int:
+    """The items of the lists in a variable's value, walked along its declared type."""
+    type_ = _nullable(type_)
+    if isinstance(type_, GraphQLList):
+        if isinstance(value, list):
+            return len(value)
+        return 0 if value is None else 1
+    if isinstance(type_, GraphQLInputObjectType) and isinstance(value, dict):
+        return sum(
+            _value_items(item, type_.fields[name].type)
+            for name, item in value.items()
+            if name in type_.fields
+        )
+    return 0
+
+
+def _nullable(type_: Any) -> Any:
+    return type_.of_type if isinstance(type_, GraphQLNonNull) else type_
