@@ -52,9 +52,20 @@ def primary_key_attribute(model: type[Base]) -> InstrumentedAttribute[Any]:
 
 
 async def execute(source: LoaderSource, statement: Executable) -> Sequence[Any]:
+    """Run `statement` to its end even if the resolver awaiting it is cancelled (GraphQL
+    cancels the siblings of a field whose error nulled their parent): a statement cut off
+    mid-flight leaves its connection in an unknown state, and the pool must throw it
+    away. The operation's end waits for it through `db_lock`."""
+    task = asyncio.ensure_future(_execute(source, statement))
+    # an error nobody awaits any more is not worth a warning
+    task.add_done_callback(lambda done: done.cancelled() or done.exception())
+    return await asyncio.shield(task)
+
+
+async def _execute(source: LoaderSource, statement: Executable) -> Sequence[Any]:
     async with source.db_lock:
         result = await source.session.execute(statement)
-    rows: Sequence[Any] = result.all()
+        rows: Sequence[Any] = result.all()
     return rows
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from strawberry import relay
 
 from scimeta.errors import BadUserInput
+from scimeta.ids import parse_row_id
 from scimeta.models import Base
 from scimeta.schema.enums import (
     AuditStatus,
@@ -201,12 +202,10 @@ class SubjectFilter(OperatorFilter):
 
 
 def _node_id(global_id: relay.GlobalID) -> int:
-    try:
-        return int(global_id.node_id)
-    except ValueError:
-        raise BadUserInput(
-            f"Invalid {global_id.type_name} id: pass an id this API returned."
-        ) from None
+    row = parse_row_id(global_id.node_id)
+    if row is None:
+        raise BadUserInput(f"Invalid {global_id.type_name} id: pass an id this API returned.")
+    return row
 
 
 def _row_id(global_id: relay.GlobalID, type_name: str) -> int:

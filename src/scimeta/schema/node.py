@@ -11,6 +11,7 @@ from strawberry import relay
 from strawberry.types import Info
 
 from scimeta.errors import BadUserInput, NotFound
+from scimeta.ids import parse_row_id
 from scimeta.loaders import Loaders
 from scimeta.models import Base
 
@@ -74,7 +75,7 @@ async def load_nodes(
 
 
 def _row_id(model: type[Base], node_id: str) -> int:
-    try:
-        return int(node_id)
-    except ValueError:
-        raise BadUserInput(f"Invalid {model.__name__} id: pass an id this API returned.") from None
+    row = parse_row_id(node_id)
+    if row is None:
+        raise BadUserInput(f"Invalid {model.__name__} id: pass an id this API returned.")
+    return row

@@ -33,9 +33,14 @@ class OperationScope:
         self.db_lock = asyncio.Lock()
         self._session: AsyncSession | None = None
         self._loaders: Loaders | None = None
+        self._ended = False
 
     @property
     def session(self) -> AsyncSession:
+        if self._ended:
+            # a resolver still running after its operation answered (GraphQL does not
+            # wait for siblings of a field whose error nulled their parent)
+            raise OperationEnded("the operation has ended; its session is closed")
         if self._session is None:
             self._session = self.sessionmaker()
         return self._session
@@ -50,10 +55,21 @@ class OperationScope:
         self._loaders = None
 
     async def close(self) -> None:
-        """Give the connection back and forget what was read; the scope can be used again."""
-        session, self._session, self._loaders = self._session, None, None
-        if session is not None:
-            await session.close()
+        """Give the connection back and forget what was read; the scope can be used again.
+        A statement in flight is waited for: its session is not closed under it."""
+        async with self.db_lock:
+            session, self._session, self._loaders = self._session, None, None
+            if session is not None:
+                await session.close()
+
+    async def end(self) -> None:
+        """Close the scope for good: its operation has answered."""
+        self._ended = True
+        await self.close()
+
+
+class OperationEnded(Exception):
+    """A read was started after its operation had answered."""
 
 
 # The scope of the operation running in this task. Strawberry runs each operation in a
@@ -116,7 +132,7 @@ class Context:
         have been stopped while reading through a shared one)."""
         scope, token = operation
         _operation_scope.reset(token)
-        await scope.close()
+        await scope.end()
 
     def use_scope(self, scope: OperationScope) -> ScopeToken:
         """Read through `scope` in this task until `leave_scope`."""

@@ -12,6 +12,7 @@ from strawberry import relay
 from strawberry.types import Info
 
 from scimeta.errors import BadUserInput
+from scimeta.ids import parse_row_id
 from scimeta.models import Entity
 from scimeta.writes.core import update_fields
 from scimeta.writes.idempotency import Idempotency
@@ -81,12 +82,12 @@ def row_id(node_id: relay.GlobalID, model: type[Entity], field: str) -> int:
             f"{field} must be the id of a {expected}, not of a {node_id.type_name}.",
             field=field,
         )
-    try:
-        return int(node_id.node_id)
-    except ValueError:
+    row = parse_row_id(node_id.node_id)
+    if row is None:
         raise BadUserInput(
             f"{field} is not a valid {expected} id: pass an id this API returned.", field=field
-        ) from None
+        )
+    return row
 
 
 def optional_row_id(node_id: relay.GlobalID | None, model: type[Entity], field: str) -> int | None:
