@@ -39,14 +39,17 @@ from graphql import (
     OperationType,
     SchemaMetaFieldDef,
     SelectionSetNode,
+    StringValueNode,
     Token,
     TokenKind,
     TypeMetaFieldDef,
     ValueNode,
     VariableNode,
+    Visitor,
     get_named_type,
     get_operation_ast,
     value_from_ast_untyped,
+    visit,
 )
 from sqlalchemy.exc import DBAPIError
 from starlette.responses import Response
@@ -55,6 +58,7 @@ from strawberry.schema.schema import validate_document
 
 from scimeta.errors import (
     REFUSAL_CODES,
+    BadUserInput,
     ClientError,
     OperationRefused,
     QueryTimeout,
@@ -244,6 +248,10 @@ class QueryLimitsExtension(SchemaExtension):
             execution.pre_execution_errors = validate_document(
                 execution.schema._schema, document, execution.validation_rules
             )
+        if document is not None and not execution.pre_execution_errors:
+            unstorable = unstorable_text(document, execution.variables)
+            if unstorable is not None:
+                execution.pre_execution_errors = [unstorable]
         operation = get_operation_ast(document, execution.operation_name) if document else None
         if document is not None and operation is not None and not execution.pre_execution_errors:
             measures = measure(
@@ -501,3 +509,47 @@ def _value_items(value: Any, type_: GraphQLInputType) -> int:
 
 def _nullable(type_: Any) -> Any:
     return type_.of_type if isinstance(type_, GraphQLNonNull) else type_
+
+
+def unstorable_text(
+    document: DocumentNode, variables: Mapping[str, Any] | None
+) -> ClientError | None:
+    """An error if a string of the request holds what PostgreSQL text and JSON cannot
+    store or compare: NUL, or half of a UTF-16 surrogate pair (JSON's `\\ud800`
+    without its other half). Found before anything runs, so that it is the client's
+    error with a code, not a database failure."""
+    strings: list[str] = []
+    _strings_of(variables or {}, strings)
+    for node in _string_nodes(document):
+        strings.append(node.value)
+    for text in strings:
+        if "\x00" in text:
+            return BadUserInput("Text may not contain the NUL character (\\u0000).")
+        if any(0xD800 <= ord(character) <= 0xDFFF for character in text):
+            return BadUserInput(
+                "Text may not contain half of a surrogate pair (\\ud800 to \\udfff alone)."
+            )
+    return None
+
+
+def _strings_of(value: Any, found: list[str]) -> None:
+    if isinstance(value, str):
+        found.append(value)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _strings_of(key, found)
+            _strings_of(item, found)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _strings_of(item, found)
+
+
+def _string_nodes(document: DocumentNode) -> list[StringValueNode]:
+    nodes: list[StringValueNode] = []
+
+    class Collector(Visitor):
+        def enter_string_value(self, node: StringValueNode, *_: Any) -> None:
+            nodes.append(node)
+
+    visit(document, Collector())
+    return nodes

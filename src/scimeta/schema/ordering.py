@@ -131,6 +131,8 @@ def _decode_value(term: OrderTerm, value: Any) -> Any:
         return float(value)
     if not isinstance(value, python_type):
         raise TypeError(value)
+    if isinstance(value, int) and not -(2**63) <= value < 2**63:
+        raise ValueError(value)
     return value
 
 

@@ -32,7 +32,15 @@ def _parse_datetime(value: Any) -> datetime:
         parsed = datetime.fromisoformat(value)
     except ValueError as exc:
         raise ValueError(f"DateTime cannot represent {value!r}: {exc}.") from None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    parsed = parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    try:
+        # the instant must exist in UTC too: 0001-01-01T00:00+05:00 is before year 1
+        parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(
+            f"DateTime cannot represent {value!r}: in UTC it falls outside years 1 to 9999."
+        ) from None
+    return parsed
 
 
 Long = NewType("Long", int)

@@ -27,6 +27,9 @@ BAD_VALUES = {
     "22007": "a date or time has the wrong format",
     "22008": "a date or time is out of range",
     "22023": "a value is not valid",
+    # PostgreSQL text and JSON cannot hold the NUL character, \u0000
+    "22021": "a text contains a character that cannot be stored, such as NUL (\\u0000)",
+    "22P05": "a text contains a character that cannot be stored, such as NUL (\\u0000)",
 }
 
 _KEY_DETAIL = re.compile(r"Key \((?P<columns>.+?)\)=\((?P<values>.*)\)")
