@@ -30,7 +30,7 @@ from scimeta.live.hub import Hub
 from scimeta.server.app import create_app
 from scimeta.server.database import create_engine, create_sessionmaker
 from scimeta.server.migrate import run_upgrade
-from scimeta.server.settings import Settings
+from scimeta.server.settings import Limits, Settings
 from tests.conftest import DatabaseFactory, GraphQLClient
 
 # how long a test waits for a message before it fails (a bound, not a pause)
@@ -83,12 +83,15 @@ class LiveServer:
 
 @contextlib.asynccontextmanager
 async def serving(
-    engine: AsyncEngine, lease_sweep_seconds: float = 0, lifespan: str = "on"
+    engine: AsyncEngine,
+    lease_sweep_seconds: float = 0,
+    lifespan: str = "on",
+    limits: Limits | None = None,
 ) -> AsyncIterator[LiveServer]:
     """The application served by uvicorn in this event loop; its lease sweeper is off
     unless asked for, so that tests decide when leases expire. Without its lifespan the
     application has no listener or sweeper."""
-    settings = Settings(lease_sweep_seconds=lease_sweep_seconds)
+    settings = Settings(lease_sweep_seconds=lease_sweep_seconds, limits=limits or Limits())
     app = create_app(settings, sessionmaker=create_sessionmaker(engine))
     sock = bound_socket()
     server = uvicorn.Server(uvicorn.Config(app, lifespan=lifespan, log_level="warning"))

@@ -4,28 +4,24 @@ deadline for `connection_init`, and a cap on the operations open at once on one 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from scimeta.server.app import create_app
-from scimeta.server.database import create_sessionmaker
-from scimeta.server.settings import Limits, Settings
+from scimeta.server.settings import Limits
 from tests.conftest import GraphQLClient
 from tests.live.conftest import (
     MESSAGE_TIMEOUT,
     STARTUP_TIMEOUT,
     LiveServer,
     Subscriber,
-    bound_socket,
+    serving,
 )
 from tests.live.test_subscriptions import newest_sequence
 
@@ -40,30 +36,12 @@ CREATE_STUDY = """
 mutation($name: String!) { createStudy(input: {name: $name}) { study { id } } }"""
 
 
-@contextlib.asynccontextmanager
-async def serving(engine: AsyncEngine, limits: Limits) -> AsyncIterator[LiveServer]:
-    app = create_app(
-        Settings(lease_sweep_seconds=0, limits=limits), sessionmaker=create_sessionmaker(engine)
-    )
-    sock = bound_socket()
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="warning"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        yield LiveServer(app, sock.getsockname()[1])
-    finally:
-        server.should_exit = True
-        try:
-            await asyncio.wait_for(task, STARTUP_TIMEOUT)
-        finally:
-            sock.close()
-
-
 @pytest.fixture
 async def limited_server(live_engine: AsyncEngine) -> AsyncIterator[LiveServer]:
     limits = Limits(
         connection_init_timeout_seconds=INIT_TIMEOUT_SECONDS, max_subscriptions_per_socket=2
     )
-    async with serving(live_engine, limits) as server:
+    async with serving(live_engine, limits=limits) as server:
         yield server
 
 
