@@ -23,7 +23,7 @@ from scimeta.errors import BadUserInput, Conflict
 from scimeta.models import RunPhase, Status
 from scimeta.writes.core import MetricValue, record_metrics
 from scimeta.writes.lifecycle import set_phase, set_status
-from scimeta.writes.runs import NAME_LENGTH, checked_text, move_run_status
+from scimeta.writes.runs import NAME_LENGTH, checked_text, clear_lease, move_run_status
 from scimeta.writes.transaction import Writer, global_id, json_value
 
 MAX_LEASE_SECONDS = 86_400
@@ -165,7 +165,7 @@ async def release_run(
     if phase is not None:
         set_phase(writer, run, phase)
     await record_metrics(writer, run, metrics)
-    _clear_lease(run)
+    clear_lease(run)
     if status == Status.PENDING and run.status == Status.RUNNING:
         _requeue(writer, run)
     else:
@@ -245,7 +245,7 @@ def _take_back(writer: Writer, run: models.Run) -> None:
             "leaseExpiredAt": json_value(run.lease_expires_at),
         },
     )
-    _clear_lease(run)
+    clear_lease(run)
 
 
 def _requeue(writer: Writer, run: models.Run) -> None:
@@ -255,9 +255,3 @@ def _requeue(writer: Writer, run: models.Run) -> None:
     run.started_at = None
     run.ended_at = None
     writer.event(run, "status_changed", {"from": Status.RUNNING.value, "to": Status.PENDING.value})
-
-
-def _clear_lease(run: models.Run) -> None:
-    run.claimed_by = None
-    run.lease_token = None
-    run.lease_expires_at = None

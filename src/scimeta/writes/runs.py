@@ -174,11 +174,18 @@ async def move_run_status(
     payload: dict[str, Any] = {"error": error} if error is not None else {}
     if target != Status.RUNNING and run.lease_token is not None and run.status != target:
         payload["leaseEndedFor"] = run.claimed_by
-        run.claimed_by = run.lease_token = run.lease_expires_at = None
+        clear_lease(run)
     if await set_status(
         writer, run, target, finished_attribute="ended_at", payload=payload or None
     ):
         run.error = error
+
+
+def clear_lease(run: models.Run) -> None:
+    """The run is no worker's any more: its lease token no longer proves anything."""
+    run.claimed_by = None
+    run.lease_token = None
+    run.lease_expires_at = None
 
 
 async def set_run_phase(
