@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.applications import Starlette
 
 from scimeta.server.app import create_app
 from scimeta.server.database import create_engine, start_embedded, to_async_url
@@ -141,11 +142,18 @@ def statements(connection: AsyncConnection) -> Iterator[StatementCounter]:
     event.remove(connection.sync_connection, "before_cursor_execute", counter)
 
 
+async def started(app: Starlette) -> Starlette:
+    """An in-process application with what its lifespan decides first: whether it runs
+    open (no API token exists) or asks for tokens."""
+    await app.state.authenticator.start(app.state.sessionmaker, "127.0.0.1")
+    return app
+
+
 @pytest.fixture
 async def client(
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(sessionmaker=sessionmaker)
+    app = await started(create_app(sessionmaker=sessionmaker))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield client

@@ -16,7 +16,7 @@ from scimeta.demo import load_demo
 from scimeta.server.app import create_app
 from scimeta.server.database import create_engine, create_sessionmaker
 from scimeta.server.migrate import run_upgrade
-from tests.conftest import DatabaseFactory, StatementCounter
+from tests.conftest import DatabaseFactory, StatementCounter, started
 
 # Tables the demo has no story for yet are listed here, so a new table is noticed.
 # Written only by API calls that carry an idempotency key, and by making API tokens.
@@ -112,10 +112,10 @@ query {
 
 
 async def _deep_query_statements(engine: AsyncEngine) -> tuple[int, dict[str, Any]]:
+    app = await started(create_app(sessionmaker=create_sessionmaker(engine)))
     counter = StatementCounter()
     event.listen(engine.sync_engine, "before_cursor_execute", counter)
     try:
-        app = create_app(sessionmaker=create_sessionmaker(engine))
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             response = await client.post("/graphql", json={"query": DEEP})

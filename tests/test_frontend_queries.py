@@ -29,7 +29,7 @@ from scimeta.resolvers.schema import schema
 from scimeta.server.app import create_app
 from scimeta.server.database import create_engine, create_sessionmaker
 from scimeta.server.migrate import run_upgrade
-from tests.conftest import DatabaseFactory, StatementCounter
+from tests.conftest import DatabaseFactory, StatementCounter, started
 
 QUERIES = Path(__file__).resolve().parent.parent / "frontend-queries"
 DOCUMENTS = sorted(path.relative_to(QUERIES).as_posix() for path in QUERIES.rglob("*.graphql"))
@@ -319,10 +319,10 @@ async def demo_3(databases: DatabaseFactory) -> AsyncIterator[AsyncEngine]:
 
 async def _run(engine: AsyncEngine, query: FrontendQuery) -> tuple[list[str], Data]:
     """Posts the document with its variables; returns the statements it ran and its data."""
+    app = await started(create_app(sessionmaker=create_sessionmaker(engine)))
     counter = StatementCounter()
     event.listen(engine.sync_engine, "before_cursor_execute", counter)
     try:
-        app = create_app(sessionmaker=create_sessionmaker(engine))
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             response = await client.post(

@@ -26,14 +26,14 @@ from scimeta.server.app import create_app
 from scimeta.server.database import create_engine, create_sessionmaker
 from scimeta.server.migrate import run_upgrade
 from scimeta.server.settings import Limits, Settings
-from tests.conftest import DatabaseFactory, GraphQLClient, StatementCounter
+from tests.conftest import DatabaseFactory, GraphQLClient, StatementCounter, started
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 
-def serving(limits: Limits, sessionmaker: async_sessionmaker[AsyncSession]) -> Starlette:
-    return create_app(Settings(limits=limits), sessionmaker=sessionmaker)
+async def serving(limits: Limits, sessionmaker: async_sessionmaker[AsyncSession]) -> Starlette:
+    return await started(create_app(Settings(limits=limits), sessionmaker=sessionmaker))
 
 
 async def post(app: Starlette, query: str, **variables: Any) -> tuple[int, dict[str, Any]]:
@@ -82,7 +82,8 @@ fragment Participants on Study { participants { nodes { id } } }
 async def test_depth_counts_the_fields_of_fragments_where_they_are_spread(
     sessionmaker: async_sessionmaker[AsyncSession], statements: StatementCounter
 ) -> None:
-    app = serving(Limits(max_depth=4), sessionmaker)
+    app = await serving(Limits(max_depth=4), sessionmaker)
+    statements.reset()
 
     status, body = await post(app, DEEP_BY_FRAGMENT)
 
@@ -100,7 +101,8 @@ async def test_depth_counts_the_fields_of_fragments_where_they_are_spread(
 async def test_aliases_count_each_spread_of_their_fragment(
     sessionmaker: async_sessionmaker[AsyncSession], statements: StatementCounter
 ) -> None:
-    app = serving(Limits(max_aliases=3), sessionmaker)
+    app = await serving(Limits(max_aliases=3), sessionmaker)
+    statements.reset()
     query = """
     { a: studies { ...Counts } b: studies { ...Counts } }
     fragment Counts on StudyConnection { all: totalCount }
@@ -126,7 +128,8 @@ async def test_tokens_count_each_spread_of_their_fragment(
     written = document_tokens(query)
     # the fragment's 12 tokens written once, its selection's 8 copied to each spread
     expanded = written - 12 + 3 * 8
-    app = serving(Limits(max_tokens=written + 5), sessionmaker)
+    app = await serving(Limits(max_tokens=written + 5), sessionmaker)
+    statements.reset()
 
     status, body = await post(app, query)
 
@@ -144,7 +147,8 @@ async def test_tokens_count_each_spread_of_their_fragment(
 async def test_a_document_over_the_token_limit_is_not_even_parsed(
     sessionmaker: async_sessionmaker[AsyncSession], statements: StatementCounter
 ) -> None:
-    app = serving(Limits(max_tokens=50), sessionmaker)
+    app = await serving(Limits(max_tokens=50), sessionmaker)
+    statements.reset()
     query = "{ " + " ".join(f"r{i}: runs {{ totalCount }}" for i in range(20)) + " }"
 
     status, body = await post(app, query)
@@ -164,7 +168,8 @@ NESTED_PAGES = """query Nested($participants: Int) {
 async def test_an_operation_over_the_cost_budget_is_refused(
     sessionmaker: async_sessionmaker[AsyncSession], statements: StatementCounter
 ) -> None:
-    app = serving(Limits(max_cost=1000), sessionmaker)
+    app = await serving(Limits(max_cost=1000), sessionmaker)
+    statements.reset()
 
     status, body = await post(app, NESTED_PAGES, participants=100)
 
@@ -183,7 +188,8 @@ async def test_an_operation_over_the_cost_budget_is_refused(
 async def test_a_mutation_over_a_limit_writes_nothing(
     sessionmaker: async_sessionmaker[AsyncSession], statements: StatementCounter
 ) -> None:
-    app = serving(Limits(max_aliases=1), sessionmaker)
+    app = await serving(Limits(max_aliases=1), sessionmaker)
+    statements.reset()
     mutation = """mutation {
       a: createStudy(input: {name: "over-limit-a"}) { study { id } }
       b: createStudy(input: {name: "over-limit-b"}) { study { id } }
@@ -206,8 +212,12 @@ async def test_every_operation_reports_its_cost(client: httpx.AsyncClient) -> No
 async def test_limits_come_from_the_application_settings(
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
-    _, tight = await post(serving(Limits(max_cost=5), sessionmaker), "{ runs { totalCount } }")
-    _, loose = await post(serving(Limits(max_cost=9), sessionmaker), "{ runs { totalCount } }")
+    _, tight = await post(
+        await serving(Limits(max_cost=5), sessionmaker), "{ runs { totalCount } }"
+    )
+    _, loose = await post(
+        await serving(Limits(max_cost=9), sessionmaker), "{ runs { totalCount } }"
+    )
 
     assert tight["extensions"]["cost"] == {"estimated": 1, "budget": 5}
     assert loose["extensions"]["cost"] == {"estimated": 1, "budget": 9}
@@ -309,7 +319,7 @@ async def run_with_study(databases: DatabaseFactory) -> str:
     engine = create_engine(url)
     async with engine.begin() as connection:
         await connection.run_sync(run_upgrade)
-    app = serving(Limits(), create_sessionmaker(engine))
+    app = await serving(Limits(), create_sessionmaker(engine))
     _, study = await post(app, 'mutation { createStudy(input: {name: "locked"}) { study { id } } }')
     await post(
         app,
@@ -345,7 +355,7 @@ async def locked_studies(run_with_study: str) -> AsyncIterator[LockedStudies]:
 async def test_a_read_over_the_statement_timeout_is_cancelled(
     locked_studies: LockedStudies, caplog: pytest.LogCaptureFixture
 ) -> None:
-    app = serving(Limits(statement_timeout_seconds=0.5), locked_studies.sessionmaker)
+    app = await serving(Limits(statement_timeout_seconds=0.5), locked_studies.sessionmaker)
 
     with caplog.at_level(logging.ERROR, logger="scimeta.errors"):
         status, body = await post(
@@ -370,7 +380,7 @@ async def test_a_read_over_the_statement_timeout_is_cancelled(
 async def test_a_write_over_the_statement_timeout_writes_nothing(
     locked_studies: LockedStudies,
 ) -> None:
-    app = serving(Limits(statement_timeout_seconds=0.5), locked_studies.sessionmaker)
+    app = await serving(Limits(statement_timeout_seconds=0.5), locked_studies.sessionmaker)
 
     status, body = await post(
         app, 'mutation { createStudy(input: {name: "too-slow"}) { study { id } } }'

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from scimeta.server.app import create_app
 from scimeta.server.database import create_engine, create_sessionmaker
 from scimeta.server.migrate import run_upgrade
-from tests.conftest import DatabaseFactory, GraphQLClient
+from tests.conftest import DatabaseFactory, GraphQLClient, started
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +28,7 @@ async def committed_engine(databases: DatabaseFactory) -> AsyncIterator[AsyncEng
 @pytest.fixture
 async def committed_graphql(committed_engine: AsyncEngine) -> AsyncIterator[GraphQLClient]:
     """A client whose every mutation commits; tests name their rows uniquely."""
-    app = create_app(sessionmaker=create_sessionmaker(committed_engine))
+    app = await started(create_app(sessionmaker=create_sessionmaker(committed_engine)))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield GraphQLClient(http)

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from tests.conftest import started
 
 from scimeta.server.app import create_app
 from scimeta.server.http import MAX_BATCH_OPERATIONS
@@ -30,7 +31,7 @@ query($name: String!) { studies(where: {name: {eq: $name}}) { totalCount } }"""
 async def serving(
     sessionmaker: async_sessionmaker[AsyncSession], **limits: Any
 ) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(Settings(limits=Limits(**limits)), sessionmaker=sessionmaker)
+    app = await started(create_app(Settings(limits=Limits(**limits)), sessionmaker=sessionmaker))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield client

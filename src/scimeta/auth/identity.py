@@ -10,10 +10,12 @@ from __future__ import annotations
 import enum
 import ipaddress
 from dataclasses import dataclass
+from functools import cached_property
 
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from scimeta.auth.policy import Access
 from scimeta.auth.tokens import Grant, Unauthenticated, authenticate
 from scimeta.models import ApiToken, Role
 
@@ -35,9 +37,16 @@ class Identity:
             for grant in self.grants
         )
 
+    @cached_property
+    def access(self) -> Access:
+        """What the grants allow, as checks and SQL conditions."""
+        return Access(self)
+
 
 # The one user of a server that runs open.
 LOCAL = Identity()
+# A caller not yet identified (a WebSocket before its `connection_init`): no grants.
+NOBODY = Identity(name="nobody", grants=())
 
 
 class AccessMode(enum.Enum):
@@ -72,15 +81,7 @@ async def identify(session: AsyncSession, authorization: str | None) -> Identity
 async def access_mode(session: AsyncSession, host: str) -> AccessMode:
     """OPEN on loopback while no usable token exists; TOKENS once one does. Refuses to
     run open on any other address."""
-    usable = await session.scalar(
-        select(
-            exists().where(
-                ApiToken.revoked_at.is_(None),
-                or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > func.now()),
-            )
-        )
-    )
-    if usable:
+    if await usable_tokens_exist(session):
         return AccessMode.TOKENS
     if is_loopback(host):
         return AccessMode.OPEN
@@ -89,6 +90,19 @@ async def access_mode(session: AsyncSession, host: str) -> AccessMode:
         "read and change everything. Create a token first (scimeta token create --role "
         "admin --all), or listen on 127.0.0.1."
     )
+
+
+async def usable_tokens_exist(session: AsyncSession) -> bool:
+    """Whether a token exists that is neither revoked nor expired."""
+    usable = await session.scalar(
+        select(
+            exists().where(
+                ApiToken.revoked_at.is_(None),
+                or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > func.now()),
+            )
+        )
+    )
+    return bool(usable)
 
 
 def is_loopback(host: str) -> bool:

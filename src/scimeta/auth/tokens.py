@@ -20,6 +20,9 @@ from scimeta.errors import BadUserInput, ClientError, NotFound
 from scimeta.models import ApiToken, Role, TokenGrant
 
 SECRET_PREFIX = "smt_"
+# notified when a token is made or revoked: a server running open on loopback starts
+# asking for tokens once one exists
+TOKENS_CHANNEL = "scimeta_tokens"
 # what a listing shows of a secret: the prefix and a few characters after it
 SHOWN_CHARACTERS = 12
 NAME_LENGTH = 255
@@ -97,6 +100,7 @@ async def create_token(
         for grant in grants
     )
     await session.flush()
+    await _announce(session)
     return NewToken(token, secret)
 
 
@@ -141,4 +145,10 @@ async def revoke_token(session: AsyncSession, token_id: int) -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = await session.scalar(select(func.now()))
         await session.flush()
+        await _announce(session)
     return token
+
+
+async def _announce(session: AsyncSession) -> None:
+    """Tell every server process, at commit, that the tokens changed."""
+    await session.execute(select(func.pg_notify(TOKENS_CHANNEL, "")))

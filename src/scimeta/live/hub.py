@@ -28,6 +28,7 @@ import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import ColumnElement, and_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from scimeta.auth.tokens import TOKENS_CHANNEL
 from scimeta.models import Event
 from scimeta.writes.transaction import EVENTS_CHANNEL
 
@@ -241,6 +242,9 @@ class Hub:
         self.closed = False
         self.connected = asyncio.Event()
         self.reconnects = 0
+        # called when API tokens may have been made or revoked (a notification on
+        # TOKENS_CHANNEL, or a reconnect, after which one may have been missed)
+        self.token_listeners: list[Callable[[], None]] = []
 
     @property
     def subscription_count(self) -> int:
@@ -330,6 +334,8 @@ class Hub:
         self._lost.clear()
         connection.add_termination_listener(lambda _: self._lost.set())
         await connection.add_listener(EVENTS_CHANNEL, self._on_notify)
+        await connection.add_listener(TOKENS_CHANNEL, self._on_tokens_changed)
+        self._on_tokens_changed()
         if self._last_read is None or not self._subscriptions:
             # nobody to hand older events to: start from the newest
             self._last_read = await self._newest(connection)
@@ -345,6 +351,10 @@ class Hub:
             if self._lost.is_set():
                 raise ConnectionLost("the listening connection was closed")
             await self._read(connection)
+
+    def _on_tokens_changed(self, *notification: Any) -> None:
+        for listener in self.token_listeners:
+            listener()
 
     def _on_notify(self, connection: Any, pid: int, channel: str, payload: str) -> None:
         with contextlib.suppress(ValueError):

@@ -239,15 +239,25 @@ async def _changes(
                 # live events: read through the scope every subscription of this process
                 # that pushes them shares (per caller), so that their loaders batch together
                 shared = subscription.delivery.shared(
-                    context.identity, lambda: OperationScope(context.sessionmaker)
+                    context.identity, lambda: OperationScope(context.sessionmaker, context.identity)
                 )
                 token = context.use_scope(cast(OperationScope, shared))
             try:
+                events = await _visible(context, events)
                 for event, row in await admit(context, events):
                     yield event, row
             finally:
                 if token is not None:
                     context.leave_scope(token)
+
+
+async def _visible(context: Context, events: list[models.Event]) -> list[models.Event]:
+    """The events the caller may see: those about rows it may see (the hub hands every
+    event to every subscription that asked for its kind)."""
+    if context.identity.access.reads_all or not events:
+        return events
+    seen = await context.loaders.by_id(models.Event).load_many([e.sequence for e in events])
+    return [event for event, row in zip(events, seen, strict=True) if row is not None]
 
 
 async def _newest_sequence(context: Context) -> int:

@@ -16,9 +16,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
+from scimeta.auth.identity import AccessMode
 from scimeta.live.hub import Hub
 from scimeta.live.sweeper import LeaseSweeper
 from scimeta.resolvers.schema import schema
+from scimeta.server.authn import OPEN_NOTICE, TOKENS_NOTICE
 from scimeta.server.database import create_engine, create_sessionmaker
 from scimeta.server.http import GraphQLView, sessionmaker_of
 from scimeta.server.migrate import current_revision, head_revision
@@ -101,7 +103,10 @@ def create_app(
                 app.state.sessionmaker = create_sessionmaker(engine)
             else:
                 app.state.sessionmaker = sessionmaker
+            mode = await graphql.authenticator.start(app.state.sessionmaker, settings.host)
+            logger.info(OPEN_NOTICE if mode is AccessMode.OPEN else TOKENS_NOTICE)
             hub = Hub(listener_connect_args(app.state.sessionmaker))
+            hub.token_listeners.append(graphql.authenticator.recheck)
             # stopped also if starting is cancelled (the database may be down meanwhile)
             stack.push_async_callback(hub.stop)
             await hub.start()
@@ -119,6 +124,7 @@ def create_app(
     app = Starlette(routes=routes, lifespan=lifespan)
     # what operations may ask for is checked where they run, which reach the application
     app.state.limits = settings.limits
+    app.state.authenticator = graphql.authenticator
     if sessionmaker is not None:
         # also usable without its lifespan (an in-process test client), minus subscriptions
         app.state.sessionmaker = sessionmaker

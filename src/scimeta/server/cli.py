@@ -24,17 +24,24 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scimeta import __version__
+from scimeta.auth.identity import AccessMode, OpenServerRefused, access_mode
 from scimeta.auth.tokens import Grant, NewToken, create_token, revoke_token
 from scimeta.errors import ClientError
 from scimeta.models import ApiToken, Project, Role, Study, TokenGrant
 from scimeta.server import migrate
+from scimeta.server.authn import OPEN_NOTICE, TOKENS_NOTICE
 from scimeta.server.database import (
     DatabaseStartError,
     DatabaseURLError,
     create_engine,
     resolve_database_url,
 )
-from scimeta.server.settings import DATABASE_URL_VARIABLE, Settings
+from scimeta.server.settings import (
+    DATABASE_URL_VARIABLE,
+    HOST_VARIABLE,
+    PRODUCTION_VARIABLE,
+    Settings,
+)
 
 Command = Callable[[argparse.Namespace], int]
 T = TypeVar("T")
@@ -97,6 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"worker processes (default: {Settings.workers})",
     )
     serve.add_argument("--demo", action="store_true", help="load demo data before serving")
+    serve.add_argument(
+        "--production",
+        action="store_true",
+        help="no GraphiQL, introspection for admins only, no field suggestions "
+        f"(also {PRODUCTION_VARIABLE}=1)",
+    )
     serve.set_defaults(command=serve_command)
 
     db = commands.add_parser("db", help="database migrations")
@@ -157,14 +170,22 @@ def serve_command(args: argparse.Namespace) -> int:
     settings = dataclasses.replace(
         _settings(args), host=args.host, port=args.port, workers=args.workers
     )
+    if args.production:
+        settings = dataclasses.replace(settings, production=True, graphiql=False)
+        os.environ[PRODUCTION_VARIABLE] = "1"
     url = _database_url(settings)
     migrate.upgrade(url)
     if args.demo:
         _load_demo(url, args.scale)
+    mode = asyncio.run(_access_mode(url, settings.host))
     # worker processes build their application from the environment (see app_from_env)
     os.environ[DATABASE_URL_VARIABLE] = url
+    os.environ[HOST_VARIABLE] = settings.host
     address = f"http://{_url_host(settings.host)}:{settings.port}/graphql"
     print(f"scimeta serving GraphQL at {address}")
+    print(OPEN_NOTICE if mode is AccessMode.OPEN else TOKENS_NOTICE)
+    if settings.production:
+        print("production mode: no GraphiQL, introspection for admins only")
     if settings.graphiql:
         print(f"open {address} in a browser for GraphiQL")
     uvicorn.run(
@@ -317,6 +338,17 @@ def _database_url(settings: Settings) -> str:
             f"(set {DATABASE_URL_VARIABLE} to use another server)"
         )
     return resolve_database_url(settings)
+
+
+async def _access_mode(url: str, host: str) -> AccessMode:
+    engine = create_engine(url, statement_timeout_seconds=0)
+    try:
+        async with AsyncSession(engine) as session:
+            return await access_mode(session, host)
+    except OpenServerRefused as refused:
+        raise CommandError(str(refused)) from None
+    finally:
+        await engine.dispose()
 
 
 async def _current_revision(url: str) -> str | None:

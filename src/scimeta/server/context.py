@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 
 from scimeta.auth.identity import LOCAL, Identity
+from scimeta.auth.policy import bind
 from scimeta.loaders import Loaders
 
 if TYPE_CHECKING:
@@ -28,8 +29,11 @@ class OperationScope:
     Subscriptions that push the same change share one scope, so that their loaders batch
     together (see `scimeta.resolvers.subscription`)."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], identity: Identity = LOCAL
+    ) -> None:
         self.sessionmaker = sessionmaker
+        self.identity = identity
         self.db_lock = asyncio.Lock()
         self._session: AsyncSession | None = None
         self._loaders: Loaders | None = None
@@ -43,6 +47,8 @@ class OperationScope:
             raise OperationEnded("the operation has ended; its session is closed")
         if self._session is None:
             self._session = self.sessionmaker()
+            # every statement of the session sees only the caller's rows
+            bind(self._session, self.identity.access)
         return self._session
 
     @property
@@ -104,7 +110,7 @@ class Context:
             return scope
         # outside an operation (tests calling loaders directly): one scope for the context
         if self._default_scope is None:
-            self._default_scope = OperationScope(self.sessionmaker)
+            self._default_scope = OperationScope(self.sessionmaker, self.identity)
         return self._default_scope
 
     @property
@@ -124,7 +130,7 @@ class Context:
         self.scope.reset_loaders()
 
     def begin_operation(self) -> tuple[OperationScope, ScopeToken]:
-        scope = OperationScope(self.sessionmaker)
+        scope = OperationScope(self.sessionmaker, self.identity)
         return scope, self.use_scope(scope)
 
     async def end_operation(self, operation: tuple[OperationScope, ScopeToken]) -> None:

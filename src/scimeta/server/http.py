@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -32,7 +33,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.exceptions import MissingQueryError
+from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.schema.base import BaseSchema
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
@@ -43,10 +44,16 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import Subscr
 from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
+from strawberry.types.unset import UNSET, UnsetType
 
+from scimeta.auth.identity import NOBODY
+from scimeta.auth.tokens import Unauthenticated
 from scimeta.errors import INTERNAL, PARSE_FAILED
+from scimeta.server.authn import Authenticator, ws_authorization, www_authenticate
 from scimeta.server.context import Context
 from scimeta.server.settings import Limits, Settings
+
+logger = logging.getLogger(__name__)
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 JSON = "application/json"
@@ -72,6 +79,7 @@ REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE"
 BATCHING_DISABLED = "BATCHING_DISABLED"
 BATCH_TOO_LARGE = "BATCH_TOO_LARGE"
 TOO_MANY_OPERATIONS = "TOO_MANY_OPERATIONS"
+UNAUTHENTICATED = "UNAUTHENTICATED"
 
 JSONObject = dict[str, Any]
 
@@ -86,21 +94,27 @@ class Refusal(Exception):
     why and a GraphQL error that tells the client what to do."""
 
     def __init__(
-        self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: Mapping[str, str] | None = None,
+        **details: object,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.headers = dict(headers or {})
+        self.details = details
 
     @property
     def body(self) -> JSONObject:
-        return error_body(self.message, self.code)
+        return error_body(self.message, self.code, **self.details)
 
 
-def error_body(message: str, code: str) -> JSONObject:
-    return {"errors": [{"message": message, "extensions": {"code": code}}]}
+def error_body(message: str, code: str, **details: object) -> JSONObject:
+    return {"errors": [{"message": message, "extensions": {"code": code, **details}}]}
 
 
 @dataclass(frozen=True)
@@ -318,17 +332,53 @@ class GraphQLView(GraphQL[Context, None]):
             max_subscriptions_per_connection=limits.max_subscriptions_per_socket,
         )
         self.limits: Limits = limits
+        self.authenticator = Authenticator(settings.host)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
+        sessionmaker = sessionmaker_of(request)
+        if isinstance(request, WebSocket):
+            # nobody, until the token of `connection_init` is checked (`on_ws_connect`);
+            # strawberry runs no operation before that
+            identity = NOBODY
+        else:
+            try:
+                identity = await self.authenticator.identify(
+                    sessionmaker, request.headers.get("authorization")
+                )
+            except Unauthenticated as refused:
+                extensions = refused.extensions or {}
+                raise Refusal(
+                    401,
+                    UNAUTHENTICATED,
+                    refused.message,
+                    {"WWW-Authenticate": www_authenticate(str(extensions.get("reason")))},
+                    reason=extensions.get("reason"),
+                ) from None
         # over a WebSocket strawberry passes the socket itself as the "response"
         return Context(
             request=request,
             response=response if isinstance(response, Response) else None,
-            sessionmaker=sessionmaker_of(request),
+            sessionmaker=sessionmaker,
             hub=getattr(request.app.state, "hub", None),
+            identity=identity,
         )
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """Check the token `connection_init` carries; a refused one closes the socket
+        with 4403."""
+        authorization = ws_authorization(context.connection_params)
+        try:
+            context.identity = await self.authenticator.identify(
+                context.sessionmaker, authorization
+            )
+        except Unauthenticated as refused:
+            logger.info("WebSocket refused: %s", refused.message)
+            raise ConnectionRejectionError(
+                {"message": refused.message, **(refused.extensions or {})}
+            ) from None
+        return UNSET
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

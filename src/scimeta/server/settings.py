@@ -12,6 +12,8 @@ import platformdirs
 DATABASE_URL_VARIABLE = "DATABASE_URL"
 DATA_DIR_VARIABLE = "SCIMETA_DATA_DIR"
 GRAPHIQL_VARIABLE = "SCIMETA_GRAPHIQL"
+HOST_VARIABLE = "SCIMETA_HOST"
+PRODUCTION_VARIABLE = "SCIMETA_PRODUCTION"
 LEASE_SWEEP_VARIABLE = "SCIMETA_LEASE_SWEEP_SECONDS"
 
 _FALSE_WORDS = frozenset({"0", "false", "no", "off"})
@@ -80,6 +82,8 @@ class Settings:
     port: int = 8000
     workers: int = 1
     graphiql: bool = True
+    # production: no GraphiQL, introspection for admins only, no "did you mean" suggestions
+    production: bool = False
     # how often each process looks for runs whose lease ran out; 0 turns the sweep off
     lease_sweep_seconds: float = 5.0
     # how long shutting down waits for requests in flight before cancelling them
@@ -88,7 +92,8 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Settings from `DATABASE_URL`, `SCIMETA_DATA_DIR`, `SCIMETA_GRAPHIQL`,
+        """Settings from `DATABASE_URL`, `SCIMETA_DATA_DIR`, `SCIMETA_HOST`,
+        `SCIMETA_PRODUCTION`, `SCIMETA_GRAPHIQL`,
         `SCIMETA_LEASE_SWEEP_SECONDS` and the `Limits` variables.
 
         Worker processes started by uvicorn learn the database only through these
@@ -98,10 +103,14 @@ class Settings:
         data_dir = env.get(DATA_DIR_VARIABLE)
         graphiql = env.get(GRAPHIQL_VARIABLE)
         sweep = env.get(LEASE_SWEEP_VARIABLE)
+        production = env.get(PRODUCTION_VARIABLE, "").strip().lower() not in {"", *_FALSE_WORDS}
         return cls(
             database_url=env.get(DATABASE_URL_VARIABLE) or None,
             data_dir=Path(data_dir).expanduser() if data_dir else default_data_dir(),
-            graphiql=graphiql is None or graphiql.strip().lower() not in _FALSE_WORDS,
+            host=env.get(HOST_VARIABLE) or cls.host,
+            production=production,
+            graphiql=not production
+            and (graphiql is None or graphiql.strip().lower() not in _FALSE_WORDS),
             lease_sweep_seconds=_seconds(sweep, LEASE_SWEEP_VARIABLE)
             if sweep
             else cls.lease_sweep_seconds,

@@ -16,7 +16,19 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, bindparam, select, true, tuple_
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Select,
+    and_,
+    any_,
+    bindparam,
+    literal,
+    select,
+    true,
+    tuple_,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from scimeta import models
 from scimeta.errors import BadUserInput, Conflict
@@ -69,6 +81,11 @@ async def claim_run(
     different run."""
     checked_text(worker, "worker", NAME_LENGTH)
     duration = lease_duration(lease_seconds)
+    studies = writer.studies_allowed()
+    if studies is not None:
+        # only runs the caller may work on: a viewer elsewhere must not block the queue
+        allowed = Run.study_id == any_(literal(studies, ARRAY(BigInteger)))
+        condition = allowed if condition is None else and_(condition, allowed)
     now = await writer.now()
     run = await _oldest_claimable(writer, condition, now)
     if run is None:

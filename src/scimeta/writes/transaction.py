@@ -16,7 +16,7 @@ from __future__ import annotations
 import enum
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -27,6 +27,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.relay import GlobalID
 
+from scimeta.auth.policy import SERVER, Access, Action, authorize_changes
 from scimeta.errors import Conflict, NotFound
 from scimeta.models import Base, Entity, Event
 from scimeta.writes.database_errors import client_error
@@ -47,11 +48,22 @@ _SNAPSHOT_SKIPS = frozenset({"attributes", "init_atoms", "data", "spec", "values
 class Writer:
     """The handle a write function gets: its session inside an open transaction."""
 
-    def __init__(self, session: AsyncSession, actor: str) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        actor: str,
+        access: Access | None = None,
+        action: Action = Action.WRITE,
+    ) -> None:
+        """`access`: the caller's grants, which must allow `action` on every row the
+        write changes (None: a trusted caller, such as the command line or the sweeper)."""
         self.session = session
         self.actor = actor
+        self.access = access
+        self.action = action
         self._now: datetime | None = None
         self._events: list[Event] = []
+        self._authorized: set[tuple[str, int]] = set()
 
     async def now(self) -> datetime:
         """The transaction's timestamp, the same `now()` the database gives `createdAt`:
@@ -118,6 +130,22 @@ class Writer:
     async def flush(self) -> None:
         await self.session.flush()
 
+    async def authorize(self, subjects: Iterable[tuple[str, int]]) -> None:
+        """Refuse (FORBIDDEN) unless the caller may make this write's change to each
+        (type name, id). Every subject of the write's events is checked when they are
+        published; a row about to be deleted is checked here first, while its scope can
+        still be looked up."""
+        wanted = set(subjects) - self._authorized
+        if self.access is None or not wanted:
+            return
+        if not self.access.may(self.action, SERVER):
+            await authorize_changes(self.session, self.access, self.action, wanted)
+        self._authorized |= wanted
+
+    def studies_allowed(self) -> list[int] | None:
+        """The studies in which the caller may make this write's change (None: all)."""
+        return None if self.access is None else self.access.studies_for(self.action)
+
     async def publish(self) -> None:
         """Insert the transaction's events in order and announce them.
 
@@ -131,6 +159,7 @@ class Writer:
         events, self._events = self._events, []
         if not events:
             return
+        await self.authorize((event.subject_type, event.subject_id) for event in events)
         rows = await self.session.execute(
             _PUBLISH,
             {
@@ -178,12 +207,18 @@ _PUBLISH = text(
 
 
 @asynccontextmanager
-async def transaction(session: AsyncSession, actor: str) -> AsyncIterator[Writer]:
+async def transaction(
+    session: AsyncSession,
+    actor: str,
+    access: Access | None = None,
+    action: Action = Action.WRITE,
+) -> AsyncIterator[Writer]:
     """Run one write: commit if the block finishes, roll back if it raises. A database
-    error caused by the input becomes a client error with a code."""
+    error caused by the input becomes a client error with a code. With `access`, the
+    caller must be allowed `action` on every row changed."""
     try:
         async with session.begin():
-            writer = Writer(session, actor)
+            writer = Writer(session, actor, access, action)
             yield writer
             await session.flush()
             await writer.publish()

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry import relay
 from strawberry.types import Info
 
+from scimeta.auth.policy import Action, access_of
 from scimeta.errors import BadUserInput
 from scimeta.ids import parse_row_id
 from scimeta.models import Entity
@@ -43,16 +44,21 @@ WriteInfo = Info[WriteContext, Any]
 
 
 @asynccontextmanager
-async def write(info: WriteInfo) -> AsyncIterator[Writer]:
+async def write(info: WriteInfo, action: Action = Action.WRITE) -> AsyncIterator[Writer]:
     """One mutation's transaction. Mutations run one after another, so nothing else uses
     the session meanwhile; reads of earlier fields are ended first so that the write
-    starts its own transaction, and the loaders forget rows the write may have changed."""
+    starts its own transaction, and the loaders forget rows the write may have changed.
+
+    The caller must be allowed `action` on every row the mutation changes (see
+    `scimeta.auth.policy`); the rows it may not see it cannot find."""
     context = info.context
     session = context.session
     if session.in_transaction():
         await session.commit()
     try:
-        async with transaction(session, context.identity.name) as writer:
+        async with transaction(
+            session, context.identity.name, access_of(session), action
+        ) as writer:
             yield writer
     finally:
         context.reset_loaders()

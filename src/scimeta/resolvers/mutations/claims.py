@@ -9,6 +9,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from scimeta import models
+from scimeta.auth.policy import Action
 from scimeta.resolvers.mutations.base import MAX_BULK_ROWS, WriteInfo, json_object, write
 from scimeta.resolvers.mutations.core import MetricInput, metric_specs
 from scimeta.schema.enums import RunPhase, Status
@@ -107,7 +108,7 @@ class ClaimMutations:
     )
     async def claim_run(self, info: WriteInfo, input: ClaimRunInput) -> ClaimRunPayload:
         condition = input.where.condition() if input.where is not None else None
-        async with write(info) as writer:
+        async with write(info, Action.RUN) as writer:
             run = await writes.claim_run(
                 writer,
                 worker=input.worker,
@@ -123,7 +124,7 @@ class ClaimMutations:
     )
     async def renew_lease(self, info: WriteInfo, input: RenewLeaseInput) -> RenewLeasePayload:
         token = writes.lease_token(input.lease)
-        async with write(info) as writer:
+        async with write(info, Action.RUN) as writer:
             run = await writes.renew_lease(writer, token, lease_seconds=input.lease_seconds)
         return RenewLeasePayload(lease=Lease.of(run))
 
@@ -139,7 +140,7 @@ class ClaimMutations:
         error = json_object(input.error, "error") if input.error is not None else None
         metrics = metric_specs(input.metrics or [])
         phase = models.RunPhase(input.phase.value) if input.phase is not None else None
-        async with write(info) as writer:
+        async with write(info, Action.RUN) as writer:
             run = await writes.release_run(
                 writer,
                 token,

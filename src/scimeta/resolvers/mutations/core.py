@@ -9,6 +9,7 @@ from strawberry import relay
 from strawberry.scalars import JSON
 
 from scimeta import models
+from scimeta.auth.policy import Action
 from scimeta.errors import BadUserInput
 from scimeta.models import Entity
 from scimeta.resolvers.mutations.base import WriteInfo, capped, json_object, row_id, write
@@ -126,7 +127,7 @@ class CoreMutations:
         "seed 002 log_event)."
     )
     async def append_event(self, info: WriteInfo, input: EventInput) -> AppendEventsPayload:
-        async with write(info) as writer:
+        async with write(info, Action.RUN) as writer:
             events = await writes.append_events(writer, [input.spec("input")])
         return AppendEventsPayload(events=events)  # type: ignore[arg-type]
 
@@ -136,7 +137,7 @@ class CoreMutations:
     async def append_events(self, info: WriteInfo, events: list[EventInput]) -> AppendEventsPayload:
         capped(events, "events", MAX_EVENTS)
         specs = [event.spec(f"events[{n}]") for n, event in enumerate(events)]
-        async with write(info) as writer:
+        async with write(info, Action.RUN) as writer:
             rows = await writes.append_events(writer, specs)
         return AppendEventsPayload(events=rows)  # type: ignore[arg-type]
 
@@ -149,7 +150,7 @@ class CoreMutations:
     ) -> RecordMetricsPayload:
         specs = metric_specs(metrics)
         model, owner_id = node_of(subject_id, "subjectId")
-        async with write(info) as writer:
+        async with write(info, Action.RUN) as writer:
             owner = await writer.lock(model, owner_id)
             await writes.record_metrics(writer, owner, specs)
         return RecordMetricsPayload(subject=owner)  # type: ignore[arg-type]
@@ -194,6 +195,6 @@ class CoreMutations:
         if id.type_name == "Event":
             raise BadUserInput("Events are append-only: they cannot be deleted.", field="id")
         model, node_row_id = node_of(id, "id")
-        async with write(info) as writer:
+        async with write(info, Action.ADMINISTER) as writer:
             state = await writes.delete_row(writer, model, node_row_id)
         return DeleteNodePayload(deleted_id=id, snapshot=state)  # type: ignore[arg-type]

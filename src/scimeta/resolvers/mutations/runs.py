@@ -8,6 +8,7 @@ from strawberry import relay
 from strawberry.scalars import JSON
 
 from scimeta import models
+from scimeta.auth.policy import Action
 from scimeta.resolvers.mutations.base import (
     WriteInfo,
     capped,
@@ -212,7 +213,7 @@ class RunMutations:
     async def set_run_phase(self, info: WriteInfo, input: SetRunPhaseInput) -> RunPayload:
         run_id = row_id(input.id, models.Run, "id")
         status = models.Status(input.status.value) if input.status is not None else None
-        async with write(info) as writer:
+        async with write(info, Action.RUN) as writer:
             run = await writes.set_run_phase(
                 writer,
                 run_id,
@@ -232,7 +233,7 @@ class RunMutations:
     async def set_run_status(self, info: WriteInfo, input: SetRunStatusInput) -> RunPayload:
         run_id = row_id(input.id, models.Run, "id")
         error = json_object(input.error, "error") if input.error is not None else None
-        async with write(info) as writer:
+        async with write(info, Action.RUN) as writer:
             run = await writes.set_run_status(
                 writer,
                 run_id,
@@ -260,7 +261,7 @@ class RunMutations:
             writes.ArtifactSpec(role=artifact.role, file=artifact.file.spec())
             for artifact in input.artifacts
         ]
-        async with write(info) as writer:
+        async with write(info, Action.RUN) as writer:
             run, rows = await writes.add_run_artifacts(writer, run_id, artifacts)
         return AddRunArtifactsPayload(run=run, artifacts=rows)  # type: ignore[arg-type]
 
@@ -275,7 +276,7 @@ class RunMutations:
     ) -> StoreAgentOutputPayload:
         run_id = row_id(input.run_id, models.Run, "runId")
         data = json_object(input.data, "data")
-        async with write(info) as writer:
+        async with write(info, Action.RUN) as writer:
             earlier, idempotency = await replayed(
                 writer, models.AgentOutput, input.idempotency_key, "storeAgentOutput", vars(input)
             )

@@ -8,6 +8,7 @@ from strawberry import relay
 from strawberry.scalars import JSON
 
 from scimeta import models
+from scimeta.auth.policy import Action
 from scimeta.resolvers.mutations.base import WriteInfo, capped, replayed, row_id, write
 from scimeta.resolvers.mutations.core import FileInput
 from scimeta.schema.enums import AuditStatus
@@ -138,7 +139,7 @@ class TrajectoryMutations:
     ) -> AddChunkAttemptPayload:
         trajectory_id = row_id(input.trajectory_id, models.Trajectory, "trajectoryId")
         spec = input.spec()
-        async with write(info) as writer:
+        async with write(info, Action.RUN) as writer:
             earlier, idempotency = await replayed(
                 writer, models.Chunk, input.idempotency_key, "addChunkAttempt", vars(input)
             )
@@ -161,7 +162,7 @@ class TrajectoryMutations:
         trajectory_id = row_id(input.trajectory_id, models.Trajectory, "trajectoryId")
         capped(input.chunks, "chunks", MAX_CHUNK_ATTEMPTS)
         specs = [chunk.spec() for chunk in input.chunks]
-        async with write(info) as writer:
+        async with write(info, Action.RUN) as writer:
             chunks = await writes.add_chunk_attempts(writer, trajectory_id, specs)
         return AddChunkAttemptsPayload(chunks=chunks)  # type: ignore[arg-type]
 
