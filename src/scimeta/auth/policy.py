@@ -64,8 +64,8 @@ class Action(enum.Enum):
     READ = "read"
     # claim, renew and release runs, and record their results (status, phase, metrics,
     # artifacts, agent outputs, chunk attempts, events)
-    RUN = "run results"
-    WRITE = "write"
+    RUN = "record run results on"
+    WRITE = "change"
     # delete rows, and manage tokens
     ADMINISTER = "administer"
 
@@ -180,10 +180,12 @@ def visible_rows(
     project_ids, study_ids = ids(projects), ids(studies)
 
     def in_projects(column: Any) -> ColumnElement[bool]:
-        return column == any_(project_ids)
+        condition: ColumnElement[bool] = column == any_(project_ids)
+        return condition
 
     def in_studies(column: Any) -> ColumnElement[bool]:
-        return column == any_(study_ids)
+        condition: ColumnElement[bool] = column == any_(study_ids)
+        return condition
 
     visible_jobs = select(jobs.c.id).where(in_projects(jobs.c.project_id))
     visible_participants = select(participants.c.id).where(in_studies(participants.c.study_id))
@@ -224,8 +226,6 @@ def visible_rows(
         m.AtomicProperty,
         m.Batch,
         m.BatchItem,
-        m.ApiToken,
-        m.TokenGrant,
     ):
         conditions[model] = false()
     # an event is visible with its subject (the log keeps events of deleted rows, which
@@ -320,7 +320,7 @@ async def scopes_of(
     wanted: dict[str, set[int]] = {}
     for type_name, row_id in subjects:
         wanted.setdefault(type_name, set()).add(row_id)
-    parts = []
+    parts: list[Any] = []
     for type_name, row_ids in wanted.items():
         query = _SCOPES.get(type_name)
         if query is None:
@@ -333,7 +333,7 @@ async def scopes_of(
         )
     scopes: dict[tuple[str, int], Scope] = {}
     if parts:
-        statement = parts[0] if len(parts) == 1 else union_all(*parts)
+        statement: Any = parts[0] if len(parts) == 1 else union_all(*parts)
         for row_id, project_id, study_id, type_name in await session.execute(statement):
             scopes[(type_name, row_id)] = Scope(project_id, study_id)
     return {

@@ -10,6 +10,7 @@ from strawberry.types import Info
 
 from scimeta import models
 from scimeta.loaders.chemistry import chemistry_statistics
+from scimeta.resolvers.mutations.tokens import Viewer, viewer_of
 from scimeta.schema.chemistry import (
     Batch,
     Calculation,
@@ -168,3 +169,7 @@ class Query:
     ) -> ChemistryStatistics:
         figures = await chemistry_statistics(info.context, where_condition(where))
         return ChemistryStatistics.of(figures)
+
+    @strawberry.field(description="Who the caller is, and its roles.")
+    def viewer(self, info: Info[Any, Any]) -> Viewer:
+        return viewer_of(info.context.identity)

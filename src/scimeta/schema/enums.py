@@ -21,3 +21,11 @@ strawberry.enum(RecordingKind, description="What a recording holds.")
 strawberry.enum(Maneuver, description="The movement a participant performed.")
 strawberry.enum(Knee, description="Which knee a recording is of.")
 strawberry.enum(FileRole, description="Whether a job reads or writes a file.")
+
+Role: TypeAlias = models.Role
+strawberry.enum(
+    Role,
+    description="What an API token may do where it is granted: VIEWER reads; RUNNER also "
+    "claims runs and records their results; CONTRIBUTOR also writes; ADMIN also deletes and "
+    "manages tokens.",
+)

@@ -378,7 +378,8 @@ class GraphQLView(GraphQL[Context, None]):
             raise ConnectionRejectionError(
                 {"message": refused.message, **(refused.extensions or {})}
             ) from None
-        return UNSET
+        acknowledged: UnsetType = UNSET
+        return acknowledged
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

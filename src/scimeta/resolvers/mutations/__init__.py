@@ -12,6 +12,7 @@ from scimeta.resolvers.mutations.jobs import JobMutations
 from scimeta.resolvers.mutations.recordings import RecordingMutations
 from scimeta.resolvers.mutations.runs import RunMutations
 from scimeta.resolvers.mutations.studies import StudyMutations
+from scimeta.resolvers.mutations.tokens import TokenMutations
 from scimeta.resolvers.mutations.trajectories import TrajectoryMutations
 
 Mutation = merge_types(
@@ -26,6 +27,7 @@ Mutation = merge_types(
         TrajectoryMutations,
         ChemistryMutations,
         BatchMutations,
+        TokenMutations,
     ),
 )
 
