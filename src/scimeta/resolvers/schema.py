@@ -21,6 +21,7 @@ from scimeta.resolvers.limits import (
     refuse_with_status,
 )
 from scimeta.resolvers.mutations import Mutation
+from scimeta.resolvers.production import ProductionExtension, production_of, without_suggestion
 from scimeta.resolvers.query import Query
 from scimeta.resolvers.subscription import Subscription
 from scimeta.schema import chemistry, core, jobs, runs, studies
@@ -92,11 +93,14 @@ class Schema(strawberry.Schema):
         context = execution_context.context if execution_context is not None else None
         limits = limits_of(context)
         executing = execution_context is not None and execution_context.result is not None
+        production = production_of(context)
         for error, replacement in zip(errors, client_errors_behind(errors, limits), strict=True):
             if replacement is not None:
                 error.message = replacement.message
                 error.extensions = replacement.extensions
             add_code(error, executing=executing)
+            if production:
+                without_suggestion(error)
         refuse_with_status(errors, context)
 
 
@@ -118,5 +122,6 @@ schema = Schema(
         partial(ValidationCache, maxsize=DOCUMENT_CACHE_SIZE),
         # after the validation cache: it measures valid documents only
         QueryLimitsExtension,
+        ProductionExtension,
     ],
 )

@@ -124,6 +124,7 @@ def create_app(
     app = Starlette(routes=routes, lifespan=lifespan)
     # what operations may ask for is checked where they run, which reach the application
     app.state.limits = settings.limits
+    app.state.production = settings.production
     app.state.authenticator = graphql.authenticator
     if sessionmaker is not None:
         # also usable without its lifespan (an in-process test client), minus subscriptions

@@ -326,7 +326,7 @@ class GraphQLView(GraphQL[Context, None]):
         limits = settings.limits
         super().__init__(
             schema,
-            graphql_ide="graphiql" if settings.graphiql else None,
+            graphql_ide="graphiql" if settings.graphiql and not settings.production else None,
             subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
             connection_init_wait_timeout=timedelta(seconds=limits.connection_init_timeout_seconds),
             max_subscriptions_per_connection=limits.max_subscriptions_per_socket,
