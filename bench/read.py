@@ -33,7 +33,9 @@ import httpx
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
+from scimeta.auth.tokens import Grant, create_token
 from scimeta.demo import load_demo
+from scimeta.models import Role
 from scimeta.server.app import create_app
 from scimeta.server.database import create_engine, create_sessionmaker, start_embedded
 from scimeta.server.migrate import run_upgrade
@@ -180,9 +182,16 @@ async def measure(name: str, call: Call, args: argparse.Namespace, requests: int
     )
 
 
-def graphql_call(client: httpx.AsyncClient, query: str, variables: dict[str, Any]) -> Call:
+def graphql_call(
+    client: httpx.AsyncClient,
+    query: str,
+    variables: dict[str, Any],
+    token: str | None = None,
+) -> Call:
     payload = json.dumps({"query": query, "variables": variables}).encode()
     headers = {"content-type": "application/json"}
+    if token is not None:
+        headers["authorization"] = f"Bearer {token}"
 
     async def call() -> bytes:
         response = await client.post("/graphql", content=payload, headers=headers)
@@ -194,7 +203,9 @@ def graphql_call(client: httpx.AsyncClient, query: str, variables: dict[str, Any
     return call
 
 
-async def count_statements(url: str, query: str, variables: dict[str, Any]) -> int:
+async def count_statements(
+    url: str, query: str, variables: dict[str, Any], token: str | None = None
+) -> int:
     """SQL statements one execution of `query` sends, counted in-process (after one
     warm-up execution) on an app sharing nothing with the benchmarked server."""
     engine = create_engine(url)
@@ -203,11 +214,13 @@ async def count_statements(url: str, query: str, variables: dict[str, Any]) -> i
     def listener(*args: Any) -> None:
         statements.append(args[2])
 
-    app = create_app(sessionmaker=create_sessionmaker(engine))
+    sessionmaker = create_sessionmaker(engine)
+    app = create_app(sessionmaker=sessionmaker)
+    await app.state.authenticator.start(sessionmaker, "127.0.0.1")
     transport = httpx.ASGITransport(app=app)
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            call = graphql_call(client, query, variables)
+            call = graphql_call(client, query, variables, token)
             await call()
             event.listen(engine.sync_engine, "before_cursor_execute", listener)
             await call()
@@ -309,9 +322,10 @@ async def benchmark(url: str, base_url: str, args: argparse.Namespace) -> dict[s
         deep = await measure("deep (GraphQL)", deep_call, args, args.requests)
         floor = await measure("deep (asyncpg floor)", floor_call, args, deep.requests)
         small = await measure("node(id) (GraphQL)", small_call, args, args.requests)
-    deep.statements = await count_statements(url, DEEP_QUERY, {})
-    small.statements = await count_statements(url, SMALL_QUERY, variables)
-    floor.statements = 1
+        deep.statements = await count_statements(url, DEEP_QUERY, {})
+        small.statements = await count_statements(url, SMALL_QUERY, variables)
+        floor.statements = 1
+        authorized = await measure_authorization(client, url, graphql_body, deep, args)
     return {
         "scale": args.scale,
         "concurrency": args.concurrency,
@@ -319,10 +333,65 @@ async def benchmark(url: str, base_url: str, args: argparse.Namespace) -> dict[s
         "rows": rows,
         "floor_output_identical": identical,
         "results": [asdict(result) for result in (deep, floor, small)],
+        "authorization": authorized,
         "graphql_over_floor": {
             "rps": round(deep.rps / floor.rps, 3),
             "p50": round(deep.p50_ms / floor.p50_ms, 1),
         },
+    }
+
+
+async def measure_authorization(
+    client: httpx.AsyncClient,
+    url: str,
+    open_body: dict[str, Any],
+    open_deep: Result,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """The deep query again, now that the server asks for tokens: with a token that reads
+    everything (the cost of checking the token), and with one whose grants are exactly the
+    queried studies (also the cost of the row conditions every statement gets). Both must
+    answer what the open server answered."""
+    studies = [
+        int(base64.b64decode(edge["node"]["id"]).decode().split(":")[1])
+        for edge in open_body["data"]["studies"]["edges"]
+    ]
+    engine = create_engine(url)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            everything = await create_token(
+                session, name="bench: viewer of everything", grants=[Grant(Role.VIEWER)]
+            )
+            scoped = await create_token(
+                session,
+                name="bench: viewer of the queried studies",
+                grants=[Grant(Role.VIEWER, study_id=study) for study in studies],
+            )
+            await session.commit()
+    finally:
+        await engine.dispose()
+    # the server hears of the first token by NOTIFY, and from then on asks for one
+    for _ in range(200):
+        response = await client.post("/graphql", json={"query": "{ viewer { name } }"})
+        if response.status_code == 401:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise RuntimeError("the server still runs open after a token was made")
+    results = [open_deep]
+    for name, token in (
+        ("deep, token of a viewer of everything", everything.secret),
+        (f"deep, token with {len(studies)} study grants", scoped.secret),
+    ):
+        call = graphql_call(client, DEEP_QUERY, {}, token)
+        if json.loads(await call()) != open_body:
+            raise RuntimeError(f"{name}: not the answer of the open server")
+        result = await measure(name, call, args, args.requests)
+        result.statements = await count_statements(url, DEEP_QUERY, {}, token)
+        results.append(result)
+    return {
+        "results": [asdict(result) for result in results],
+        "rps_over_open": [round(result.rps / open_deep.rps, 3) for result in results],
     }
 
 
@@ -346,7 +415,17 @@ def markdown(report: dict[str, Any]) -> str:
         f"deep rows, GraphQL: {rows['graphql']}; floor: {rows['floor']}; "
         f"identical JSON: {report['floor_output_identical']}",
         f"GraphQL/floor: requests/s {ratio['rps']}x, p50 {ratio['p50']}x",
+        "",
+        "| deep query, caller | req/s | p50 ms | p99 ms | SQL statements | req/s vs open |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
+    authorization = report["authorization"]
+    for r, over_open in zip(authorization["results"], authorization["rps_over_open"], strict=True):
+        name = "open server, no token" if r["name"] == "deep (GraphQL)" else r["name"]
+        lines.append(
+            f"| {name} | {r['rps']} | {r['p50_ms']} | {r['p99_ms']} | {r['statements']} "
+            f"| {over_open} |"
+        )
     return "\n".join(lines)
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from scimeta.auth.tokens import Grant, create_token
+from scimeta.auth.tokens import Grant, create_token, revoke_token
 from scimeta.models import Role
 from scimeta.server.database import create_engine, create_sessionmaker
 from scimeta.server.migrate import run_upgrade
@@ -69,7 +69,7 @@ async def test_a_token_made_while_the_server_runs_open_closes_it(engine: AsyncEn
         response = await post(client, "{ viewer { name isAdmin } }")
         assert response.json()["data"]["viewer"] == {"name": "local", "isAdmin": True}
         heard = asyncio.Event()
-        # after the server's own listener (registered at startup), which rechecks
+        # after the server's own listener (registered at startup), which forgets what it knew of tokens
         server.hub.token_listeners.append(heard.set)
 
         secret = await make_token(engine, Grant(Role.VIEWER))
@@ -165,3 +165,33 @@ async def _row_id(engine: AsyncEngine, table: str, name: str) -> int:
         )
     assert isinstance(row_id, int)
     return row_id
+
+
+async def test_a_token_revoked_while_the_server_remembers_it_is_refused(
+    engine: AsyncEngine,
+) -> None:
+    secret = await make_token(engine, Grant(Role.VIEWER))
+    async with (
+        serving(engine) as server,
+        httpx.AsyncClient(base_url=server.base_url, timeout=MESSAGE_TIMEOUT) as client,
+    ):
+        # twice: the second is answered from what the process remembers of the token
+        for _ in range(2):
+            assert (await post(client, "{ viewer { isAdmin } }", secret)).status_code == 200
+        assert server.app.state.authenticator.remembers(secret)
+        heard = asyncio.Event()
+        server.hub.token_listeners.append(heard.set)
+        heard.clear()
+
+        async with create_sessionmaker(engine)() as session:
+            token_id = await session.scalar(
+                text("SELECT id FROM api_tokens WHERE prefix = :prefix"),
+                {"prefix": secret[:12]},
+            )
+            await revoke_token(session, token_id)
+            await session.commit()
+        await asyncio.wait_for(heard.wait(), MESSAGE_TIMEOUT)
+
+        refused = await post(client, "{ viewer { isAdmin } }", secret)
+        assert refused.status_code == 401
+        assert refused.json()["errors"][0]["extensions"]["reason"] == "REVOKED"

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import enum
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cached_property
 
 from sqlalchemy import exists, func, or_, select
@@ -28,6 +29,8 @@ class Identity:
     name: str = "local"
     token_id: int | None = None
     grants: tuple[Grant, ...] = (Grant(Role.ADMIN),)
+    # when the token stops working (None: never)
+    expires_at: datetime | None = field(default=None, compare=False)
 
     @property
     def is_admin(self) -> bool:
@@ -65,17 +68,23 @@ async def identify(session: AsyncSession, authorization: str | None) -> Identity
             "This server needs an API token: send the header Authorization: Bearer <token>.",
             reason="MISSING",
         )
+    token, grants = await authenticate(session, bearer_secret(authorization))
+    return Identity(
+        name=f"{token.name} (token {token.id})",
+        token_id=token.id,
+        grants=tuple(Grant(g.role, g.project_id, g.study_id) for g in grants),
+        expires_at=token.expires_at,
+    )
+
+
+def bearer_secret(authorization: str) -> str:
+    """The token of an `Authorization: Bearer <token>` header."""
     scheme, _, secret = authorization.strip().partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise Unauthenticated(
             "Send the token as Authorization: Bearer <token>.", reason="MALFORMED"
         )
-    token, grants = await authenticate(session, secret.strip())
-    return Identity(
-        name=f"{token.name} (token {token.id})",
-        token_id=token.id,
-        grants=tuple(Grant(g.role, g.project_id, g.study_id) for g in grants),
-    )
+    return secret.strip()
 
 
 async def access_mode(session: AsyncSession, host: str) -> AccessMode:

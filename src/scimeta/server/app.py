@@ -106,7 +106,8 @@ def create_app(
             mode = await graphql.authenticator.start(app.state.sessionmaker, settings.host)
             logger.info(OPEN_NOTICE if mode is AccessMode.OPEN else TOKENS_NOTICE)
             hub = Hub(listener_connect_args(app.state.sessionmaker))
-            hub.token_listeners.append(graphql.authenticator.recheck)
+            hub.token_listeners.append(graphql.authenticator.tokens_changed)
+            graphql.authenticator.listening = hub.connected.is_set
             # stopped also if starting is cancelled (the database may be down meanwhile)
             stack.push_async_callback(hub.stop)
             await hub.start()

@@ -3,7 +3,8 @@ server that runs open."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -12,10 +13,12 @@ from scimeta.auth.identity import (
     AccessMode,
     Identity,
     access_mode,
+    bearer_secret,
     identify,
     is_loopback,
     usable_tokens_exist,
 )
+from scimeta.auth.tokens import secret_hash
 
 OPEN_NOTICE = (
     "scimeta is running OPEN: no API token exists and it listens on loopback only, so "
@@ -33,14 +36,20 @@ class Authenticator:
     token are the local user's: the server runs open. Once a token exists, every request
     needs one until the server restarts.
 
-    Whether tokens exist is asked once, and again only when the process's listener hears
-    that tokens changed (`recheck`, wired to the hub), so running open costs requests
-    nothing and a token made while the server runs closes it within a notification."""
+    What the database says about tokens is remembered in the process and forgotten when
+    its listener hears that tokens changed (`tokens_changed`, wired to the hub: a token
+    made or revoked anywhere is announced by NOTIFY). So running open costs requests
+    nothing, a known token costs no statement, and a revoked token is refused from the
+    notification on. Nothing is remembered while no listener is connected (`listening`),
+    since a notification could be missed then.
+    """
 
     def __init__(self, host: str) -> None:
         self.may_run_open = is_loopback(host)
         # None: not known (ask the database at the next request without a token)
         self._open: bool | None = None if self.may_run_open else False
+        self._known: dict[str, Identity] = {}
+        self.listening: Callable[[], bool] = lambda: False
 
     @property
     def runs_open(self) -> bool | None:
@@ -54,20 +63,45 @@ class Authenticator:
         self._open = mode is AccessMode.OPEN
         return mode
 
-    def recheck(self) -> None:
+    def remembers(self, secret: str) -> bool:
+        """Whether the process would identify `secret` without the database."""
+        return secret_hash(secret) in self._known
+
+    def tokens_changed(self) -> None:
+        self._known.clear()
         if self._open:
             self._open = None
 
     async def identify(
         self, sessionmaker: async_sessionmaker[AsyncSession], authorization: str | None
     ) -> Identity:
+        if not authorization and self._open:
+            return LOCAL
+        secret = bearer_secret(authorization) if authorization else None
+        key = secret_hash(secret) if secret is not None else None
+        if key is not None:
+            known = self._known.get(key)
+            if known is not None and not _expired(known) and self.listening():
+                return known
         async with sessionmaker() as session:
-            if not authorization and self._open is not False:
-                if self._open is None:
-                    self._open = not await usable_tokens_exist(session)
+            if not authorization and self._open is None:
+                self._open = not await usable_tokens_exist(session)
                 if self._open:
                     return LOCAL
-            return await identify(session, authorization)
+            identity = await identify(session, authorization)
+        if key is not None and self.listening():
+            if len(self._known) >= KNOWN_TOKENS:
+                self._known.clear()
+            self._known[key] = identity
+        return identity
+
+
+# the most tokens a process remembers; more are looked up again
+KNOWN_TOKENS = 10_000
+
+
+def _expired(identity: Identity) -> bool:
+    return identity.expires_at is not None and identity.expires_at <= datetime.now(UTC)
 
 
 def ws_authorization(payload: object) -> str | None:
