@@ -33,6 +33,7 @@ from sqlalchemy import (
     any_,
     event,
     false,
+    func,
     literal,
     null,
     or_,
@@ -42,6 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
+from sqlalchemy.sql.annotation import _deep_deannotate
 from strawberry.relay import GlobalID
 
 from scimeta import models
@@ -169,14 +171,7 @@ def visible_rows(
     """Per entity, the condition its rows must meet to be visible to a caller with roles
     on `projects` and `studies` only. The subqueries are on tables, not entities, so the
     criteria are not applied to them again."""
-    t = {name: table for name, table in models.Base.metadata.tables.items()}
-    jobs, participants, recordings, runs, chunks = (
-        t["jobs"],
-        t["participants"],
-        t["recordings"],
-        t["runs"],
-        t["chunks"],
-    )
+    t = models.Base.metadata.tables
     project_ids, study_ids = ids(projects), ids(studies)
 
     def in_projects(column: Any) -> ColumnElement[bool]:
@@ -187,69 +182,90 @@ def visible_rows(
         condition: ColumnElement[bool] = column == any_(study_ids)
         return condition
 
-    visible_jobs = select(jobs.c.id).where(in_projects(jobs.c.project_id))
-    visible_participants = select(participants.c.id).where(in_studies(participants.c.study_id))
-    visible_recordings = select(recordings.c.id).where(
-        recordings.c.participant_id.in_(visible_participants)
-    )
-    visible_runs = select(runs.c.id).where(in_studies(runs.c.study_id))
-    visible_chunks = select(chunks.c.id).where(chunks.c.run_id.in_(visible_runs))
+    def rows(table: str, condition: ColumnElement[bool]) -> Select[Any]:
+        return select(t[table].c.id).where(condition)
+
+    jobs = rows("jobs", in_projects(t["jobs"].c.project_id))
+    participants = rows("participants", in_studies(t["participants"].c.study_id))
+    recordings = rows("recordings", t["recordings"].c.participant_id.in_(participants))
+    runs = rows("runs", in_studies(t["runs"].c.study_id))
+    chunks = rows("chunks", t["chunks"].c.run_id.in_(runs))
+
+    def files_of(table: str, condition: ColumnElement[bool]) -> Select[Any]:
+        return select(t[table].c.file_id).where(condition, t[table].c.file_id.is_not(None))
 
     m = models
+    # a file belongs to its project, or to the rows that refer to it
+    file_condition = or_(
+        in_projects(m.File.project_id),
+        m.File.id.in_(files_of("recordings", t["recordings"].c.id.in_(recordings))),
+        m.File.id.in_(files_of("run_artifacts", t["run_artifacts"].c.run_id.in_(runs))),
+        m.File.id.in_(files_of("chunks", t["chunks"].c.run_id.in_(runs))),
+        m.File.id.in_(
+            files_of("synchronizations", t["synchronizations"].c.audio_recording_id.in_(recordings))
+        ),
+    )
     conditions: dict[type[models.Base], ColumnElement[bool]] = {
         m.Project: in_projects(m.Project.id),
         m.Job: in_projects(m.Job.project_id),
-        m.File: in_projects(m.File.project_id),
-        m.JobFile: m.JobFile.job_id.in_(visible_jobs),
+        m.File: file_condition,
+        m.JobFile: m.JobFile.job_id.in_(jobs),
         m.Study: in_studies(m.Study.id),
         m.Participant: in_studies(m.Participant.study_id),
-        m.Recording: m.Recording.participant_id.in_(visible_participants),
-        m.RecordingChannel: m.RecordingChannel.recording_id.in_(visible_recordings),
-        m.MovementCycle: m.MovementCycle.recording_id.in_(visible_recordings),
-        m.Synchronization: m.Synchronization.audio_recording_id.in_(visible_recordings),
+        m.Recording: m.Recording.participant_id.in_(participants),
+        m.RecordingChannel: m.RecordingChannel.recording_id.in_(recordings),
+        m.MovementCycle: m.MovementCycle.recording_id.in_(recordings),
+        m.Synchronization: m.Synchronization.audio_recording_id.in_(recordings),
         m.Run: in_studies(m.Run.study_id),
-        m.Trajectory: m.Trajectory.run_id.in_(visible_runs),
-        m.Chunk: m.Chunk.run_id.in_(visible_runs),
-        m.RunArtifact: m.RunArtifact.run_id.in_(visible_runs),
-        m.AgentOutput: m.AgentOutput.run_id.in_(visible_runs),
+        m.Trajectory: m.Trajectory.run_id.in_(runs),
+        m.Chunk: m.Chunk.run_id.in_(runs),
+        m.RunArtifact: m.RunArtifact.run_id.in_(runs),
+        m.AgentOutput: m.AgentOutput.run_id.in_(runs),
         m.Metric: or_(
-            m.Metric.job_id.in_(visible_jobs),
-            m.Metric.run_id.in_(visible_runs),
-            m.Metric.chunk_id.in_(visible_chunks),
-            m.Metric.recording_id.in_(visible_recordings),
+            m.Metric.job_id.in_(jobs),
+            m.Metric.run_id.in_(runs),
+            m.Metric.chunk_id.in_(chunks),
+            m.Metric.recording_id.in_(recordings),
         ),
     }
     # the whole server's rows: visible only with a grant on everything
-    for model in (
-        m.Molecule,
-        m.Calculation,
-        m.AtomicProperty,
-        m.Batch,
-        m.BatchItem,
-    ):
+    for model in (m.Molecule, m.Calculation, m.AtomicProperty, m.Batch, m.BatchItem):
         conditions[model] = false()
     # an event is visible with its subject (the log keeps events of deleted rows, which
     # only callers who read everything see)
-    subjects = {
-        "Project": select(t["projects"].c.id).where(in_projects(t["projects"].c.id)),
-        "Job": visible_jobs,
-        "File": select(t["files"].c.id).where(in_projects(t["files"].c.project_id)),
-        "Study": select(t["studies"].c.id).where(in_studies(t["studies"].c.id)),
-        "Participant": visible_participants,
-        "Recording": visible_recordings,
-        "Run": visible_runs,
-        "Trajectory": select(t["trajectories"].c.id).where(
-            t["trajectories"].c.run_id.in_(visible_runs)
-        ),
-        "Chunk": visible_chunks,
+    subjects: dict[type[models.Base], Select[Any]] = {
+        # without the ORM's annotations: a plain subquery, which no criteria are added to
+        model: select(t[model.__tablename__].c.id).where(_deep_deannotate(condition))
+        for model, condition in conditions.items()
+        if model.__tablename__ in SUBJECT_TABLES
     }
     conditions[m.Event] = or_(
         *(
-            and_(m.Event.subject_type == name, m.Event.subject_id.in_(rows))
-            for name, rows in subjects.items()
+            and_(m.Event.subject_type == model.__name__, m.Event.subject_id.in_(visible))
+            for model, visible in subjects.items()
         )
     )
     return conditions
+
+
+# The tables whose rows events are about, among those a project or study scopes.
+SUBJECT_TABLES = frozenset(
+    {
+        "projects",
+        "jobs",
+        "files",
+        "studies",
+        "participants",
+        "recordings",
+        "synchronizations",
+        "runs",
+        "trajectories",
+        "chunks",
+        "run_artifacts",
+        "agent_outputs",
+        "metrics",
+    }
+)
 
 
 @event.listens_for(Session, "do_orm_execute")
@@ -276,36 +292,87 @@ def access_of(session: AsyncSession) -> Access | None:
 
 # Where each kind of subject belongs: a query per type giving (id, project_id, study_id).
 def _scope_queries() -> dict[str, Any]:
+    """Per subject type, a select of (id, project_id, study_id). The lookups of a study
+    read aliases of their tables, so that they never correlate with the outer row's."""
     t = models.Base.metadata.tables
-    no_project = null().cast(BigInteger)
-    jobs, files, participants, recordings = (
-        t["jobs"],
-        t["files"],
-        t["participants"],
-        t["recordings"],
-    )
-    runs, trajectories, chunks = t["runs"], t["trajectories"], t["chunks"]
-    artifacts, outputs = t["run_artifacts"], t["agent_outputs"]
+    no_id = null().cast(BigInteger)
+    jobs, files = t["jobs"], t["files"]
+    runs, chunks, metrics = t["runs"], t["chunks"], t["metrics"]
 
-    def by_run(table: Any) -> Select[Any]:
-        return select(table.c.id, no_project, runs.c.study_id).join(
-            runs, runs.c.id == table.c.run_id
+    def study_of_run(run_id: Any) -> Any:
+        run = runs.alias()
+        return select(run.c.study_id).where(run.c.id == run_id).scalar_subquery()
+
+    def study_of_recording(recording_id: Any) -> Any:
+        recording, participant = t["recordings"].alias(), t["participants"].alias()
+        return (
+            select(participant.c.study_id)
+            .join(recording, recording.c.participant_id == participant.c.id)
+            .where(recording.c.id == recording_id)
+            .scalar_subquery()
         )
 
+    def study_of_chunk(chunk_id: Any) -> Any:
+        run, chunk = runs.alias(), chunks.alias()
+        return (
+            select(run.c.study_id)
+            .join(chunk, chunk.c.run_id == run.c.id)
+            .where(chunk.c.id == chunk_id)
+            .scalar_subquery()
+        )
+
+    def project_of_job(job_id: Any) -> Any:
+        job = jobs.alias()
+        return select(job.c.project_id).where(job.c.id == job_id).scalar_subquery()
+
+    def by_run(name: str) -> Select[Any]:
+        table = t[name]
+        return select(table.c.id, no_id, study_of_run(table.c.run_id))
+
+    def by_recording(name: str, column: str) -> Select[Any]:
+        table = t[name]
+        return select(table.c.id, no_id, study_of_recording(table.c[column]))
+
+    def referring(name: str, study: Any) -> Any:
+        """The study of the first row of table `name` that refers to the file."""
+        table = t[name]
+        return select(study(table)).where(table.c.file_id == files.c.id).limit(1).scalar_subquery()
+
     return {
-        "Project": select(t["projects"].c.id, t["projects"].c.id, no_project),
-        "Job": select(jobs.c.id, jobs.c.project_id, no_project),
-        "File": select(files.c.id, files.c.project_id, no_project),
-        "Study": select(t["studies"].c.id, no_project, t["studies"].c.id),
-        "Participant": select(participants.c.id, no_project, participants.c.study_id),
-        "Recording": select(recordings.c.id, no_project, participants.c.study_id).join(
-            participants, participants.c.id == recordings.c.participant_id
+        "Project": select(t["projects"].c.id, t["projects"].c.id, no_id),
+        "Job": select(jobs.c.id, jobs.c.project_id, no_id),
+        "JobFile": select(t["job_files"].c.id, project_of_job(t["job_files"].c.job_id), no_id),
+        # a file without a project belongs to the study of what refers to it
+        "File": select(
+            files.c.id,
+            files.c.project_id,
+            func.coalesce(
+                referring("recordings", lambda r: study_of_recording(r.c.id)),
+                referring("run_artifacts", lambda a: study_of_run(a.c.run_id)),
+                referring("chunks", lambda c: study_of_run(c.c.run_id)),
+                referring("synchronizations", lambda y: study_of_recording(y.c.audio_recording_id)),
+            ),
         ),
-        "Run": select(runs.c.id, no_project, runs.c.study_id),
-        "Trajectory": by_run(trajectories),
-        "Chunk": by_run(chunks),
-        "RunArtifact": by_run(artifacts),
-        "AgentOutput": by_run(outputs),
+        "Study": select(t["studies"].c.id, no_id, t["studies"].c.id),
+        "Participant": select(t["participants"].c.id, no_id, t["participants"].c.study_id),
+        "Recording": by_recording("recordings", "id"),
+        "RecordingChannel": by_recording("recording_channels", "recording_id"),
+        "MovementCycle": by_recording("movement_cycles", "recording_id"),
+        "Synchronization": by_recording("synchronizations", "audio_recording_id"),
+        "Run": select(runs.c.id, no_id, runs.c.study_id),
+        "Trajectory": by_run("trajectories"),
+        "Chunk": by_run("chunks"),
+        "RunArtifact": by_run("run_artifacts"),
+        "AgentOutput": by_run("agent_outputs"),
+        "Metric": select(
+            metrics.c.id,
+            project_of_job(metrics.c.job_id),
+            func.coalesce(
+                study_of_run(metrics.c.run_id),
+                study_of_chunk(metrics.c.chunk_id),
+                study_of_recording(metrics.c.recording_id),
+            ),
+        ),
     }
 
 
