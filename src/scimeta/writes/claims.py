@@ -31,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from scimeta import models
+from scimeta.auth.policy import Action, Forbidden
 from scimeta.errors import BadUserInput, Conflict
 from scimeta.models import RunPhase, Status
 from scimeta.writes.core import MetricValue, record_metrics
@@ -82,6 +83,13 @@ async def claim_run(
     checked_text(worker, "worker", NAME_LENGTH)
     duration = lease_duration(lease_seconds)
     studies = writer.studies_allowed()
+    if studies == [] and writer.access is not None:
+        raise Forbidden(
+            "You may not claim runs: that needs runner, contributor or admin on a study or "
+            f"on everything, and your token ({writer.access.identity.name}) has no such "
+            "grant.",
+            action=Action.RUN.name,
+        )
     if studies is not None:
         # only runs the caller may work on: a viewer elsewhere must not block the queue
         allowed = Run.study_id == any_(literal(studies, ARRAY(BigInteger)))

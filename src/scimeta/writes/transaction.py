@@ -80,7 +80,8 @@ class Writer:
 
     async def lock(self, model: type[RowT], row_id: int) -> RowT:
         """The row, re-read and locked until the transaction ends, so that a concurrent
-        writer of the same row waits and then sees this transaction's result.
+        writer of the same row waits and then sees this transaction's result. The caller
+        must be allowed the write's action on it.
 
         FOR NO KEY UPDATE does not block inserts of rows that reference this one.
         """
@@ -93,6 +94,8 @@ class Writer:
         row = (await self.session.execute(statement)).scalar_one_or_none()
         if row is None:
             raise not_found(model, row_id)
+        # a row locked is a row to change: checked now, also if nothing changes after all
+        await self.authorize([(type_name(row), row.id)])
         return row
 
     async def create(self, row: RowT, **payload: Any) -> RowT:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry import relay
 from strawberry.types import Info
 
-from scimeta.auth.policy import Action, access_of
+from scimeta.auth.policy import SERVER, Action, access_of
 from scimeta.errors import BadUserInput
 from scimeta.ids import parse_row_id
 from scimeta.models import Entity
@@ -44,21 +44,26 @@ WriteInfo = Info[WriteContext, Any]
 
 
 @asynccontextmanager
-async def write(info: WriteInfo, action: Action = Action.WRITE) -> AsyncIterator[Writer]:
+async def write(
+    info: WriteInfo, action: Action = Action.WRITE, *, server: str | None = None
+) -> AsyncIterator[Writer]:
     """One mutation's transaction. Mutations run one after another, so nothing else uses
     the session meanwhile; reads of earlier fields are ended first so that the write
     starts its own transaction, and the loaders forget rows the write may have changed.
 
     The caller must be allowed `action` on every row the mutation changes (see
-    `scimeta.auth.policy`); the rows it may not see it cannot find."""
+    `scimeta.auth.policy`); the rows it may not see it cannot find. `server` names what
+    the mutation changes when that belongs to the whole server (new projects, the
+    chemistry store): the caller's grant is checked before anything is read or written."""
     context = info.context
     session = context.session
+    access = access_of(session)
+    if server is not None and access is not None:
+        access.require(action, SERVER, server)
     if session.in_transaction():
         await session.commit()
     try:
-        async with transaction(
-            session, context.identity.name, access_of(session), action
-        ) as writer:
+        async with transaction(session, context.identity.name, access, action) as writer:
             yield writer
     finally:
         context.reset_loaders()

@@ -132,7 +132,7 @@ class BatchMutations:
     async def create_batch(self, info: WriteInfo, input: CreateBatchInput) -> CreateBatchPayload:
         molecule_ids = _molecule_ids(input.molecule_ids, input.smiles)
         attributes = json_object(input.attributes, "attributes")
-        async with write(info) as writer:
+        async with write(info, server="the chemistry store") as writer:
             earlier, idempotency = await replayed(
                 writer, models.Batch, input.idempotency_key, "createBatch", vars(input)
             )
@@ -160,7 +160,7 @@ class BatchMutations:
     ) -> AddBatchItemsPayload:
         batch_id = row_id(input.batch_id, models.Batch, "batchId")
         molecule_ids = _molecule_ids(input.molecule_ids, input.smiles)
-        async with write(info) as writer:
+        async with write(info, server="the chemistry store") as writer:
             batch, items, added = await writes.add_batch_items(
                 writer, batch_id, molecule_ids, input.smiles
             )
@@ -173,7 +173,7 @@ class BatchMutations:
     )
     async def set_batch_status(self, info: WriteInfo, input: SetBatchStatusInput) -> BatchPayload:
         batch_id = row_id(input.id, models.Batch, "id")
-        async with write(info) as writer:
+        async with write(info, server="the chemistry store") as writer:
             batch = await writes.set_batch_status(
                 writer,
                 batch_id,
@@ -192,7 +192,7 @@ class BatchMutations:
     ) -> BatchItemPayload:
         item_id = row_id(input.id, models.BatchItem, "id")
         calculation_id = optional_row_id(input.calculation_id, models.Calculation, "calculationId")
-        async with write(info) as writer:
+        async with write(info, server="the chemistry store") as writer:
             item = await writes.set_batch_item_status(
                 writer,
                 item_id,

@@ -195,7 +195,7 @@ class ChemistryMutations:
         self, info: WriteInfo, input: CreateMoleculeInput
     ) -> CreateMoleculePayload:
         spec = input.spec("input")
-        async with write(info) as writer:
+        async with write(info, server="the chemistry store") as writer:
             [(molecule, created)] = await writes.get_or_create_molecules(
                 writer, [spec], field="smiles"
             )
@@ -210,7 +210,7 @@ class ChemistryMutations:
     ) -> CreateMoleculesPayload:
         capped(input.molecules, "molecules", MAX_MOLECULES)
         specs = [m.spec(f"molecules[{n}]") for n, m in enumerate(input.molecules)]
-        async with write(info) as writer:
+        async with write(info, server="the chemistry store") as writer:
             results = await writes.get_or_create_molecules(writer, specs)
         return CreateMoleculesPayload(
             molecules=[
@@ -239,7 +239,7 @@ class ChemistryMutations:
         atoms = _atoms(input.atomic_properties)
         attributes = json_object(input.attributes, "attributes")
         results = _results(input)
-        async with write(info) as writer:
+        async with write(info, server="the chemistry store") as writer:
             earlier, idempotency = await replayed(
                 writer, models.Calculation, input.idempotency_key, "createCalculation", vars(input)
             )
@@ -272,7 +272,7 @@ class ChemistryMutations:
     ) -> CalculationPayload:
         calculation_id = row_id(input.calculation_id, models.Calculation, "calculationId")
         atoms = _atoms(input.atomic_properties)
-        async with write(info) as writer:
+        async with write(info, server="the chemistry store") as writer:
             calculation = await writes.add_atomic_properties(writer, calculation_id, atoms)
         return CalculationPayload(calculation=calculation)  # type: ignore[arg-type]
 
@@ -288,7 +288,7 @@ class ChemistryMutations:
     ) -> CalculationPayload:
         calculation_id = row_id(input.id, models.Calculation, "id")
         results = _results(input)
-        async with write(info) as writer:
+        async with write(info, server="the chemistry store") as writer:
             calculation = await writes.set_calculation_status(
                 writer,
                 calculation_id,

@@ -168,7 +168,7 @@ class CoreMutations:
     ) -> DefineMetricKeyPayload:
         if not name:
             raise BadUserInput("name must not be empty.", field="name")
-        async with write(info) as writer:
+        async with write(info, server="the metric catalogue") as writer:
             ids = await writes.metric_keys(writer, [name], {name: unit})
             key = await writes.update_fields(
                 writer,

@@ -142,7 +142,7 @@ class JobMutations:
     @strawberry.mutation(description="Create a project (seed 001 Project).")
     async def create_project(self, info: WriteInfo, input: CreateProjectInput) -> ProjectPayload:
         attributes = json_object(input.attributes, "attributes")
-        async with write(info) as writer:
+        async with write(info, server="projects") as writer:
             project = await writer.create(
                 models.Project(
                     name=input.name,

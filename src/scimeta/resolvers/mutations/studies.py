@@ -78,7 +78,7 @@ class StudyMutations:
     )
     async def create_study(self, info: WriteInfo, input: CreateStudyInput) -> StudyPayload:
         attributes = json_object(input.attributes, "attributes")
-        async with write(info) as writer:
+        async with write(info, server="studies") as writer:
             study = await writes.create_study(
                 writer,
                 name=input.name,
