@@ -44,6 +44,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 from sqlalchemy.sql.annotation import _deep_deannotate
+from sqlalchemy.sql.util import find_tables
 from strawberry.relay import GlobalID
 
 from scimeta import models
@@ -150,15 +151,25 @@ class Access:
         return sorted(set(studies))
 
     @cached_property
-    def criteria(self) -> tuple[Any, ...]:
-        """The loader criteria that keep the caller's rows only; none for a caller who
-        reads everything."""
+    def criteria(self) -> dict[Any, Any]:
+        """The loader criteria that keep the caller's rows only, by the entity's table;
+        none for a caller who reads everything."""
         if self.reads_all:
-            return ()
-        return tuple(
-            with_loader_criteria(model, condition, include_aliases=True)
+            return {}
+        return {
+            model.__table__: with_loader_criteria(model, condition, include_aliases=True)
             for model, condition in visible_rows(self.projects, self.studies).items()
-        )
+        }
+
+    def criteria_of(self, statement: Any) -> list[Any]:
+        """The criteria of the entities `statement` reads, at any depth: each criterion
+        adds to the statement's cache key, computed on every execution."""
+        criteria = self.criteria
+        return [
+            criteria[table]
+            for table in dict.fromkeys(find_tables(statement, include_aliases=True))
+            if table in criteria
+        ]
 
 
 def ids(values: Sequence[int]) -> ColumnElement[Any]:
@@ -277,7 +288,9 @@ def _only_visible_rows(state: ORMExecuteState) -> None:
     if access is None or not access.criteria:
         return
     if state.is_select or state.is_update or state.is_delete:
-        state.statement = state.statement.options(*access.criteria)
+        criteria = access.criteria_of(state.statement)
+        if criteria:
+            state.statement = state.statement.options(*criteria)
 
 
 def bind(session: AsyncSession, access: Access) -> None:
