@@ -69,7 +69,7 @@ async def test_a_token_made_while_the_server_runs_open_closes_it(engine: AsyncEn
         response = await post(client, "{ viewer { name isAdmin } }")
         assert response.json()["data"]["viewer"] == {"name": "local", "isAdmin": True}
         heard = asyncio.Event()
-        # after the server's own listener (registered at startup), which forgets what it knew of tokens
+        # after the listener the server registered at startup, which forgets known tokens
         server.hub.token_listeners.append(heard.set)
 
         secret = await make_token(engine, Grant(Role.VIEWER))
