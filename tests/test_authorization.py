@@ -1179,3 +1179,50 @@ async def test_a_scoped_token_learns_nothing_from_the_names_of_rows_it_cannot_se
         "a token that may not create the row is told that B's name is taken, "
         f"so it learns that a row it cannot see exists: {error}"
     )
+
+
+# a study B's spec: a study made from it is B's
+SPEC_B = {"model": "pincell", "side": "B"}
+
+
+@pytest.mark.parametrize("role", [Role.VIEWER, Role.CONTRIBUTOR, Role.ADMIN], ids=str)
+async def test_an_upsert_by_spec_learns_nothing_of_studies_out_of_sight(
+    graphql: GraphQLClient, tokens: Tokens, role: Role
+) -> None:
+    """Whether a spec's study exists, or a name is taken, is not told to a caller who
+    may not make the study: it is refused before either is compared."""
+    upsert = """mutation($spec: JSON!, $name: String) {
+      upsertStudyBySpec(input: {spec: $spec, name: $name}) { study { id } } }"""
+    await graphql.data(upsert, spec=SPEC_B, name="made-from-spec-B")
+    caller = await tokens.caller(role, "study")
+
+    for variables in (
+        {"spec": SPEC_B, "name": None},  # B's spec
+        {"spec": {"new": True}, "name": "study-B"},  # a new spec under B's name
+        {"spec": {"new": True}, "name": "free"},  # a new spec, a free name
+    ):
+        error = await caller.refused(upsert, **variables)
+        assert error["extensions"] == {"code": "FORBIDDEN", "action": "WRITE"}, error
+        assert "the whole server" in error["message"]
+
+
+async def test_a_viewer_learns_nothing_from_run_names_out_of_sight(tokens: Tokens) -> None:
+    caller = await tokens.caller(Role.VIEWER, "study")
+    create = """mutation($study: ID!) {
+      createRun(input: {name: "run-B", studyId: $study}) { run { id } } }"""
+
+    error = await caller.refused(create, study=tokens.world.a["study"])
+
+    assert error["extensions"] == {"code": "FORBIDDEN", "action": "WRITE"}, error
+
+
+async def test_a_tokens_events_name_the_token_as_their_actor(tokens: Tokens, world: World) -> None:
+    """A token writes events as itself: an actor it names is kept as reportedActor."""
+    caller = await tokens.caller(Role.RUNNER, "study")
+    append = """mutation($id: ID!) { appendEvent(input: {subjectId: $id, type: "note",
+      actor: "local", payload: {text: "done"}}) { events { actor payload } } }"""
+
+    [event] = (await caller.data(append, id=world.a["run"]))["appendEvent"]["events"]
+
+    assert event["actor"] == f"runner-study (token {caller.token_id})"
+    assert event["payload"] == {"text": "done", "reportedActor": "local"}

@@ -17,6 +17,7 @@ from websockets.exceptions import ConnectionClosed
 
 from scimeta.auth.tokens import Grant, create_token, revoke_token
 from scimeta.models import Role
+from scimeta.server import authn
 from scimeta.server.database import create_engine, create_sessionmaker
 from scimeta.server.migrate import run_upgrade
 from tests.conftest import DatabaseFactory
@@ -195,3 +196,104 @@ async def test_a_token_revoked_while_the_server_remembers_it_is_refused(
         refused = await post(client, "{ viewer { isAdmin } }", secret)
         assert refused.status_code == 401
         assert refused.json()["errors"][0]["extensions"]["reason"] == "REVOKED"
+
+
+async def _revoke(engine: AsyncEngine, secret: str) -> None:
+    async with create_sessionmaker(engine)() as session:
+        token_id = await session.scalar(
+            text("SELECT id FROM api_tokens WHERE prefix = :prefix"), {"prefix": secret[:12]}
+        )
+        await revoke_token(session, token_id)
+        await session.commit()
+
+
+async def _closed_with(ws: Any) -> int | None:
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            message = json.loads(await asyncio.wait_for(ws.recv(), MESSAGE_TIMEOUT))
+            # a message after the revocation would be the bug this test is about
+            assert message["type"] in ("connection_ack", "ping"), message
+    return None if closed.value.rcvd is None else closed.value.rcvd.code
+
+
+async def test_a_websocket_loses_its_access_when_its_token_is_revoked(
+    engine: AsyncEngine,
+) -> None:
+    """A socket keeps no access its token lost: an operation started after the
+    revocation, and a subscription's next message, both close it with 4403."""
+    admin = await make_token(engine, Grant(Role.ADMIN))
+    async with (
+        serving(engine) as server,
+        httpx.AsyncClient(base_url=server.base_url, timeout=MESSAGE_TIMEOUT) as client,
+    ):
+        created = await data(
+            client,
+            'mutation { createRun(input: {name: "watched"}) { run { id } } }',
+            admin,
+        )
+        run_id = created["createRun"]["run"]["id"]
+        for way in ("new operation", "next message"):
+            secret = await make_token(engine, Grant(Role.ADMIN))
+            async with connect(server.ws_url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+                await ws.send(json.dumps({"type": "connection_init", "payload": {"token": secret}}))
+                ack = json.loads(await asyncio.wait_for(ws.recv(), MESSAGE_TIMEOUT))
+                assert ack["type"] == "connection_ack"
+                subscribe = {"query": RUN_CHANGED}
+                await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": subscribe}))
+                await server.hub.wait_for_subscriptions(1)
+                heard = asyncio.Event()
+                server.hub.token_listeners.append(heard.set)
+                await _revoke(engine, secret)
+                await asyncio.wait_for(heard.wait(), MESSAGE_TIMEOUT)
+                server.hub.token_listeners.remove(heard.set)
+                if way == "new operation":
+                    mutation = {
+                        "query": 'mutation { createStudy(input: {name: "late"}) { study { id } } }'
+                    }
+                    await ws.send(json.dumps({"id": "2", "type": "subscribe", "payload": mutation}))
+                else:
+                    await data(
+                        client,
+                        "mutation($id: ID!) { setRunPhase(input: {id: $id, phase: EXECUTE}) "
+                        "{ run { id } } }",
+                        admin,
+                        id=run_id,
+                    )
+                assert await _closed_with(ws) == 4403, way
+            await server.hub.wait_for_subscriptions(0)
+        studies = await data(client, "{ studies { totalCount } }", admin)
+        assert studies["studies"]["totalCount"] == 0
+
+
+async def test_a_token_read_while_it_is_revoked_is_not_remembered(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The revocation is heard between the request's read of the token and the moment
+    the process would remember it: the process must not remember what it read."""
+    secret = await make_token(engine, Grant(Role.VIEWER))
+    async with (
+        serving(engine) as server,
+        httpx.AsyncClient(base_url=server.base_url, timeout=MESSAGE_TIMEOUT) as client,
+    ):
+        # answered once the server has started (its listener runs)
+        assert (await post(client, "{ viewer { name } }", "smt_unknown")).status_code == 401
+        heard = asyncio.Event()
+        server.hub.token_listeners.append(heard.set)
+        authenticator = server.app.state.authenticator
+        read = authn.identify
+
+        async def read_then_revoke(session: Any, authorization: str | None) -> Any:
+            identity = await read(session, authorization)
+            await _revoke(engine, secret)
+            await asyncio.wait_for(heard.wait(), MESSAGE_TIMEOUT)
+            return identity
+
+        monkeypatch.setattr(authn, "identify", read_then_revoke)
+        first = await post(client, "{ viewer { name } }", secret)
+        monkeypatch.setattr(authn, "identify", read)
+
+        assert first.status_code == 200  # read before the revocation
+        assert not authenticator.remembers(secret)
+        later = await post(client, "{ viewer { name } }", secret)
+        assert later.status_code == 401
+        assert later.json()["errors"][0]["extensions"]["reason"] == "REVOKED"

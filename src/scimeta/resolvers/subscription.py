@@ -220,9 +220,11 @@ async def _changes(
         if after_sequence is None:
             subscription.start_live(newest)
         elif after_sequence > newest:
+            # the log's length is the business of those who may read all of it
+            newest_told = f", {newest}" if context.identity.access.reads_all else ""
             raise BadUserInput(
-                f"afterSequence {after_sequence} is beyond the newest event, {newest}: pass "
-                "a sequence this server sent.",
+                f"afterSequence {after_sequence} is beyond the newest event{newest_told}: "
+                "pass a sequence this server sent.",
                 field="afterSequence",
             )
         else:
@@ -233,6 +235,9 @@ async def _changes(
             try:
                 events = await subscription.next_events(context.session)
             except HubClosed:
+                return
+            if not await context.still_allowed():
+                await context.refuse()
                 return
             token = None
             if subscription.delivery is not None:

@@ -49,6 +49,9 @@ class Authenticator:
         # None: not known (ask the database at the next request without a token)
         self._open: bool | None = None if self.may_run_open else False
         self._known: dict[str, Identity] = {}
+        # counts `tokens_changed`: what was read from the database before a change is
+        # not kept after it
+        self._generation = 0
         self.listening: Callable[[], bool] = lambda: False
 
     @property
@@ -68,6 +71,7 @@ class Authenticator:
         return secret_hash(secret) in self._known
 
     def tokens_changed(self) -> None:
+        self._generation += 1
         self._known.clear()
         if self._open:
             self._open = None
@@ -83,13 +87,16 @@ class Authenticator:
             known = self._known.get(key)
             if known is not None and not _expired(known) and self.listening():
                 return known
+        generation = self._generation
         async with sessionmaker() as session:
             if not authorization and self._open is None:
-                self._open = not await usable_tokens_exist(session)
-                if self._open:
+                runs_open = not await usable_tokens_exist(session)
+                if generation == self._generation:
+                    self._open = runs_open
+                if runs_open:
                     return LOCAL
             identity = await identify(session, authorization)
-        if key is not None and self.listening():
+        if key is not None and self.listening() and generation == self._generation:
             if len(self._known) >= KNOWN_TOKENS:
                 self._known.clear()
             self._known[key] = identity

@@ -4,6 +4,7 @@ loaders."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -15,10 +16,12 @@ from starlette.websockets import WebSocket
 
 from scimeta.auth.identity import LOCAL, Identity
 from scimeta.auth.policy import bind
+from scimeta.auth.tokens import Unauthenticated
 from scimeta.loaders import Loaders
 
 if TYPE_CHECKING:
     from scimeta.live.hub import Hub
+    from scimeta.server.authn import Authenticator
 
 
 class OperationScope:
@@ -101,7 +104,29 @@ class Context:
     hub: Hub | None = None
     identity: Identity = LOCAL
     connection_params: Any = None
+    # a WebSocket's: what identified it at `connection_init`, to check again later
+    authenticator: Authenticator | None = None
+    authorization: str | None = None
     _default_scope: OperationScope | None = None
+
+    async def still_allowed(self) -> bool:
+        """Whether the WebSocket's token still works: it is checked when each operation
+        starts and before each message, so a token revoked or expired (or, for the local
+        user of a server that ran open, a token made since) ends the socket's access.
+        Cached by the authenticator, so it costs no statement while nothing changed."""
+        if self.authenticator is None:
+            return True
+        try:
+            self.identity = await self.authenticator.identify(self.sessionmaker, self.authorization)
+        except Unauthenticated:
+            return False
+        return True
+
+    async def refuse(self) -> None:
+        """Close the WebSocket as one whose token does not work (4403)."""
+        if isinstance(self.request, WebSocket):
+            with contextlib.suppress(RuntimeError):
+                await self.request.close(code=4403, reason="Forbidden")
 
     @property
     def scope(self) -> OperationScope:

@@ -297,6 +297,9 @@ class OperationCapHandler(BaseGraphQLTransportWSHandler[Context, None]):
     the socket and its other operations carry on."""
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        if self.connection_acknowledged and not await self.context.still_allowed():
+            await self.context.refuse()
+            return
         cap = self.max_subscriptions_per_connection
         # the checks strawberry makes first (acknowledged, a new id) keep their close codes
         if (
@@ -373,6 +376,8 @@ class GraphQLView(GraphQL[Context, None]):
             context.identity = await self.authenticator.identify(
                 context.sessionmaker, authorization
             )
+            context.authenticator = self.authenticator
+            context.authorization = authorization
         except Unauthenticated as refused:
             logger.info("WebSocket refused: %s", refused.message)
             raise ConnectionRejectionError(

@@ -190,8 +190,10 @@ async def append_events(writer: Writer, specs: Sequence[EventSpec]) -> list[mode
                 subject_type=spec.subject_type,
                 subject_id=spec.subject_id,
                 type=spec.type,
-                actor=spec.actor or writer.actor,
-                payload=spec.payload,
+                actor=spec.actor if spec.actor and writer.names_actors else writer.actor,
+                payload=spec.payload
+                if not spec.actor or writer.names_actors
+                else {**spec.payload, "reportedActor": spec.actor},
             )
         )
         for spec in specs

@@ -82,6 +82,8 @@ async def upsert_study_by_spec(
     known = await _study_where(writer, models.Study.spec_hash == digest)
     if known is not None:
         return known, False
+    # a new study is the whole server's to make: checked before any name is compared
+    await writer.authorize_server("create studies")
     name = checked_text(name, "name", NAME_LENGTH) if name is not None else f"spec-{digest[:12]}"
     values = {
         "name": name,
@@ -139,6 +141,12 @@ async def create_run(
         study_id = (await study_by_spec_hash(writer, study_spec_hash)).id
     elif study_id is not None:
         study_id = (await writer.get(models.Study, study_id)).id
+    # checked before the name is compared, so that a caller who may not create the run
+    # learns nothing from it
+    if study_id is None:
+        await writer.authorize_server("create runs without a study")
+    else:
+        await writer.authorize([("Study", study_id)])
     namesake = await writer.session.scalars(select(models.Run).where(models.Run.name == name))
     taken = namesake.one_or_none()
     if taken is not None:

@@ -145,6 +145,17 @@ class Writer:
             await authorize_changes(self.session, self.access, self.action, wanted)
         self._authorized |= wanted
 
+    async def authorize_server(self, what: str) -> None:
+        """Refuse unless the caller may make this write's change on the whole server."""
+        if self.access is not None:
+            self.access.require(self.action, SERVER, what)
+
+    @property
+    def names_actors(self) -> bool:
+        """Whether events may name another actor than the caller: only the command line
+        and the local user of a server running open may (a token's events are its own)."""
+        return self.access is None or self.access.identity.token_id is None
+
     def trust(self, subject: tuple[str, int]) -> None:
         """Take the change to `subject` as checked (by its caller, on scopes that the
         subject's own does not tell, such as an API token's grants)."""
