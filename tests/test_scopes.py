@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.relay import GlobalID
@@ -14,7 +15,8 @@ from scimeta import models
 from scimeta.auth.policy import SERVER, Scope, scopes_of
 from scimeta.auth.tokens import Grant, create_token
 from scimeta.models import Role
-from tests.conftest import GraphQLClient
+from scimeta.server.app import create_app
+from tests.conftest import GraphQLClient, StatementCounter, started
 from tests.mutations.test_runs import (
     ADD_ARTIFACTS,
     add_chunk,
@@ -147,3 +149,45 @@ async def test_a_study_contributor_saves_recordings_with_files_and_sees_them(
     assert files["files"]["nodes"][0]["id"] == recording["file"]["id"]
     async with sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(models.File)) == 2
+
+
+NESTED = """{ studies { totalCount nodes { name participants { nodes { number
+  recordings { totalCount nodes { kind file { path } } } } } } } }"""
+
+
+async def test_a_scoped_caller_reads_a_hierarchy_in_as_many_statements_as_the_open_server(
+    graphql: GraphQLClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    statements: StatementCounter,
+) -> None:
+    """The caller's conditions join the statements the server runs anyway; a token it has
+    checked costs none (the server remembers it while its listener runs)."""
+    for study in ("AOA", "OTHER"):
+        participant = await participant_of(graphql, study)
+        await save_recording(graphql, participantId=participant, **AUDIO)
+    async with sessionmaker() as session:
+        aoa = await session.scalar(select(models.Study.id).where(models.Study.name == "AOA"))
+        made = await create_token(session, name="aoa", grants=[Grant(Role.VIEWER, study_id=aoa)])
+        await session.commit()
+    app = await started(create_app(sessionmaker=sessionmaker))
+    app.state.authenticator.listening = lambda: True
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        headers = {"Authorization": f"Bearer {made.secret}"}
+        await client.post("/graphql", json={"query": NESTED}, headers=headers)
+        statements.reset()
+        scoped = (await client.post("/graphql", json={"query": NESTED}, headers=headers)).json()
+        scoped_count = statements.count
+    statements.reset()
+    everything = await graphql.data(NESTED)
+
+    # studies page, their count, participants, recordings, their counts, files
+    assert statements.count == scoped_count == 6
+    assert everything["studies"]["totalCount"] == 2
+    assert scoped["data"]["studies"]["totalCount"] == 1
+    [study] = scoped["data"]["studies"]["nodes"]
+    assert study["name"] == "AOA"
+    [participant] = study["participants"]["nodes"]
+    assert participant["recordings"]["nodes"] == [
+        {"kind": "AUDIO", "file": {"path": AUDIO["file"]["path"]}}
+    ]
