@@ -45,18 +45,13 @@ class Authenticator:
     """
 
     def __init__(self, host: str) -> None:
-        self.may_run_open = is_loopback(host)
         # None: not known (ask the database at the next request without a token)
-        self._open: bool | None = None if self.may_run_open else False
+        self._open: bool | None = None if is_loopback(host) else False
         self._known: dict[str, Identity] = {}
         # counts `tokens_changed`: what was read from the database before a change is
         # not kept after it
         self._generation = 0
         self.listening: Callable[[], bool] = lambda: False
-
-    @property
-    def runs_open(self) -> bool | None:
-        return self._open
 
     async def start(self, sessionmaker: async_sessionmaker[AsyncSession], host: str) -> AccessMode:
         """Decide how the server runs, before it serves: open, or with tokens. Raises

@@ -83,7 +83,7 @@ async def upsert_study_by_spec(
     if known is not None:
         return known, False
     # a new study is the whole server's to make: checked before any name is compared
-    await writer.authorize_server("create studies")
+    writer.authorize_server("create studies")
     name = checked_text(name, "name", NAME_LENGTH) if name is not None else f"spec-{digest[:12]}"
     values = {
         "name": name,
@@ -144,7 +144,7 @@ async def create_run(
     # checked before the name is compared, so that a caller who may not create the run
     # learns nothing from it
     if study_id is None:
-        await writer.authorize_server("create runs without a study")
+        writer.authorize_server("create runs without a study")
     else:
         await writer.authorize([("Study", study_id)])
     namesake = await writer.session.scalars(select(models.Run).where(models.Run.name == name))

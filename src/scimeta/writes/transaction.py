@@ -145,8 +145,9 @@ class Writer:
             await authorize_changes(self.session, self.access, self.action, wanted)
         self._authorized |= wanted
 
-    async def authorize_server(self, what: str) -> None:
-        """Refuse unless the caller may make this write's change on the whole server."""
+    def authorize_server(self, what: str) -> None:
+        """Refuse unless the caller may make this write's change on the whole server (what
+        it makes belongs to no project or study): checked before anything is read."""
         if self.access is not None:
             self.access.require(self.action, SERVER, what)
 

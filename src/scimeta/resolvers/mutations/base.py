@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry import relay
 from strawberry.types import Info
 
-from scimeta.auth.policy import SERVER, Action, access_of
+from scimeta.auth.policy import Action, access_of
 from scimeta.errors import BadUserInput
 from scimeta.ids import parse_row_id
 from scimeta.models import Entity
@@ -57,13 +57,14 @@ async def write(
     chemistry store): the caller's grant is checked before anything is read or written."""
     context = info.context
     session = context.session
-    access = access_of(session)
-    if server is not None and access is not None:
-        access.require(action, SERVER, server)
     if session.in_transaction():
         await session.commit()
     try:
-        async with transaction(session, context.identity.name, access, action) as writer:
+        async with transaction(
+            session, context.identity.name, access_of(session), action
+        ) as writer:
+            if server is not None:
+                writer.authorize_server(server)
             yield writer
     finally:
         context.reset_loaders()
