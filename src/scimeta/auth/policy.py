@@ -40,7 +40,6 @@ from sqlalchemy import (
     select,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 from sqlalchemy.sql.annotation import _deep_deannotate
@@ -48,6 +47,7 @@ from sqlalchemy.sql.util import find_tables
 
 from scimeta import models
 from scimeta.errors import ClientError
+from scimeta.loaders.batch import key_array
 from scimeta.models import Role
 
 if TYPE_CHECKING:
@@ -171,10 +171,6 @@ class Access:
         ]
 
 
-def ids(values: Sequence[int]) -> ColumnElement[Any]:
-    return literal(list(values), ARRAY(BigInteger))
-
-
 def visible_rows(
     projects: Sequence[int], studies: Sequence[int]
 ) -> dict[type[models.Base], ColumnElement[bool]]:
@@ -182,7 +178,7 @@ def visible_rows(
     on `projects` and `studies` only. The subqueries are on tables, not entities, so the
     criteria are not applied to them again."""
     t = models.Base.metadata.tables
-    project_ids, study_ids = ids(projects), ids(studies)
+    project_ids, study_ids = key_array(projects), key_array(studies)
 
     def in_projects(column: Any) -> ColumnElement[bool]:
         condition: ColumnElement[bool] = column == any_(project_ids)
@@ -407,7 +403,7 @@ async def scopes_of(
         id_column = query.selected_columns[0]
         parts.append(
             query.add_columns(literal(type_name).label("type")).where(
-                id_column == any_(ids(sorted(row_ids)))
+                id_column == any_(key_array(sorted(row_ids)))
             )
         )
     scopes: dict[tuple[str, int], Scope] = {}

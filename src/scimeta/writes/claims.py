@@ -17,22 +17,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     ColumnElement,
     Select,
     and_,
-    any_,
     bindparam,
-    literal,
     select,
     true,
     tuple_,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 
 from scimeta import models
 from scimeta.auth.policy import Action, Forbidden
 from scimeta.errors import BadUserInput, Conflict
+from scimeta.loaders.batch import key_in
 from scimeta.models import RunPhase, Status
 from scimeta.writes.core import MetricValue, record_metrics
 from scimeta.writes.lifecycle import set_phase, set_status
@@ -92,7 +89,7 @@ async def claim_run(
         )
     if studies is not None:
         # only runs the caller may work on: a viewer elsewhere must not block the queue
-        allowed = Run.study_id == any_(literal(studies, ARRAY(BigInteger)))
+        allowed = key_in(Run.study_id, studies)
         condition = allowed if condition is None else and_(condition, allowed)
     now = await writer.now()
     run = await _oldest_claimable(writer, condition, now)
