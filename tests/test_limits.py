@@ -36,14 +36,16 @@ async def serving(limits: Limits, sessionmaker: async_sessionmaker[AsyncSession]
     return await started(create_app(Settings(limits=limits), sessionmaker=sessionmaker))
 
 
-async def post(app: Starlette, query: str, **variables: Any) -> tuple[int, dict[str, Any]]:
+async def post(
+    app: Starlette, query: str, operation_name: str | None = None, **variables: Any
+) -> tuple[int, dict[str, Any]]:
     """Posts an operation as a client that takes `application/json`, to which errors before
     execution answer 200 unless they are refusals for a limit."""
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         response = await http.post(
             "/graphql",
-            json={"query": query, "variables": variables},
+            json={"query": query, "variables": variables, "operationName": operation_name},
             headers={"Accept": "application/json"},
         )
     body: dict[str, Any] = response.json()
@@ -422,3 +424,26 @@ async def test_an_unexpected_exception_shows_only_an_error_id(
     assert error_id in record.getMessage()
     assert record.exc_info is not None
     assert isinstance(record.exc_info[1], RuntimeError)
+
+
+async def test_a_document_of_several_operations_needs_operation_name(
+    sessionmaker: async_sessionmaker[AsyncSession], statements: StatementCounter
+) -> None:
+    """Without `operationName` a document of several operations runs none of them (as
+    the GraphQL spec says), so no operation runs unmeasured by the limits."""
+    app = await serving(Limits(max_depth=4), sessionmaker)
+    statements.reset()
+    document = """query Deep { studies { nodes { participants { nodes { id } } } } }
+    query Small { __typename }"""
+
+    status, body = await post(app, document)
+    named_status, named = await post(app, document, operation_name="Deep")
+
+    assert status == 200  # application/json: errors before execution answer 200
+    error = only_error(body)
+    assert error["extensions"] == {"code": "BAD_REQUEST"}
+    assert "data" not in body or body["data"] is None
+    assert "operationName" in error["message"]
+    assert named_status == 400
+    assert only_error(named)["extensions"]["code"] == "QUERY_TOO_DEEP"
+    assert statements.count == 0

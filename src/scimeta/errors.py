@@ -80,6 +80,12 @@ class QueryTooCostly(OperationRefused):
     code = "QUERY_TOO_COSTLY"
 
 
+class OperationNotChosen(ClientError):
+    """A document of several operations without `operationName` to choose one."""
+
+    code = "BAD_REQUEST"
+
+
 REFUSAL_CODES = frozenset(
     refusal.code for refusal in (QueryTooDeep, TooManyAliases, TooManyTokens, QueryTooCostly)
 )

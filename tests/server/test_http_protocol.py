@@ -110,6 +110,7 @@ REQUEST_ERRORS = [
     ("{ runs { colour } }", {}, None, "GRAPHQL_VALIDATION_FAILED", "colour"),
     ("query($n: Int) { runs(first: $n) { totalCount } }", {"n": "x"}, None, "BAD_USER_INPUT", "x"),
     ("query A { __typename } query B { id }", {}, "C", "BAD_REQUEST", 'operation named "C"'),
+    ("query A { __typename } query B { viewer { name } }", {}, None, "BAD_REQUEST", "`operationName`"),
     ("subscription { eventAdded { sequence } }", {}, None, "BAD_REQUEST", "WebSocket"),
 ]  # fmt: skip
 
@@ -117,7 +118,15 @@ REQUEST_ERRORS = [
 @pytest.mark.parametrize(
     ("query", "variables", "operation", "code", "message"),
     REQUEST_ERRORS,
-    ids=["parse", "empty", "validation", "variables", "unknown operation", "subscription"],
+    ids=[
+        "parse",
+        "empty",
+        "validation",
+        "variables",
+        "unknown operation",
+        "no operation named",
+        "subscription",
+    ],
 )
 @pytest.mark.parametrize(
     ("accept", "status"), [("application/graphql-response+json", 400), ("application/json", 200)]

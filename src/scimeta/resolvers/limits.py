@@ -60,6 +60,7 @@ from scimeta.errors import (
     REFUSAL_CODES,
     BadUserInput,
     ClientError,
+    OperationNotChosen,
     OperationRefused,
     QueryTimeout,
     QueryTooCostly,
@@ -253,6 +254,20 @@ class QueryLimitsExtension(SchemaExtension):
             if unstorable is not None:
                 execution.pre_execution_errors = [unstorable]
         operation = get_operation_ast(document, execution.operation_name) if document else None
+        # the name the client gave: strawberry takes the first operation's when none was
+        given_name: str | None = execution._provided_operation_name
+        if (
+            document is not None
+            and given_name is None
+            and get_operation_ast(document) is None
+            and not execution.pre_execution_errors
+        ):
+            # several operations and no name: the GraphQL spec runs none of them
+            execution.pre_execution_errors = [
+                OperationNotChosen(
+                    "The document has several operations: name the one to run in `operationName`."
+                )
+            ]
         if document is not None and operation is not None and not execution.pre_execution_errors:
             measures = measure(
                 execution.schema._schema, document, operation, execution.variables, self.limits
