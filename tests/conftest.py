@@ -57,6 +57,13 @@ class DatabaseFactory:
         self._created.append(name)
         return make_url(self._server_url).set(database=name).render_as_string(hide_password=False)
 
+    async def migrated_engine(self) -> AsyncEngine:
+        """An engine on a new database migrated to head; the caller disposes of it."""
+        engine = create_engine(await self.create())
+        async with engine.begin() as connection:
+            await connection.run_sync(run_upgrade)
+        return engine
+
     async def drop_all(self) -> None:
         for name in self._created:
             await self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -79,9 +86,7 @@ async def databases(server_url: str) -> AsyncIterator[DatabaseFactory]:
 @pytest.fixture(scope="session")
 async def engine(databases: DatabaseFactory) -> AsyncIterator[AsyncEngine]:
     """An engine on a fresh database migrated to head, shared by the whole run."""
-    engine = create_engine(await databases.create())
-    async with engine.begin() as connection:
-        await connection.run_sync(run_upgrade)
+    engine = await databases.migrated_engine()
     yield engine
     await engine.dispose()
 

@@ -28,8 +28,7 @@ from strawberry.relay import GlobalID
 from scimeta.auth.tokens import Grant, create_token, revoke_token
 from scimeta.models import Base, Role
 from scimeta.server.app import create_app
-from scimeta.server.database import create_engine, create_sessionmaker
-from scimeta.server.migrate import run_upgrade
+from scimeta.server.database import create_sessionmaker
 from tests.conftest import DatabaseFactory, GraphQLClient, started
 
 Side = dict[str, str]
@@ -134,9 +133,7 @@ async def engine(databases: DatabaseFactory) -> AsyncIterator[AsyncEngine]:
     """A database of this module's own, seeded once (committed) through the local admin;
     overrides the conftest's `engine`, so each test still runs in a rolled-back
     transaction."""
-    engine = create_engine(await databases.create())
-    async with engine.begin() as connection:
-        await connection.run_sync(run_upgrade)
+    engine = await databases.migrated_engine()
     app = await started(create_app(sessionmaker=create_sessionmaker(engine)))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:

@@ -14,8 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from scimeta import models as m
 from scimeta.demo import load_demo
 from scimeta.server.app import create_app
-from scimeta.server.database import create_engine, create_sessionmaker
-from scimeta.server.migrate import run_upgrade
+from scimeta.server.database import create_sessionmaker
 from tests.conftest import DatabaseFactory, StatementCounter, started
 
 # Tables the demo has no story for yet are listed here, so a new table is noticed.
@@ -23,16 +22,9 @@ from tests.conftest import DatabaseFactory, StatementCounter, started
 UNFILLED_TABLES = {"idempotency_keys", "api_tokens", "token_grants"}
 
 
-async def _migrated_engine(databases: DatabaseFactory) -> AsyncEngine:
-    engine = create_engine(await databases.create())
-    async with engine.begin() as connection:
-        await connection.run_sync(run_upgrade)
-    return engine
-
-
 @pytest.fixture(scope="module")
 async def demo_engine(databases: DatabaseFactory) -> AsyncIterator[AsyncEngine]:
-    engine = await _migrated_engine(databases)
+    engine = await databases.migrated_engine()
     await load_demo(engine, 1)
     yield engine
     await engine.dispose()
@@ -60,7 +52,7 @@ async def test_loading_again_inserts_nothing(demo_engine: AsyncEngine) -> None:
 
 
 async def test_demo_is_deterministic(databases: DatabaseFactory, demo_engine: AsyncEngine) -> None:
-    other = await _migrated_engine(databases)
+    other = await databases.migrated_engine()
     try:
         await load_demo(other, 1)
         query = text(
@@ -130,7 +122,7 @@ async def test_deep_query_costs_the_same_statements_at_scale_1_and_100(
     databases: DatabaseFactory, demo_engine: AsyncEngine
 ) -> None:
     small_count, small = await _deep_query_statements(demo_engine)
-    larger = await _migrated_engine(databases)
+    larger = await databases.migrated_engine()
     try:
         await load_demo(larger, 100)
         large_count, large = await _deep_query_statements(larger)

@@ -27,8 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from scimeta.demo import load_demo
 from scimeta.resolvers.schema import schema
 from scimeta.server.app import create_app
-from scimeta.server.database import create_engine, create_sessionmaker
-from scimeta.server.migrate import run_upgrade
+from scimeta.server.database import create_sessionmaker
 from tests.conftest import DatabaseFactory, StatementCounter, started
 
 QUERIES = Path(__file__).resolve().parent.parent / "frontend-queries"
@@ -296,9 +295,7 @@ CHECKS: dict[str, Callable[[Data, Variables], None]] = {
 
 
 async def _demo_engine(databases: DatabaseFactory, scale: int) -> AsyncEngine:
-    engine = create_engine(await databases.create())
-    async with engine.begin() as connection:
-        await connection.run_sync(run_upgrade)
+    engine = await databases.migrated_engine()
     await load_demo(engine, scale)
     return engine
 

@@ -36,8 +36,6 @@ from scimeta.demo import load_demo
 from scimeta.resolvers.schema import schema
 from scimeta.schema.scalars import LONG_MAX, LONG_MIN
 from scimeta.server.app import create_app
-from scimeta.server.database import create_engine
-from scimeta.server.migrate import run_upgrade
 from tests.conftest import DatabaseFactory
 
 SDL = schema.as_str()
@@ -555,9 +553,7 @@ def describe(content: str, response: httpx.Response, found: list[str]) -> str:
 @pytest.fixture(scope="module")
 async def demo_engine(databases: DatabaseFactory) -> AsyncIterator[AsyncEngine]:
     """A database of its own, so that the ids of the demo rows are known: small numbers."""
-    engine = create_engine(await databases.create())
-    async with engine.begin() as connection:
-        await connection.run_sync(run_upgrade)
+    engine = await databases.migrated_engine()
     await load_demo(engine, 1)
     yield engine
     await engine.dispose()

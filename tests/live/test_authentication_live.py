@@ -18,8 +18,7 @@ from websockets.exceptions import ConnectionClosed
 from scimeta.auth.tokens import Grant, create_token, revoke_token
 from scimeta.models import Role
 from scimeta.server import authn
-from scimeta.server.database import create_engine, create_sessionmaker
-from scimeta.server.migrate import run_upgrade
+from scimeta.server.database import create_sessionmaker
 from tests.conftest import DatabaseFactory
 from tests.live.conftest import MESSAGE_TIMEOUT, Subscriber, serving
 
@@ -32,9 +31,7 @@ EVENT_ADDED = "subscription { eventAdded { type subjectType subjectId } }"
 @pytest.fixture
 async def engine(databases: DatabaseFactory) -> AsyncIterator[AsyncEngine]:
     """A database of its own: the tokens made here would close the servers of other tests."""
-    engine = create_engine(await databases.create())
-    async with engine.begin() as connection:
-        await connection.run_sync(run_upgrade)
+    engine = await databases.migrated_engine()
     yield engine
     await engine.dispose()
 
@@ -184,13 +181,7 @@ async def test_a_token_revoked_while_the_server_remembers_it_is_refused(
         server.hub.token_listeners.append(heard.set)
         heard.clear()
 
-        async with create_sessionmaker(engine)() as session:
-            token_id = await session.scalar(
-                text("SELECT id FROM api_tokens WHERE prefix = :prefix"),
-                {"prefix": secret[:12]},
-            )
-            await revoke_token(session, token_id)
-            await session.commit()
+        await _revoke(engine, secret)
         await asyncio.wait_for(heard.wait(), MESSAGE_TIMEOUT)
 
         refused = await post(client, "{ viewer { isAdmin } }", secret)

@@ -11,16 +11,13 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from scimeta.server.app import create_app
-from scimeta.server.database import create_engine, create_sessionmaker
-from scimeta.server.migrate import run_upgrade
+from scimeta.server.database import create_sessionmaker
 from tests.conftest import DatabaseFactory, GraphQLClient, started
 
 
 @pytest.fixture(scope="session")
 async def committed_engine(databases: DatabaseFactory) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(await databases.create())
-    async with engine.begin() as connection:
-        await connection.run_sync(run_upgrade)
+    engine = await databases.migrated_engine()
     yield engine
     await engine.dispose()
 

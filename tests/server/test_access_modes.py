@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from tests.conftest import DatabaseFactory
+from tests.conftest import DatabaseFactory, started
 
 from scimeta.auth.identity import AccessMode, OpenServerRefused, access_mode
 from scimeta.auth.tokens import Grant, create_token
@@ -26,8 +26,7 @@ MISSPELT = "{ projects { nodes { nme } } }"
 async def client_for(
     sessionmaker: async_sessionmaker[AsyncSession], settings: Settings | None = None
 ) -> httpx.AsyncClient:
-    app = create_app(settings or Settings(), sessionmaker=sessionmaker)
-    await app.state.authenticator.start(sessionmaker, "127.0.0.1")
+    app = await started(create_app(settings or Settings(), sessionmaker=sessionmaker))
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
 
 
