@@ -85,11 +85,17 @@ _PARSER_LIMIT = re.compile(r"Document contains more than \d+ (?P<what>tokens|com
 _META_FIELDS = {"__schema": SchemaMetaFieldDef, "__type": TypeMetaFieldDef}
 
 
+def app_state(context: Any, name: str) -> Any:
+    """`app.state.<name>` of the application serving this request or WebSocket (None where
+    there is none)."""
+    request = getattr(context, "request", None)
+    return getattr(request.app.state, name, None) if request is not None else None
+
+
 def limits_of(context: Any) -> Limits:
     """The limits of the application serving this request or WebSocket (`app.state.limits`),
     or the defaults where it has none."""
-    request = getattr(context, "request", None)
-    limits = getattr(request.app.state, "limits", None) if request is not None else None
+    limits = app_state(context, "limits")
     return limits if isinstance(limits, Limits) else Limits()
 
 

@@ -19,6 +19,7 @@ from graphql import GraphQLError, NoSchemaIntrospectionCustomRule, validate
 from strawberry.extensions import SchemaExtension
 
 from scimeta.errors import ClientError
+from scimeta.resolvers.limits import app_state
 
 # graphql-core's suggestions end a message: " Did you mean 'x'?" or "... or 'z'?"
 _SUGGESTION = re.compile(r" Did you mean .*\?$", re.DOTALL)
@@ -30,8 +31,7 @@ class IntrospectionDisabled(ClientError):
 
 def production_of(context: Any) -> bool:
     """Whether the application serving this request runs in production mode."""
-    request = getattr(context, "request", None)
-    return bool(getattr(request.app.state, "production", False)) if request is not None else False
+    return bool(app_state(context, "production"))
 
 
 def without_suggestion(error: GraphQLError) -> None:
