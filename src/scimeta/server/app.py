@@ -126,6 +126,7 @@ def create_app(
     # what operations may ask for is checked where they run, which reach the application
     app.state.limits = settings.limits
     app.state.production = settings.production
+    app.state.compiled_reads = settings.compiled_reads
     app.state.authenticator = graphql.authenticator
     if sessionmaker is not None:
         # also usable without its lifespan (an in-process test client), minus subscriptions

@@ -15,6 +15,7 @@ GRAPHIQL_VARIABLE = "SCIMETA_GRAPHIQL"
 HOST_VARIABLE = "SCIMETA_HOST"
 PRODUCTION_VARIABLE = "SCIMETA_PRODUCTION"
 LEASE_SWEEP_VARIABLE = "SCIMETA_LEASE_SWEEP_SECONDS"
+COMPILED_READS_VARIABLE = "SCIMETA_COMPILED_READS"
 
 _FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 
@@ -88,13 +89,16 @@ class Settings:
     lease_sweep_seconds: float = 5.0
     # how long shutting down waits for requests in flight before cancelling them
     shutdown_timeout_seconds: float = 30.0
+    # queries the planner can compile run as one SQL statement that builds their JSON;
+    # off, the loader executor answers every operation
+    compiled_reads: bool = True
     limits: Limits = field(default_factory=Limits)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Settings from `DATABASE_URL`, `SCIMETA_DATA_DIR`, `SCIMETA_HOST`,
         `SCIMETA_PRODUCTION`, `SCIMETA_GRAPHIQL`,
-        `SCIMETA_LEASE_SWEEP_SECONDS` and the `Limits` variables.
+        `SCIMETA_LEASE_SWEEP_SECONDS`, `SCIMETA_COMPILED_READS` and the `Limits` variables.
 
         Worker processes started by uvicorn learn the database only through these
         variables, so an empty value counts as unset rather than as a URL.
@@ -114,6 +118,8 @@ class Settings:
             lease_sweep_seconds=_seconds(sweep, LEASE_SWEEP_VARIABLE)
             if sweep
             else cls.lease_sweep_seconds,
+            compiled_reads=env.get(COMPILED_READS_VARIABLE, "").strip().lower()
+            not in _FALSE_WORDS,
             limits=Limits.from_env(env),
         )
 
