@@ -150,14 +150,20 @@ class Access:
         return sorted(set(studies))
 
     @cached_property
-    def criteria(self) -> dict[Any, Any]:
-        """The loader criteria that keep the caller's rows only, by the entity's table;
-        none for a caller who reads everything."""
+    def visibility(self) -> dict[type[models.Base], ColumnElement[bool]]:
+        """The condition each entity's rows meet to be the caller's; none for a caller
+        who reads everything. The loaders' criteria and compiled reads both come from
+        here."""
         if self.reads_all:
             return {}
+        return visible_rows(self.projects, self.studies)
+
+    @cached_property
+    def criteria(self) -> dict[Any, Any]:
+        """The loader criteria that keep the caller's rows only, by the entity's table."""
         return {
             model.__table__: with_loader_criteria(model, condition, include_aliases=True)
-            for model, condition in visible_rows(self.projects, self.studies).items()
+            for model, condition in self.visibility.items()
         }
 
     def criteria_of(self, statement: Any) -> list[Any]:

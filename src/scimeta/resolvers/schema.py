@@ -14,6 +14,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext
 
 from scimeta.errors import add_code
+from scimeta.resolvers.compiled import CompiledReadsExtension
 from scimeta.resolvers.limits import (
     QueryLimitsExtension,
     client_errors_behind,
@@ -123,5 +124,7 @@ schema = Schema(
         # after the validation cache: it measures valid documents only
         QueryLimitsExtension,
         ProductionExtension,
+        # after the limits: a compiled query is one that passed them
+        CompiledReadsExtension,
     ],
 )

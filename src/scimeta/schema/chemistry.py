@@ -17,7 +17,7 @@ from scimeta.schema.inputs import chemistry as inputs
 from scimeta.schema.node import Entity, LoaderInfo
 from scimeta.schema.ordering import OrderTerm
 from scimeta.schema.pagination import Connection
-from scimeta.schema.relations import one
+from scimeta.schema.relations import Relation, one, reads
 
 _MODULE = "scimeta.schema.chemistry"
 
@@ -68,6 +68,7 @@ class Calculation(Entity):
     attributes: JSON = strawberry.field(description="Lab-specific fields.")
 
     @strawberry.field(description="The molecule.")
+    @reads(Relation(models.Molecule, "molecule_id"))
     async def molecule(
         self, root: strawberry.Parent[models.Calculation], info: LoaderInfo
     ) -> Molecule:
@@ -150,16 +151,19 @@ class BatchItem(Entity):
     status: Status = strawberry.field(description="Lifecycle status.")
 
     @strawberry.field(description="The batch.")
+    @reads(Relation(models.Batch, "batch_id"))
     async def batch(self, root: strawberry.Parent[models.BatchItem], info: LoaderInfo) -> Batch:
         return await one(info, models.Batch, root.batch_id)
 
     @strawberry.field(description="The molecule.")
+    @reads(Relation(models.Molecule, "molecule_id"))
     async def molecule(
         self, root: strawberry.Parent[models.BatchItem], info: LoaderInfo
     ) -> Molecule:
         return await one(info, models.Molecule, root.molecule_id)
 
     @strawberry.field(description="The calculation, once computed.")
+    @reads(Relation(models.Calculation, "calculation_id"))
     async def calculation(
         self, root: strawberry.Parent[models.BatchItem], info: LoaderInfo
     ) -> Calculation | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import itertools
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any, ForwardRef, get_args, get_origin
 
 import strawberry
@@ -70,6 +71,14 @@ def list_field(
     # must not be shared.
     field_token = next(_field_tokens)
     large_columns = _large_columns(model)
+    spec = ListSpec(
+        model=model,
+        where=where,
+        default_order=tuple(default),
+        key=key,
+        parent_key=parent_key,
+        fixed=fixed,
+    )
 
     async def resolve_list(
         info: Info[Any, Any], parent_id: int | None, where_: Any, order_by: Any, args: PageArgs
@@ -79,12 +88,12 @@ def list_field(
             source=context,
             loaders=context.loaders,
             model=model,
-            conditions=[*(fixed() if fixed else ()), *where_condition(where_)],
+            conditions=spec.conditions(where_),
             fingerprint=f"{field_token}|{where_!r}",
             parent_key=parent_key,
             parent_id=parent_id,
         )
-        terms = order_terms(model, order_by, default, key)
+        terms = spec.terms(order_by)
         if not runtime_type:
             runtime_type.append(_runtime_class(connection_type))
         fetch = not PAGE_FIELDS.isdisjoint(selected_subfields(info))
@@ -137,7 +146,27 @@ def list_field(
         "before": Before,
         "return": connection_type,
     }
-    return strawberry.field(resolver=resolve, description=description)
+    field = strawberry.field(resolver=resolve, description=description)
+    field.list_spec = spec
+    return field
+
+
+@dataclass(frozen=True)
+class ListSpec:
+    """What a list field reads, for the planner: the same declaration its resolver uses."""
+
+    model: type[Base]
+    where: type[WhereInput]
+    default_order: tuple[OrderTerm, ...]
+    key: Column
+    parent_key: Column | None
+    fixed: Callable[[], Sequence[ColumnElement[bool]]] | None
+
+    def terms(self, order_by: list[Any] | None) -> list[OrderTerm]:
+        return order_terms(self.model, order_by, list(self.default_order), self.key)
+
+    def conditions(self, where: Any) -> list[ColumnElement[bool]]:
+        return [*(self.fixed() if self.fixed else ()), *where_condition(where)]
 
 
 def _runtime_class(annotation: Any) -> Any:

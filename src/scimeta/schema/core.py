@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import strawberry
 from strawberry import relay
@@ -17,7 +17,7 @@ from scimeta.schema.inputs import core as inputs
 from scimeta.schema.node import Entity, LoaderInfo, load_nodes
 from scimeta.schema.ordering import Column, OrderTerm
 from scimeta.schema.pagination import Connection
-from scimeta.schema.relations import one
+from scimeta.schema.relations import Relation, SubjectId, one, reads
 from scimeta.schema.scalars import Long
 
 
@@ -57,10 +57,12 @@ class Metric(Entity):
     unit: str | None = strawberry.field(description="Unit of this value.")
 
     @strawberry.field(description="The metric's catalogue entry.")
+    @reads(Relation(models.MetricKey, "key_id"))
     async def key(self, root: strawberry.Parent[models.Metric], info: LoaderInfo) -> MetricKey:
         return await one(info, models.MetricKey, root.key_id)
 
     @strawberry.field(description="The metric's name (its key's name).")
+    @reads(Relation(models.MetricKey, "key_id", column="name"))
     async def name(self, root: strawberry.Parent[models.Metric], info: LoaderInfo) -> str:
         key: models.MetricKey = await one(info, models.MetricKey, root.key_id)
         return key.name
@@ -68,6 +70,8 @@ class Metric(Entity):
 
 @strawberry.type(description="An entry of the append-only audit log.")
 class Event(relay.Node):
+    __model__: ClassVar[type[models.Base]] = models.Event
+
     id: relay.NodeID[int]
     sequence: Long = strawberry.field(
         description="Position in the log; strictly increasing, and events commit in this "
@@ -84,6 +88,7 @@ class Event(relay.Node):
         return isinstance(obj, models.Event)
 
     @strawberry.field(description="Global id of the node the event is about.")
+    @reads(SubjectId("subject_type", "subject_id"))
     def subject_id(self, root: strawberry.Parent[models.Event]) -> relay.GlobalID:
         return relay.GlobalID(root.subject_type, str(root.subject_id))
 

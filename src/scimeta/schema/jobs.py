@@ -17,7 +17,7 @@ from scimeta.schema.inputs import jobs as inputs
 from scimeta.schema.node import Entity, LoaderInfo
 from scimeta.schema.ordering import OrderTerm
 from scimeta.schema.pagination import Connection
-from scimeta.schema.relations import one
+from scimeta.schema.relations import Relation, one, reads
 
 JobType = Annotated["Job", strawberry.lazy("scimeta.schema.jobs")]
 JobConnectionType = Annotated["JobConnection", strawberry.lazy("scimeta.schema.jobs")]
@@ -65,6 +65,7 @@ class JobFile(Entity):
     parameter_name: str | None = strawberry.field(description="The job parameter it fills.")
 
     @strawberry.field(description="The file.")
+    @reads(Relation(models.File, "file_id"))
     async def file(self, root: strawberry.Parent[models.JobFile], info: LoaderInfo) -> File:
         return await one(info, models.File, root.file_id)
 
@@ -82,10 +83,12 @@ class Job(Entity):
     attributes: JSON = strawberry.field(description="Lab-specific fields.")
 
     @strawberry.field(description="The project.")
+    @reads(Relation(models.Project, "project_id"))
     async def project(self, root: strawberry.Parent[models.Job], info: LoaderInfo) -> Project:
         return await one(info, models.Project, root.project_id)
 
     @strawberry.field(description="The parent job, for a sub-job.")
+    @reads(Relation(models.Job, "parent_id"))
     async def parent(self, root: strawberry.Parent[models.Job], info: LoaderInfo) -> Job | None:
         return await one(info, models.Job, root.parent_id)
 

@@ -90,7 +90,8 @@ def ordering_name(terms: list[OrderTerm]) -> str:
 
 def encode_cursor(terms: list[OrderTerm], row: Any) -> str:
     values = [_encode_value(getattr(row, term.column.key)) for term in terms]
-    payload = json.dumps([ordering_name(terms), values], separators=(",", ":"))
+    # as PostgreSQL writes JSON text, so that compiled reads give the same cursors
+    payload = json.dumps([ordering_name(terms), values], separators=(",", ":"), ensure_ascii=False)
     return base64.urlsafe_b64encode(payload.encode()).decode()
 
 

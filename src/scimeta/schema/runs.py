@@ -17,7 +17,7 @@ from scimeta.schema.inputs import runs as inputs
 from scimeta.schema.node import Entity, LoaderInfo
 from scimeta.schema.ordering import OrderTerm
 from scimeta.schema.pagination import Connection
-from scimeta.schema.relations import one
+from scimeta.schema.relations import Relation, one, reads
 
 if TYPE_CHECKING:
     from scimeta.schema.studies import Study
@@ -33,6 +33,7 @@ class RunArtifact(Entity):
     role: str = strawberry.field(description="bundle, statepoint, parquet, ...")
 
     @strawberry.field(description="The file.")
+    @reads(Relation(models.File, "file_id"))
     async def file(self, root: strawberry.Parent[models.RunArtifact], info: LoaderInfo) -> File:
         return await one(info, models.File, root.file_id)
 
@@ -63,6 +64,7 @@ class Run(Entity):
     attributes: JSON = strawberry.field(description="Lab-specific fields.")
 
     @strawberry.field(description="The study the run belongs to.")
+    @reads(Relation(models.Study, "study_id"))
     async def study(
         self, root: strawberry.Parent[models.Run], info: LoaderInfo
     ) -> StudyType | None:
@@ -123,6 +125,7 @@ class Trajectory(Entity):
     )
 
     @strawberry.field(description="The run.")
+    @reads(Relation(models.Run, "run_id"))
     async def run(self, root: strawberry.Parent[models.Trajectory], info: LoaderInfo) -> Run:
         return await one(info, models.Run, root.run_id)
 
@@ -155,12 +158,14 @@ class Chunk(Entity):
     frame_count: int | None = strawberry.field(description="Number of frames.")
 
     @strawberry.field(description="The trajectory.")
+    @reads(Relation(models.Trajectory, "trajectory_id"))
     async def trajectory(
         self, root: strawberry.Parent[models.Chunk], info: LoaderInfo
     ) -> Trajectory:
         return await one(info, models.Trajectory, root.trajectory_id)
 
     @strawberry.field(description="The frames file.")
+    @reads(Relation(models.File, "file_id"))
     async def file(self, root: strawberry.Parent[models.Chunk], info: LoaderInfo) -> File | None:
         return await one(info, models.File, root.file_id)
 

@@ -18,7 +18,7 @@ from scimeta.schema.inputs import studies as inputs
 from scimeta.schema.node import Entity, LoaderInfo
 from scimeta.schema.ordering import OrderTerm
 from scimeta.schema.pagination import Connection
-from scimeta.schema.relations import one
+from scimeta.schema.relations import Relation, one, reads
 
 if TYPE_CHECKING:
     from scimeta.schema.runs import Run, RunConnection
@@ -67,6 +67,7 @@ class Participant(Entity):
     attributes: JSON = strawberry.field(description="Lab-specific fields.")
 
     @strawberry.field(description="The study.")
+    @reads(Relation(models.Study, "study_id"))
     async def study(self, root: strawberry.Parent[models.Participant], info: LoaderInfo) -> Study:
         return await one(info, models.Study, root.study_id)
 
@@ -118,12 +119,14 @@ class Synchronization(Entity):
     qc_notes: str | None = strawberry.field(description="QC notes.")
 
     @strawberry.field(description="The audio recording.")
+    @reads(Relation(models.Recording, "audio_recording_id"))
     async def audio(
         self, root: strawberry.Parent[models.Synchronization], info: LoaderInfo
     ) -> Recording:
         return await one(info, models.Recording, root.audio_recording_id)
 
     @strawberry.field(description="The biomechanics recording.")
+    @reads(Relation(models.Recording, "biomechanics_recording_id"))
     async def biomechanics(
         self, root: strawberry.Parent[models.Synchronization], info: LoaderInfo
     ) -> Recording:
@@ -148,12 +151,14 @@ class Recording(Entity):
     attributes: JSON = strawberry.field(description="Lab-specific fields.")
 
     @strawberry.field(description="The participant.")
+    @reads(Relation(models.Participant, "participant_id"))
     async def participant(
         self, root: strawberry.Parent[models.Recording], info: LoaderInfo
     ) -> Participant:
         return await one(info, models.Participant, root.participant_id)
 
     @strawberry.field(description="The data file.")
+    @reads(Relation(models.File, "file_id"))
     async def file(
         self, root: strawberry.Parent[models.Recording], info: LoaderInfo
     ) -> File | None:

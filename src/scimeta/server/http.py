@@ -49,6 +49,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from scimeta.auth.identity import NOBODY
 from scimeta.auth.tokens import Unauthenticated
 from scimeta.errors import INTERNAL, PARSE_FAILED
+from scimeta.planner.execute import JSONText
 from scimeta.server.authn import Authenticator, ws_authorization, www_authenticate
 from scimeta.server.context import Context
 from scimeta.server.settings import Limits, Settings
@@ -566,7 +567,7 @@ class GraphQLView(GraphQL[Context, None]):
         sub_response: Response | None = None,
     ) -> Response:
         response = Response(
-            self.encode_json(body),
+            self.encode_body(body),
             status_code=status,
             headers={**(headers or {}), "Vary": "Accept"},
             media_type=f"{media_type}; charset=utf-8",
@@ -575,6 +576,22 @@ class GraphQLView(GraphQL[Context, None]):
             response.headers.raw.extend(sub_response.headers.raw)
             response.background = sub_response.background
         return response
+
+    def encode_body(self, body: JSONObject | list[JSONObject]) -> bytes:
+        """The response bytes; `data` that is JSON already (a compiled read's) is
+        written as it is, not decoded and encoded again."""
+        if isinstance(body, list):
+            return b"[" + b",".join(self.encode_body(item) for item in body) + b"]"
+        data = body.get("data")
+        if not isinstance(data, JSONText):
+            return _bytes(self.encode_json(body))
+        rest = {key: value for key, value in body.items() if key != "data"}
+        tail = _bytes(self.encode_json(rest))[1:] if rest else b"}"
+        return b'{"data":' + data.data + (b"," + tail if rest else tail)
+
+
+def _bytes(encoded: str | bytes) -> bytes:
+    return encoded.encode() if isinstance(encoded, str) else encoded
 
 
 def executed(result: ExecutionResult) -> bool:

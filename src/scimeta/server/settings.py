@@ -118,8 +118,7 @@ class Settings:
             lease_sweep_seconds=_seconds(sweep, LEASE_SWEEP_VARIABLE)
             if sweep
             else cls.lease_sweep_seconds,
-            compiled_reads=env.get(COMPILED_READS_VARIABLE, "").strip().lower()
-            not in _FALSE_WORDS,
+            compiled_reads=env.get(COMPILED_READS_VARIABLE, "").strip().lower() not in _FALSE_WORDS,
             limits=Limits.from_env(env),
         )
 

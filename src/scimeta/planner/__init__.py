@@ -1,0 +1,1 @@
+"""The planner: queries compiled into one SQL statement that builds their JSON."""

@@ -1,0 +1,552 @@
+"""Compile a query into one SQL statement whose single value is the response's `data`,
+as JSON text built by PostgreSQL.
+
+The compiler reads the same declarations the executor resolves with: each list field's
+`ListSpec` (model, parent key, filter, default order), each relation's `Relation`, the
+columns of the models, the caller's visibility conditions. Arguments are converted by
+strawberry and checked by the executor's own functions (`PageArgs.size`, `order_terms`,
+`where_condition`, `decode_cursor`), so both paths agree on what a query means. Anything
+it does not know, or where the executor would answer with an error, raises
+`NotCompilable` (before any SQL) or writes the fallback mark (found in the result), and
+the executor answers instead.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from graphql import (
+    BooleanValueNode,
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLField,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    NamedTypeNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    VariableNode,
+    get_named_type,
+)
+from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    Select,
+    Table,
+    Text,
+    cast,
+    false,
+    func,
+    literal,
+    select,
+    true,
+)
+from sqlalchemy.dialects.postgresql import JSON, aggregate_order_by
+from sqlalchemy.orm import ColumnProperty
+from sqlalchemy.sql.visitors import cloned_traverse
+from strawberry import relay
+from strawberry.types.arguments import convert_arguments
+
+from scimeta import models
+from scimeta.errors import ClientError
+from scimeta.ids import parse_row_id
+from scimeta.schema.connections import ListSpec
+from scimeta.schema.ordering import OrderTerm, decode_cursor, keyset_condition, ordering_name
+from scimeta.schema.pagination import PageArgs
+from scimeta.schema.relations import Relation, SubjectId
+
+from .sqljson import (
+    cursor,
+    fallback,
+    global_id,
+    global_id_of,
+    json_object,
+    output_value,
+    sql_literal,
+)
+
+DEFINITION = "strawberry-definition"
+PAGE_FIELDS = frozenset({"edges", "nodes", "pageInfo"})
+# json_build_object takes at most 100 arguments, a key and a value per field
+MAX_OBJECT_FIELDS = 50
+MAX_NODES_IDS = 100
+
+_TABLES: dict[Any, type[models.Base]] = {
+    mapper.class_.__table__: mapper.class_ for mapper in models.Base.registry.mappers
+}
+
+
+class NotCompilable(Exception):
+    """The compiled path cannot be sure of the executor's answer to this operation."""
+
+
+def compile_operation(
+    schema: Any,
+    document: DocumentNode,
+    operation: OperationDefinitionNode,
+    raw_variables: Mapping[str, Any] | None,
+    visibility: Mapping[type[models.Base], ColumnElement[bool]],
+) -> Select[Any]:
+    """The statement answering `operation`, a query of `document`, for a caller who sees
+    the rows `visibility` allows (all rows of an entity missing from it)."""
+    if operation.operation is not OperationType.QUERY:
+        raise NotCompilable("only queries are compiled")
+    graphql_schema: GraphQLSchema = schema._schema
+    variables = get_variable_values(
+        graphql_schema, operation.variable_definitions or (), dict(raw_variables or {})
+    )
+    if not isinstance(variables, VariableValues):
+        raise NotCompilable("the variables do not coerce")
+    compiler = _Compiler(schema, document, variables, visibility)
+    return compiler.query(operation)
+
+
+class _Compiler:
+    def __init__(
+        self,
+        schema: Any,
+        document: DocumentNode,
+        variables: VariableValues,
+        visibility: Mapping[type[models.Base], ColumnElement[bool]],
+    ) -> None:
+        self.schema: GraphQLSchema = schema._schema
+        self.scalars = schema.schema_converter.scalar_registry
+        self.config = schema.config
+        self.fragments = {
+            definition.name.value: definition
+            for definition in document.definitions
+            if isinstance(definition, FragmentDefinitionNode)
+        }
+        self.variables = variables
+        self.visibility = visibility
+        self.names = itertools.count(1)
+
+    # -- the operation --------------------------------------------------------------
+
+    def query(self, operation: OperationDefinitionNode) -> Select[Any]:
+        root = self.schema.query_type
+        assert root is not None
+        pairs = []
+        for key, nodes in self.collect(root, [operation.selection_set]).items():
+            name = nodes[0].name.value
+            if name == "__typename":
+                pairs.append((key, sql_literal(root.name)))
+                continue
+            field = root.fields[name]
+            if name == "node":
+                pairs.append((key, self.node(field, nodes)))
+            elif name == "nodes":
+                pairs.append((key, self.nodes(field, nodes)))
+            else:
+                spec = self.list_spec(field)
+                pairs.append((key, self.connection(field, spec, nodes, None)))
+        return select(cast(self.object_of(pairs), Text))
+
+    # -- selections -------------------------------------------------------------------
+
+    def collect(
+        self, type_: GraphQLObjectType, selection_sets: Iterable[SelectionSetNode | None]
+    ) -> dict[str, list[FieldNode]]:
+        """The fields selected on an object of `type_`, by response key, in the order
+        graphql-core's executor writes them."""
+        fields: dict[str, list[FieldNode]] = {}
+        visited: set[str] = set()
+
+        def walk(selection_set: SelectionSetNode) -> None:
+            for selection in selection_set.selections:
+                if not self.included(selection):
+                    continue
+                if isinstance(selection, FieldNode):
+                    key = selection.alias.value if selection.alias else selection.name.value
+                    fields.setdefault(key, []).append(selection)
+                elif isinstance(selection, InlineFragmentNode):
+                    if self.applies(selection.type_condition, type_):
+                        walk(selection.selection_set)
+                elif isinstance(selection, FragmentSpreadNode):
+                    name = selection.name.value
+                    if name in visited:
+                        continue
+                    visited.add(name)
+                    fragment = self.fragments[name]
+                    if self.applies(fragment.type_condition, type_):
+                        walk(fragment.selection_set)
+
+        for selection_set in selection_sets:
+            if selection_set is not None:
+                walk(selection_set)
+        return fields
+
+    def included(self, node: Any) -> bool:
+        for directive in node.directives or ():
+            name = directive.name.value
+            if name not in ("skip", "include"):
+                raise NotCompilable(f"directive @{name}")
+            (argument,) = directive.arguments
+            value = argument.value
+            if isinstance(value, VariableNode):
+                condition = self.variables.coerced.get(value.name.value)
+            elif isinstance(value, BooleanValueNode):
+                condition = value.value
+            else:
+                raise NotCompilable("directive argument")
+            if (name == "skip") == bool(condition):
+                return False
+        return True
+
+    def applies(self, condition: NamedTypeNode | None, type_: GraphQLObjectType) -> bool:
+        if condition is None:
+            return True
+        named = self.schema.get_type(condition.name.value)
+        if named is type_:
+            return True
+        return named is not None and self.schema.is_sub_type(named, type_)  # type: ignore[arg-type]
+
+    # -- objects ----------------------------------------------------------------------
+
+    def object_of(self, pairs: list[tuple[str, ColumnElement[Any]]]) -> ColumnElement[Any]:
+        if len(pairs) > MAX_OBJECT_FIELDS:
+            raise NotCompilable("too many fields in one object")
+        return json_object(pairs)
+
+    def entity(
+        self,
+        type_: GraphQLObjectType,
+        selection_sets: Iterable[SelectionSetNode | None],
+        row: FromClause,
+        model: type[models.Base],
+    ) -> ColumnElement[Any]:
+        """The JSON object of the row of `model` that `row` holds, as `type_`."""
+        pairs = [
+            (key, self.field(type_, nodes, row, model))
+            for key, nodes in self.collect(type_, selection_sets).items()
+        ]
+        return self.object_of(pairs)
+
+    def field(
+        self,
+        type_: GraphQLObjectType,
+        nodes: list[FieldNode],
+        row: FromClause,
+        model: type[models.Base],
+    ) -> ColumnElement[Any]:
+        name = nodes[0].name.value
+        if name == "__typename":
+            return sql_literal(type_.name)
+        field = type_.fields[name]
+        definition = field.extensions.get(DEFINITION)
+        if definition is None:
+            raise NotCompilable(f"{type_.name}.{name}")
+        if name == "id":
+            return global_id(type_.name, row.c[_primary_key(model).name])
+        spec = getattr(definition, "list_spec", None)
+        if spec is not None:
+            return self.connection(field, spec, nodes, row.c[_primary_key(model).name])
+        resolver = definition.base_resolver
+        if resolver is None:
+            return output_value(row.c[_column(model, definition.python_name)])
+        declaration = getattr(resolver.wrapped_func, "reads", None)
+        if isinstance(declaration, Relation):
+            return self.relation(field, declaration, nodes, row, model)
+        if isinstance(declaration, SubjectId):
+            return global_id_of(
+                row.c[_column(model, declaration.type_column)],
+                row.c[_column(model, declaration.id_column)],
+            )
+        raise NotCompilable(f"{type_.name}.{name} is resolved in Python")
+
+    def relation(
+        self,
+        field: GraphQLField,
+        relation: Relation,
+        nodes: list[FieldNode],
+        row: FromClause,
+        model: type[models.Base],
+    ) -> ColumnElement[Any]:
+        target = relation.model
+        table = _table(target)
+        key = row.c[_column(model, relation.key)]
+        related = (
+            select(*table.c)
+            .where(_primary_key(target) == key, *self.visible(target))
+            .correlate_except(table)
+            .lateral(self.name("related"))
+        )
+        value: ColumnElement[Any]
+        if relation.column is not None:
+            value = func.to_json(output_value(related.c[_column(target, relation.column)]))
+        else:
+            named = get_named_type(field.type)
+            if not isinstance(named, GraphQLObjectType):
+                raise NotCompilable("relation to an abstract type")
+            value = self.entity(named, [node.selection_set for node in nodes], related, target)
+        found = select(value).select_from(related).scalar_subquery()
+        if isinstance(field.type, GraphQLNonNull):
+            # the executor answers a missing or hidden row of a non-null field with an error
+            return func.coalesce(found, fallback())
+        return found
+
+    # -- node(id) ---------------------------------------------------------------------
+
+    def node(self, field: GraphQLField, nodes: list[FieldNode]) -> ColumnElement[Any]:
+        arguments = self.argument_values(field, nodes[0])
+        return self.node_by_id(arguments["id"], nodes)
+
+    def nodes(self, field: GraphQLField, nodes: list[FieldNode]) -> ColumnElement[Any]:
+        ids = self.argument_values(field, nodes[0])["ids"]
+        if not 0 < len(ids) <= MAX_NODES_IDS:
+            raise NotCompilable("nodes(ids) of this length")
+        return func.json_build_array(*(self.node_by_id(node_id, nodes) for node_id in ids))
+
+    def node_by_id(self, node_id: Any, nodes: list[FieldNode]) -> ColumnElement[Any]:
+        try:
+            parsed = relay.GlobalID.from_id(node_id)
+        except Exception:
+            raise NotCompilable("not a global id") from None
+        type_ = self.schema.get_type(parsed.type_name)
+        row_id = parse_row_id(parsed.node_id)
+        if not isinstance(type_, GraphQLObjectType) or row_id is None:
+            raise NotCompilable("no such node type")
+        definition = type_.extensions.get(DEFINITION)
+        model = _model_of(definition)
+        if model is None:
+            raise NotCompilable("not an entity")
+        table = _table(model)
+        row = (
+            select(*table.c)
+            .where(_primary_key(model) == literal(row_id), *self.visible(model))
+            .lateral(self.name("node"))
+        )
+        value = self.entity(type_, [node.selection_set for node in nodes], row, model)
+        # a missing node is an error the executor words
+        return func.coalesce(select(value).select_from(row).scalar_subquery(), fallback())
+
+    # -- lists ------------------------------------------------------------------------
+
+    def list_spec(self, field: GraphQLField) -> ListSpec:
+        definition = field.extensions.get(DEFINITION)
+        spec = getattr(definition, "list_spec", None)
+        if spec is None:
+            raise NotCompilable("not a list field")
+        assert isinstance(spec, ListSpec)
+        return spec
+
+    def connection(
+        self,
+        field: GraphQLField,
+        spec: ListSpec,
+        nodes: list[FieldNode],
+        parent_id: ColumnElement[Any] | None,
+    ) -> ColumnElement[Any]:
+        arguments = self.argument_values(field, nodes[0])
+        page = PageArgs(
+            first=arguments.get("first"),
+            after=arguments.get("after"),
+            last=arguments.get("last"),
+            before=arguments.get("before"),
+        )
+        try:
+            size = page.size()
+            terms = spec.terms(arguments.get("order_by"))
+            conditions = self.with_visibility(spec.conditions(arguments.get("where_")))
+            keyset = self.keyset(terms, page)
+        except ClientError:
+            raise NotCompilable("the executor refuses these arguments") from None
+        model = spec.model
+        table = _table(model)
+        if spec.parent_key is not None:
+            if parent_id is None:
+                raise NotCompilable("a nested list at the root")
+            conditions.insert(0, spec.parent_key == parent_id)
+        conditions += self.visible(model)
+        connection_type = get_named_type(field.type)
+        assert isinstance(connection_type, GraphQLObjectType)
+        selected = self.collect(connection_type, [node.selection_set for node in nodes])
+        rows: FromClause | None = None
+        if any(nodes_[0].name.value in PAGE_FIELDS for nodes_ in selected.values()):
+            order = [term.reversed() for term in terms] if page.backward else terms
+            order_sql = [term.sql() for term in order]
+            rows = (
+                select(*table.c, func.row_number().over(order_by=order_sql).label("row_number"))
+                .where(*conditions, *keyset)
+                .order_by(*order_sql)
+                .limit(size + 1)
+                .correlate_except(table)
+                .lateral(self.name("page"))
+            )
+        pairs: list[tuple[str, ColumnElement[Any]]] = []
+        for key, field_nodes in selected.items():
+            name = field_nodes[0].name.value
+            if name == "__typename":
+                value: ColumnElement[Any] = sql_literal(connection_type.name)
+            elif name == "totalCount":
+                value = (
+                    select(func.count())
+                    .select_from(table)
+                    .where(*conditions)
+                    .correlate_except(table)
+                    .scalar_subquery()
+                )
+            elif name in PAGE_FIELDS:
+                assert rows is not None
+                value = self.page_field(
+                    connection_type, name, field_nodes, rows, model, terms, page, size
+                )
+            else:
+                raise NotCompilable(f"{connection_type.name}.{name}")
+            pairs.append((key, value))
+        result = self.object_of(pairs)
+        if rows is None:
+            return result
+        return select(result).select_from(rows).scalar_subquery()
+
+    def page_field(
+        self,
+        connection_type: GraphQLObjectType,
+        name: str,
+        nodes: list[FieldNode],
+        rows: FromClause,
+        model: type[models.Base],
+        terms: list[OrderTerm],
+        page: PageArgs,
+        size: int,
+    ) -> ColumnElement[Any]:
+        row_number = rows.c.row_number
+        in_page = row_number <= size
+        # the page's rows in the list's order (a backward page was read reversed)
+        position = row_number.desc() if page.backward else row_number.asc()
+        field = connection_type.fields[name]
+        selection_sets = [node.selection_set for node in nodes]
+        named = get_named_type(field.type)
+        assert isinstance(named, GraphQLObjectType)
+
+        def each(value: ColumnElement[Any]) -> ColumnElement[Any]:
+            aggregated = func.json_agg(aggregate_order_by(value, position), type_=JSON)
+            return func.coalesce(aggregated.filter(in_page), sql_json("[]"))
+
+        def row_cursor() -> ColumnElement[Any]:
+            columns = [rows.c[term.column.property.columns[0].name] for term in terms]
+            return cursor(ordering_name(terms), columns)
+
+        if name == "nodes":
+            return each(self.entity(named, selection_sets, rows, model))
+        if name == "edges":
+            pairs = []
+            for key, edge_nodes in self.collect(named, selection_sets).items():
+                edge_field = edge_nodes[0].name.value
+                if edge_field == "__typename":
+                    pairs.append((key, sql_literal(named.name)))
+                elif edge_field == "cursor":
+                    pairs.append((key, row_cursor()))
+                elif edge_field == "node":
+                    node_type = get_named_type(named.fields["node"].type)
+                    assert isinstance(node_type, GraphQLObjectType)
+                    node_sets = [node.selection_set for node in edge_nodes]
+                    pairs.append((key, self.entity(node_type, node_sets, rows, model)))
+                else:
+                    raise NotCompilable(f"{named.name}.{edge_field}")
+            return each(self.object_of(pairs))
+        more = func.count() > size
+        pairs = []
+        for key, info_nodes in self.collect(named, selection_sets).items():
+            info_field = info_nodes[0].name.value
+            value: ColumnElement[Any]
+            if info_field == "__typename":
+                value = sql_literal(named.name)
+            elif info_field == "hasNextPage":
+                value = (true() if page.before is not None else false()) if page.backward else more
+            elif info_field == "hasPreviousPage":
+                value = more if page.backward else (true() if page.after is not None else false())
+            elif info_field in ("startCursor", "endCursor"):
+                first_in_order = (info_field == "startCursor") != page.backward
+                ordered = row_number.asc() if first_in_order else row_number.desc()
+                cursors = func.json_agg(aggregate_order_by(row_cursor(), ordered), type_=JSON)
+                value = cursors.filter(in_page).op("->")(literal(0))
+            else:
+                raise NotCompilable(f"PageInfo.{info_field}")
+            pairs.append((key, value))
+        return self.object_of(pairs)
+
+    def keyset(self, terms: list[OrderTerm], page: PageArgs) -> list[ColumnElement[bool]]:
+        conditions = []
+        if page.after is not None:
+            conditions.append(keyset_condition(terms, decode_cursor(terms, page.after)))
+        if page.before is not None:
+            reverse = [term.reversed() for term in terms]
+            conditions.append(keyset_condition(reverse, decode_cursor(terms, page.before)))
+        return conditions
+
+    # -- visibility -------------------------------------------------------------------
+
+    def visible(self, model: type[models.Base]) -> list[ColumnElement[bool]]:
+        condition = self.visibility.get(model)
+        return [] if condition is None else [condition]
+
+    def with_visibility(
+        self, conditions: Sequence[ColumnElement[bool]]
+    ) -> list[ColumnElement[bool]]:
+        """The client's conditions, with the caller's visibility added to each subquery
+        they hold (a relation filter), as the loaders' criteria add it."""
+        if not self.visibility:
+            return list(conditions)
+
+        def restrict(statement: Any) -> None:
+            for table in statement.get_final_froms():
+                model = _TABLES.get(table)
+                if model is not None and model in self.visibility:
+                    statement._where_criteria += (self.visibility[model],)
+
+        return [cloned_traverse(condition, {}, {"select": restrict}) for condition in conditions]
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def argument_values(self, field: GraphQLField, node: FieldNode) -> dict[str, Any]:
+        try:
+            values = get_argument_values(field, node, self.variables)
+        except GraphQLError:
+            raise NotCompilable("the arguments do not coerce") from None
+        definition = field.extensions.get(DEFINITION)
+        if definition is None:
+            raise NotCompilable("a field strawberry does not resolve")
+        try:
+            return convert_arguments(values, definition.arguments, self.scalars, self.config)
+        except Exception:
+            raise NotCompilable("the arguments do not convert") from None
+
+    def name(self, prefix: str) -> str:
+        return f"{prefix}_{next(self.names)}"
+
+
+def sql_json(text: str) -> ColumnElement[Any]:
+    return cast(sql_literal(text), JSON)
+
+
+def _model_of(definition: Any) -> type[models.Base] | None:
+    return getattr(getattr(definition, "origin", None), "__model__", None)
+
+
+def _table(model: type[models.Base]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+def _primary_key(model: type[models.Base]) -> Any:
+    (column,) = model.__mapper__.primary_key
+    return column
+
+
+def _column(model: type[models.Base], attribute: str) -> str:
+    """The name of the table column behind a mapped attribute."""
+    prop = model.__mapper__.column_attrs.get(attribute)
+    if not isinstance(prop, ColumnProperty):
+        raise NotCompilable(f"{model.__name__}.{attribute} is not a column")
+    return str(prop.columns[0].name)

@@ -1,0 +1,109 @@
+"""Compiled statements, cached by what they answer, and their execution.
+
+A statement is built and compiled once per document, operation, variables and caller's
+visibility; each later request with the same ones runs the cached SQL text with its
+parameters, which asyncpg keeps prepared on each connection.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import DocumentNode, OperationDefinitionNode
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from scimeta.auth.policy import Access
+
+from .compile import NotCompilable, compile_operation
+from .sqljson import FALLBACK_BYTES
+
+CACHE_SIZE = 256
+
+
+@dataclass(frozen=True)
+class CompiledRead:
+    sql: str
+    parameters: tuple[Any, ...]
+
+    async def run(self, session: AsyncSession) -> bytes | None:
+        """The response's `data` as JSON bytes, or None where the executor must answer."""
+        connection = await session.connection()
+        result = await connection.exec_driver_sql(self.sql, self.parameters)
+        text: str = result.scalar_one()
+        data = text.encode()
+        return None if FALLBACK_BYTES in data else data
+
+
+@dataclass(frozen=True)
+class JSONText:
+    """A response value that is JSON already, sent as it is."""
+
+    data: bytes
+
+
+_DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]
+_NOT_COMPILABLE = object()
+
+
+class CompiledReads:
+    """The statements compiled so far (and the operations found not compilable), most
+    recently used last."""
+
+    def __init__(self, schema: Any, size: int = CACHE_SIZE) -> None:
+        self.schema = schema
+        self.size = size
+        self._cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+
+    def get(
+        self,
+        query: str,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        variables: Mapping[str, Any] | None,
+        access: Access,
+    ) -> CompiledRead | None:
+        key = (
+            query,
+            operation.name.value if operation.name else None,
+            json.dumps(variables, sort_keys=True, separators=(",", ":")) if variables else "",
+            access.reads_all,
+            tuple(access.projects),
+            tuple(access.studies),
+        )
+        cached = self._cache.get(key)
+        if cached is None:
+            cached = self._compile(document, operation, variables, access)
+            self._cache[key] = cached
+            if len(self._cache) > self.size:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(key)
+        return None if cached is _NOT_COMPILABLE else cached
+
+    def _compile(
+        self,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        variables: Mapping[str, Any] | None,
+        access: Access,
+    ) -> Any:
+        try:
+            statement = compile_operation(
+                self.schema, document, operation, variables, access.visibility
+            )
+        except NotCompilable:
+            return _NOT_COMPILABLE
+        compiled = statement.compile(dialect=_DIALECT)
+        values = compiled.construct_params()
+        processors: Mapping[str, Any] = compiled._bind_processors
+        parameters = []
+        for name in compiled.positiontup or ():
+            value = values[name]
+            processor = processors.get(name)
+            parameters.append(processor(value) if processor is not None else value)
+        return CompiledRead(str(compiled), tuple(parameters))
