@@ -39,6 +39,7 @@ from graphql import (
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 from sqlalchemy import (
     ColumnElement,
+    Float,
     FromClause,
     Select,
     Table,
@@ -47,6 +48,7 @@ from sqlalchemy import (
     false,
     func,
     literal,
+    null,
     select,
     true,
 )
@@ -55,10 +57,12 @@ from sqlalchemy.orm import ColumnProperty
 from sqlalchemy.sql.visitors import cloned_traverse
 from strawberry import relay
 from strawberry.types.arguments import convert_arguments
+from strawberry.utils.str_converters import to_camel_case
 
 from scimeta import models
 from scimeta.errors import ClientError
 from scimeta.ids import parse_row_id
+from scimeta.schema.aggregates import NUMBER_MEASURES, TIME_MEASURES, AggregateSpec, GroupField
 from scimeta.schema.connections import ListSpec
 from scimeta.schema.ordering import OrderTerm, decode_cursor, keyset_condition, ordering_name
 from scimeta.schema.pagination import PageArgs
@@ -69,6 +73,7 @@ from .sqljson import (
     fallback,
     global_id,
     global_id_of,
+    iso_datetime,
     json_object,
     output_value,
     sql_literal,
@@ -136,12 +141,15 @@ class _Compiler:
         root = self.schema.query_type
         assert root is not None
         pairs = []
-        for key, nodes in self.collect(root, [operation.selection_set]).items():
+        selected = self.collect(root, [operation.selection_set])
+        for key, nodes in selected.items():
             name = nodes[0].name.value
             if name == "__typename":
                 pairs.append((key, sql_literal(root.name)))
                 continue
-            field = root.fields[name]
+            field = root.fields.get(name)
+            if field is None:
+                raise NotCompilable(f"{name} (introspection)")
             if name == "node":
                 pairs.append((key, self.node(field, nodes)))
             elif name == "nodes":
@@ -149,6 +157,10 @@ class _Compiler:
             else:
                 spec = self.list_spec(field)
                 pairs.append((key, self.connection(field, spec, nodes, None)))
+        if all(
+            name == "__typename" for name in (nodes[0].name.value for nodes in selected.values())
+        ):
+            raise NotCompilable("nothing to read from the database")
         return select(cast(self.object_of(pairs), Text))
 
     # -- selections -------------------------------------------------------------------
@@ -401,7 +413,7 @@ class _Compiler:
                     connection_type, name, field_nodes, rows, model, terms, page, size
                 )
             else:
-                raise NotCompilable(f"{connection_type.name}.{name}")
+                value = self.aggregates(connection_type.fields[name], field_nodes, conditions)
             pairs.append((key, value))
         result = self.object_of(pairs)
         if rows is None:
@@ -472,6 +484,128 @@ class _Compiler:
                 value = cursors.filter(in_page).op("->")(literal(0))
             else:
                 raise NotCompilable(f"PageInfo.{info_field}")
+            pairs.append((key, value))
+        return self.object_of(pairs)
+
+    def aggregates(
+        self,
+        field: GraphQLField,
+        nodes: list[FieldNode],
+        conditions: list[ColumnElement[bool]],
+    ) -> ColumnElement[Any]:
+        """`aggregate` (one object) or `groups(by:)` (a list ordered by the groups'
+        values) over the list's rows, as `scimeta.schema.aggregates` computes them."""
+        definition = field.extensions.get(DEFINITION)
+        spec: AggregateSpec | None = getattr(definition, "aggregate_spec", None)
+        if spec is None:
+            raise NotCompilable(f"{field.ast_node} is resolved in Python")
+        grouped = "by" in field.args
+        by: list[tuple[str, GroupField]] = []
+        if grouped:
+            by = [spec.groups[item.name] for item in self.argument_values(field, nodes[0])["by"]]
+        table = _table(spec.model)
+        group_type = get_named_type(field.type)
+        assert isinstance(group_type, GraphQLObjectType)
+        selection_sets = [node.selection_set for node in nodes]
+        pairs: list[tuple[str, ColumnElement[Any]]] = []
+        for key, field_nodes in self.collect(group_type, selection_sets).items():
+            name = field_nodes[0].name.value
+            value: ColumnElement[Any]
+            if name == "__typename":
+                value = sql_literal(group_type.name)
+            elif name == "count":
+                value = func.count()
+            elif name == "key":
+                value = self.group_key(group_type.fields[name], field_nodes, spec, by)
+            else:
+                value = self.statistics(group_type.fields[name], field_nodes, spec)
+            pairs.append((key, value))
+        result = self.object_of(pairs)
+        columns = [group_field.column for _, group_field in by]
+        statement = select(result.label("result"), *columns).select_from(table)
+        statement = statement.where(*conditions).correlate_except(table)
+        if not grouped:
+            return statement.scalar_subquery()
+        groups = statement.group_by(*columns).lateral(self.name("groups"))
+        order = [groups.c[column.key].asc() for column in columns]
+        aggregated = func.json_agg(
+            aggregate_order_by(groups.c.result, *order) if order else groups.c.result,
+            type_=JSON,
+        )
+        return (
+            select(func.coalesce(aggregated, sql_json("[]"))).select_from(groups).scalar_subquery()
+        )
+
+    def group_key(
+        self,
+        field: GraphQLField,
+        nodes: list[FieldNode],
+        spec: AggregateSpec,
+        by: list[tuple[str, GroupField]],
+    ) -> ColumnElement[Any]:
+        key_type = get_named_type(field.type)
+        assert isinstance(key_type, GraphQLObjectType)
+        grouped = dict(by)
+        names = {to_camel_case(name): name for name, _ in spec.groups.values()}
+        pairs: list[tuple[str, ColumnElement[Any]]] = []
+        for key, key_nodes in self.collect(
+            key_type, [node.selection_set for node in nodes]
+        ).items():
+            name = key_nodes[0].name.value
+            if name == "__typename":
+                pairs.append((key, sql_literal(key_type.name)))
+                continue
+            group_field = grouped.get(names[name])
+            if group_field is None:
+                pairs.append((key, null()))
+            elif group_field.model is None:
+                pairs.append((key, output_value(group_field.column)))
+            else:
+                target = group_field.model
+                target_table = _table(target)
+                related = (
+                    select(*target_table.c)
+                    .where(_primary_key(target) == group_field.column, *self.visible(target))
+                    .correlate_except(target_table)
+                    .lateral(self.name("related"))
+                )
+                named = get_named_type(key_type.fields[name].type)
+                assert isinstance(named, GraphQLObjectType)
+                value = self.entity(
+                    named, [node.selection_set for node in key_nodes], related, target
+                )
+                pairs.append((key, select(value).select_from(related).scalar_subquery()))
+        return self.object_of(pairs)
+
+    def statistics(
+        self, field: GraphQLField, nodes: list[FieldNode], spec: AggregateSpec
+    ) -> ColumnElement[Any]:
+        names = {to_camel_case(name): name for name in [*spec.numbers, *spec.times]}
+        stats_type = get_named_type(field.type)
+        assert isinstance(stats_type, GraphQLObjectType)
+        field_name = nodes[0].name.value
+        python_name = names.get(field_name)
+        if python_name is None:
+            raise NotCompilable(f"aggregate {field_name}")
+        numeric = python_name in spec.numbers
+        column = spec.numbers[python_name] if numeric else spec.times[python_name]
+        measures = NUMBER_MEASURES if numeric else TIME_MEASURES
+        pairs: list[tuple[str, ColumnElement[Any]]] = []
+        for key, stat_nodes in self.collect(
+            stats_type, [node.selection_set for node in nodes]
+        ).items():
+            stat = stat_nodes[0].name.value
+            if stat == "__typename":
+                pairs.append((key, sql_literal(stats_type.name)))
+                continue
+            if stat not in measures:
+                raise NotCompilable(f"statistic {stat}")
+            value = measures[stat](column)
+            if not numeric:
+                value = iso_datetime(value)
+            elif stat != "count":
+                # the executor reads numeric results as Python floats
+                value = cast(value, Float)
             pairs.append((key, value))
         return self.object_of(pairs)
 

@@ -8,6 +8,7 @@ parameters, which asyncpg keeps prepared on each connection.
 from __future__ import annotations
 
 import json
+import logging
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from scimeta.auth.policy import Access
 
 from .compile import NotCompilable, compile_operation
 from .sqljson import FALLBACK_BYTES
+
+logger = logging.getLogger(__name__)
 
 CACHE_SIZE = 256
 
@@ -96,14 +99,19 @@ class CompiledReads:
             statement = compile_operation(
                 self.schema, document, operation, variables, access.visibility
             )
+            compiled = statement.compile(dialect=_DIALECT)
+            # a list parameter (`in`) becomes one parameter per item
+            expanded = compiled.construct_expanded_state()
         except NotCompilable:
             return _NOT_COMPILABLE
-        compiled = statement.compile(dialect=_DIALECT)
-        values = compiled.construct_params()
-        processors: Mapping[str, Any] = compiled._bind_processors
+        except Exception:
+            # the executor answers, and is the reference: a planner bug costs speed only
+            logger.warning("the planner failed on an operation", exc_info=True)
+            return _NOT_COMPILABLE
+        processors: Mapping[str, Any] = {**compiled._bind_processors, **expanded.processors}
         parameters = []
-        for name in compiled.positiontup or ():
-            value = values[name]
+        for name in expanded.positiontup or ():
+            value = expanded.parameters[name]
             processor = processors.get(name)
             parameters.append(processor(value) if processor is not None else value)
-        return CompiledRead(str(compiled), tuple(parameters))
+        return CompiledRead(expanded.statement, tuple(parameters))

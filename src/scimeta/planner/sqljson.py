@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     case,
     cast,
+    extract,
     func,
     literal_column,
     null,
@@ -52,29 +53,32 @@ def json_object(pairs: list[tuple[str, ColumnElement[Any]]]) -> ColumnElement[An
 
 def iso_datetime(column: ColumnElement[Any]) -> ColumnElement[Any]:
     """`datetime.isoformat()` of a UTC datetime: microseconds only when there are some."""
-    utc = func.timezone("UTC", column)
-    microseconds = cast(func.extract("microseconds", column), BigInteger) % 1_000_000
+    utc = func.timezone(sql_literal("UTC"), column)
+    microseconds = cast(extract("microseconds", column), BigInteger) % 1_000_000
+    fraction = case(
+        (microseconds == 0, sql_literal("")), else_=func.to_char(utc, sql_literal(".US"))
+    )
     text = (
-        func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS')
-        + case((microseconds == 0, ""), else_=func.to_char(utc, ".US"))
-        + "+00:00"
+        func.to_char(utc, sql_literal('YYYY-MM-DD"T"HH24:MI:SS')) + fraction + sql_literal("+00:00")
     )
     return case((column.is_(None), null()), else_=text)
+
+
+def _base64(text: ColumnElement[Any]) -> ColumnElement[Any]:
+    return func.encode(func.convert_to(text, sql_literal("UTF8")), sql_literal("base64"))
 
 
 def global_id(type_name: str, row_id: ColumnElement[Any]) -> ColumnElement[Any]:
     """`relay.GlobalID(type_name, str(row_id))`: base64 of "Type:id" (short enough that
     PostgreSQL's base64 never breaks the line)."""
-    return func.encode(
-        func.convert_to(sql_literal(type_name + ":") + cast(row_id, Text), "UTF8"), "base64"
-    )
+    return _base64(sql_literal(type_name + ":") + cast(row_id, Text))
 
 
 def global_id_of(type_column: ColumnElement[Any], row_id: ColumnElement[Any]) -> ColumnElement[Any]:
-    return func.encode(func.convert_to(type_column + ":" + cast(row_id, Text), "UTF8"), "base64")
+    return _base64(type_column + sql_literal(":") + cast(row_id, Text))
 
 
-def output_value(column: ColumnElement[Any]) -> ColumnElement[Any]:
+def output_value(column: Any) -> Any:
     """A column as its GraphQL value: DateTime as ISO text, the rest as PostgreSQL's JSON
     of the value (enums are stored by name, which is their GraphQL value)."""
     if isinstance(column.type, DateTime):
@@ -85,9 +89,9 @@ def output_value(column: ColumnElement[Any]) -> ColumnElement[Any]:
 def _json_number_text(column: ColumnElement[Any]) -> ColumnElement[Any]:
     """`json.dumps` of a float: Python's shortest repr, which writes integral values
     below 1e16 with `.0` and PostgreSQL without."""
-    integral = (column == func.trunc(column)) & (func.abs(column) < 1e16)
+    integral = (column == func.trunc(column)) & (func.abs(column) < literal_column("1e16"))
     return case(
-        (integral, cast(cast(column, BigInteger), Text) + ".0"),
+        (integral, cast(cast(column, BigInteger), Text) + sql_literal(".0")),
         else_=cast(column, Text),
     )
 
@@ -95,19 +99,20 @@ def _json_number_text(column: ColumnElement[Any]) -> ColumnElement[Any]:
 def cursor_value(column: ColumnElement[Any]) -> ColumnElement[Any]:
     """The JSON text `scimeta.schema.ordering.encode_cursor` writes for a sort value."""
     type_ = column.type
+    text: ColumnElement[Any]
     if isinstance(type_, DateTime):
-        text = '"' + iso_datetime(column) + '"'
+        text = sql_literal('"') + iso_datetime(column) + sql_literal('"')
     elif isinstance(type_, Float):
         text = _json_number_text(column)
     elif isinstance(type_, Integer | BigInteger):
         text = cast(column, Text)
     elif isinstance(type_, Boolean):
-        text = case((column, "true"), else_="false")
+        text = case((column, sql_literal("true")), else_=sql_literal("false"))
     elif isinstance(type_, String | Enum):
         text = cast(func.to_json(cast(column, Text)), Text)
     else:
         raise TypeError(f"no cursor text for {type_!r}")
-    return func.coalesce(text, "null")
+    return func.coalesce(text, sql_literal("null"))
 
 
 def cursor(ordering: str, columns: list[ColumnElement[Any]]) -> ColumnElement[Any]:
@@ -116,8 +121,7 @@ def cursor(ordering: str, columns: list[ColumnElement[Any]]) -> ColumnElement[An
     payload: Any = sql_literal(f'["{ordering}",[')
     for position, column in enumerate(columns):
         if position:
-            payload = payload + ","
+            payload = payload + sql_literal(",")
         payload = payload + cursor_value(column)
-    payload = payload + "]]"
-    encoded = func.encode(func.convert_to(payload, "UTF8"), "base64")
-    return func.translate(encoded, literal_column("E'+/\\n'"), "-_")
+    payload = payload + sql_literal("]]")
+    return func.translate(_base64(payload), literal_column("E'+/\\n'"), sql_literal("-_"))

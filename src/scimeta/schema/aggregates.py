@@ -43,7 +43,7 @@ class TimeStats:
     max: datetime | None = strawberry.field(description="Latest time.")
 
 
-_NUMBER_MEASURES: dict[str, Callable[[Column], ColumnElement[Any]]] = {
+NUMBER_MEASURES: dict[str, Callable[[Column], ColumnElement[Any]]] = {
     "min": func.min,
     "max": func.max,
     "avg": func.avg,
@@ -51,7 +51,7 @@ _NUMBER_MEASURES: dict[str, Callable[[Column], ColumnElement[Any]]] = {
     "median": lambda column: func.percentile_cont(0.5).within_group(column),
     "count": func.count,
 }
-_TIME_MEASURES: dict[str, Callable[[Column], ColumnElement[Any]]] = {
+TIME_MEASURES: dict[str, Callable[[Column], ColumnElement[Any]]] = {
     "min": func.min,
     "max": func.max,
 }
@@ -108,9 +108,11 @@ class Aggregates:
             "info": Info,
             "return": self.aggregate_type,
         }
-        return strawberry.field(
+        field = strawberry.field(
             resolver=resolve, description=f"Aggregates over all {spec.noun}s of the list."
         )
+        field.aggregate_spec = spec
+        return field
 
     def groups_field(self) -> Any:
         spec = self.spec
@@ -124,11 +126,13 @@ class Aggregates:
             "by": list[self.group_by],  # type: ignore[name-defined]
             "return": list[self.group_type],  # type: ignore[name-defined]
         }
-        return strawberry.field(
+        field = strawberry.field(
             resolver=resolve,
             description=f"Aggregates of the list's {spec.noun}s per distinct value of the "
             "`by` fields, ordered by those values.",
         )
+        field.aggregate_spec = spec
+        return field
 
     async def _groups(self, scope: ListScope, info: Info[Any, Any], by: list[Any]) -> list[Group]:
         selected = selected_subfields(info)
@@ -155,11 +159,11 @@ class Aggregates:
     def _measures(self, selected: dict[str, set[str]]) -> dict[str, ColumnElement[Any]]:
         measures: dict[str, ColumnElement[Any]] = {"count": func.count()}
         for name, column in self.spec.numbers.items():
-            for stat in selected.get(to_camel_case(name), set()) & set(_NUMBER_MEASURES):
-                measures[f"{name}.{stat}"] = _NUMBER_MEASURES[stat](column)
+            for stat in selected.get(to_camel_case(name), set()) & set(NUMBER_MEASURES):
+                measures[f"{name}.{stat}"] = NUMBER_MEASURES[stat](column)
         for name, column in self.spec.times.items():
-            for stat in selected.get(to_camel_case(name), set()) & set(_TIME_MEASURES):
-                measures[f"{name}.{stat}"] = _TIME_MEASURES[stat](column)
+            for stat in selected.get(to_camel_case(name), set()) & set(TIME_MEASURES):
+                measures[f"{name}.{stat}"] = TIME_MEASURES[stat](column)
         return measures
 
     @staticmethod
@@ -196,12 +200,12 @@ class Aggregates:
         }
         for name in spec.numbers:
             namespace[name] = strawberry.field(
-                resolver=_stats_resolver(name, NumberStats, _NUMBER_MEASURES),
+                resolver=_stats_resolver(name, NumberStats, NUMBER_MEASURES),
                 description=f"Statistics of the {name.replace('_', ' ')}.",
             )
         for name in spec.times:
             namespace[name] = strawberry.field(
-                resolver=_stats_resolver(name, TimeStats, _TIME_MEASURES),
+                resolver=_stats_resolver(name, TimeStats, TIME_MEASURES),
                 description=f"Range of the {name.replace('_', ' ')}.",
             )
         return strawberry.type(
