@@ -408,6 +408,7 @@ async def test_an_unexpected_exception_shows_only_an_error_id(
         raise RuntimeError("SELECT secret FROM runs -- connection pool on fire")
 
     monkeypatch.setattr("scimeta.schema.pagination.root_page", broken)
+    monkeypatch.setattr("scimeta.planner.execute.CompiledRead.run", broken)
 
     with caplog.at_level(logging.ERROR, logger="scimeta.errors"):
         body = await graphql.execute("{ runs { nodes { id } } }")

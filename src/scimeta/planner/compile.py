@@ -44,10 +44,12 @@ from sqlalchemy import (
     Select,
     Table,
     Text,
+    case,
     cast,
     false,
     func,
     literal,
+    literal_column,
     null,
     select,
     true,
@@ -62,11 +64,13 @@ from strawberry.utils.str_converters import to_camel_case
 from scimeta import models
 from scimeta.errors import ClientError
 from scimeta.ids import parse_row_id
+from scimeta.models import Status
 from scimeta.schema.aggregates import NUMBER_MEASURES, TIME_MEASURES, AggregateSpec, GroupField
 from scimeta.schema.connections import ListSpec
+from scimeta.schema.filters import where_condition
 from scimeta.schema.ordering import OrderTerm, decode_cursor, keyset_condition, ordering_name
 from scimeta.schema.pagination import PageArgs
-from scimeta.schema.relations import Relation, SubjectId
+from scimeta.schema.relations import DistinctValues, Figures, Relation, StatusCounts, SubjectId
 
 from .sqljson import (
     cursor,
@@ -154,6 +158,8 @@ class _Compiler:
                 pairs.append((key, self.node(field, nodes)))
             elif name == "nodes":
                 pairs.append((key, self.nodes(field, nodes)))
+            elif isinstance(_declaration(field), Figures):
+                pairs.append((key, self.figures(field, nodes)))
             else:
                 spec = self.list_spec(field)
                 pairs.append((key, self.connection(field, spec, nodes, None)))
@@ -273,7 +279,78 @@ class _Compiler:
                 row.c[_column(model, declaration.type_column)],
                 row.c[_column(model, declaration.id_column)],
             )
+        if isinstance(declaration, DistinctValues):
+            return self.distinct_values(declaration, row.c[_primary_key(model).name])
+        if isinstance(declaration, StatusCounts):
+            return self.status_counts(field, declaration, nodes, row.c[_primary_key(model).name])
         raise NotCompilable(f"{type_.name}.{name} is resolved in Python")
+
+    def distinct_values(
+        self, declaration: DistinctValues, parent_id: ColumnElement[Any]
+    ) -> ColumnElement[Any]:
+        model = declaration.model
+        table = _table(model)
+        column = table.c[_column(model, declaration.column)]
+        parent_key = table.c[_column(model, declaration.parent_key)]
+        values = (
+            select(column)
+            .where(parent_key == parent_id, declaration.condition(), *self.visible(model))
+            .distinct()
+            .correlate_except(table)
+            .lateral(self.name("values"))
+        )
+        value = values.c[column.name]
+        aggregated = func.json_agg(aggregate_order_by(value, value.asc()), type_=JSON)
+        return (
+            select(func.coalesce(aggregated, sql_json("[]"))).select_from(values).scalar_subquery()
+        )
+
+    def status_counts(
+        self,
+        field: GraphQLField,
+        declaration: StatusCounts,
+        nodes: list[FieldNode],
+        parent_id: ColumnElement[Any],
+    ) -> ColumnElement[Any]:
+        """`BatchProgress`: the rows counted by status, and the fraction finished."""
+        model = declaration.model
+        table = _table(model)
+        status = table.c.status
+        total = func.count()
+
+        def counted(*statuses: Status) -> ColumnElement[Any]:
+            return func.count().filter(status.in_([item.name for item in statuses]))
+
+        finished = counted(Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+        values: dict[str, ColumnElement[Any]] = {
+            "total": total,
+            "fractionDone": case(
+                (total == 0, literal_column("0.0")),
+                else_=cast(finished, Float) / cast(total, Float),
+            ),
+            **{item.name.lower(): counted(item) for item in Status},
+        }
+        progress_type = get_named_type(field.type)
+        assert isinstance(progress_type, GraphQLObjectType)
+        pairs: list[tuple[str, ColumnElement[Any]]] = []
+        for key, count_nodes in self.collect(
+            progress_type, [node.selection_set for node in nodes]
+        ).items():
+            name = count_nodes[0].name.value
+            if name == "__typename":
+                pairs.append((key, sql_literal(progress_type.name)))
+            elif name in values:
+                pairs.append((key, values[name]))
+            else:
+                raise NotCompilable(f"{progress_type.name}.{name}")
+        parent_key = table.c[_column(model, declaration.parent_key)]
+        return (
+            select(self.object_of(pairs))
+            .select_from(table)
+            .where(parent_key == parent_id, *self.visible(model))
+            .correlate_except(table)
+            .scalar_subquery()
+        )
 
     def relation(
         self,
@@ -306,6 +383,33 @@ class _Compiler:
             return func.coalesce(found, fallback())
         return found
 
+    def figures(self, field: GraphQLField, nodes: list[FieldNode]) -> ColumnElement[Any]:
+        declaration = _declaration(field)
+        assert isinstance(declaration, Figures)
+        where = self.argument_values(field, nodes[0]).get("where")
+        try:
+            conditions = where_condition(where)
+        except ClientError:
+            raise NotCompilable("the executor refuses these arguments") from None
+        statement = self.restricted(declaration.statement(conditions))
+        row = statement.lateral(self.name("figures"))
+        figures_type = get_named_type(field.type)
+        assert isinstance(figures_type, GraphQLObjectType)
+        pairs: list[tuple[str, ColumnElement[Any]]] = []
+        for key, figure_nodes in self.collect(
+            figures_type, [node.selection_set for node in nodes]
+        ).items():
+            name = figure_nodes[0].name.value
+            if name == "__typename":
+                pairs.append((key, sql_literal(figures_type.name)))
+                continue
+            definition = figures_type.fields[name].extensions.get(DEFINITION)
+            python_name = getattr(definition, "python_name", None)
+            if python_name not in row.c:
+                raise NotCompilable(f"{figures_type.name}.{name}")
+            pairs.append((key, output_value(row.c[python_name])))
+        return select(self.object_of(pairs)).select_from(row).scalar_subquery()
+
     # -- node(id) ---------------------------------------------------------------------
 
     def node(self, field: GraphQLField, nodes: list[FieldNode]) -> ColumnElement[Any]:
@@ -319,10 +423,9 @@ class _Compiler:
         return func.json_build_array(*(self.node_by_id(node_id, nodes) for node_id in ids))
 
     def node_by_id(self, node_id: Any, nodes: list[FieldNode]) -> ColumnElement[Any]:
-        try:
-            parsed = relay.GlobalID.from_id(node_id)
-        except Exception:
-            raise NotCompilable("not a global id") from None
+        if not isinstance(node_id, relay.GlobalID):
+            raise NotCompilable("not a global id")
+        parsed = node_id
         type_ = self.schema.get_type(parsed.type_name)
         row_id = parse_row_id(parsed.node_id)
         if not isinstance(type_, GraphQLObjectType) or row_id is None:
@@ -629,8 +732,13 @@ class _Compiler:
     ) -> list[ColumnElement[bool]]:
         """The client's conditions, with the caller's visibility added to each subquery
         they hold (a relation filter), as the loaders' criteria add it."""
+        return [self.restricted(condition) for condition in conditions]
+
+    def restricted(self, element: Any) -> Any:
+        """`element` with the caller's visibility added to each SELECT in it, for each
+        entity it reads."""
         if not self.visibility:
-            return list(conditions)
+            return element
 
         def restrict(statement: Any) -> None:
             for table in statement.get_final_froms():
@@ -638,7 +746,7 @@ class _Compiler:
                 if model is not None and model in self.visibility:
                     statement._where_criteria += (self.visibility[model],)
 
-        return [cloned_traverse(condition, {}, {"select": restrict}) for condition in conditions]
+        return cloned_traverse(element, {}, {"select": restrict})
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -661,6 +769,12 @@ class _Compiler:
 
 def sql_json(text: str) -> ColumnElement[Any]:
     return cast(sql_literal(text), JSON)
+
+
+def _declaration(field: GraphQLField) -> Any:
+    definition = field.extensions.get(DEFINITION)
+    resolver = getattr(definition, "base_resolver", None)
+    return getattr(getattr(resolver, "wrapped_func", None), "reads", None)
 
 
 def _model_of(definition: Any) -> type[models.Base] | None:

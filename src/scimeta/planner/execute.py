@@ -16,6 +16,7 @@ from typing import Any
 
 from graphql import DocumentNode, OperationDefinitionNode
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scimeta.auth.policy import Access
@@ -34,9 +35,17 @@ class CompiledRead:
     parameters: tuple[Any, ...]
 
     async def run(self, session: AsyncSession) -> bytes | None:
-        """The response's `data` as JSON bytes, or None where the executor must answer."""
+        """The response's `data` as JSON bytes, or None where the executor must answer:
+        where the statement wrote the fallback mark, and where the database refused it
+        (a statement timeout, a lost connection), which the executor reports field by
+        field as the reference does, in a new transaction."""
         connection = await session.connection()
-        result = await connection.exec_driver_sql(self.sql, self.parameters)
+        try:
+            result = await connection.exec_driver_sql(self.sql, self.parameters)
+        except DBAPIError:
+            logger.info("a compiled read failed; the executor answers", exc_info=True)
+            await session.rollback()
+            return None
         text: str = result.scalar_one()
         data = text.encode()
         return None if FALLBACK_BYTES in data else data

@@ -78,12 +78,13 @@ def global_id_of(type_column: ColumnElement[Any], row_id: ColumnElement[Any]) ->
     return _base64(type_column + sql_literal(":") + cast(row_id, Text))
 
 
-def output_value(column: Any) -> Any:
+def output_value(column: Any) -> ColumnElement[Any]:
     """A column as its GraphQL value: DateTime as ISO text, the rest as PostgreSQL's JSON
     of the value (enums are stored by name, which is their GraphQL value)."""
     if isinstance(column.type, DateTime):
         return iso_datetime(column)
-    return column
+    value: ColumnElement[Any] = column
+    return value
 
 
 def _json_number_text(column: ColumnElement[Any]) -> ColumnElement[Any]:

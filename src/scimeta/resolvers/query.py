@@ -9,7 +9,7 @@ from strawberry import relay
 from strawberry.types import Info
 
 from scimeta import models
-from scimeta.loaders.chemistry import chemistry_statistics
+from scimeta.loaders.chemistry import chemistry_statistics, chemistry_statistics_statement
 from scimeta.resolvers.mutations.tokens import Viewer, viewer_of
 from scimeta.schema.chemistry import (
     Batch,
@@ -28,6 +28,7 @@ from scimeta.schema.inputs import runs as runs_inputs
 from scimeta.schema.inputs import studies as studies_inputs
 from scimeta.schema.jobs import Job, JobConnection, Project
 from scimeta.schema.ordering import OrderTerm
+from scimeta.schema.relations import Figures, reads
 from scimeta.schema.runs import Chunk, ChunkConnection, Run, RunConnection, Trajectory
 from scimeta.schema.studies import Participant, Recording, RecordingConnection, Study
 
@@ -159,6 +160,7 @@ class Query:
         "median gap, success rate and the latest calculation, over the calculations that "
         "match `where` (all by default)."
     )
+    @reads(Figures(chemistry_statistics_statement))
     async def chemistry_statistics(
         self,
         info: Info[Any, Any],

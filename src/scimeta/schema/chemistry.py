@@ -17,7 +17,7 @@ from scimeta.schema.inputs import chemistry as inputs
 from scimeta.schema.node import Entity, LoaderInfo
 from scimeta.schema.ordering import OrderTerm
 from scimeta.schema.pagination import Connection
-from scimeta.schema.relations import Relation, one, reads
+from scimeta.schema.relations import Relation, StatusCounts, one, reads
 
 _MODULE = "scimeta.schema.chemistry"
 
@@ -137,6 +137,7 @@ class Batch(Entity):
     events = event_list("Batch", "Events about the batch, oldest first.")
 
     @strawberry.field(description="How far the batch is: its items counted by status.")
+    @reads(StatusCounts(models.BatchItem, "batch_id"))
     async def progress(
         self, root: strawberry.Parent[models.Batch], info: LoaderInfo
     ) -> BatchProgress:
@@ -244,10 +245,4 @@ class ChemistryStatistics:
 
     @classmethod
     def of(cls, figures: dict[str, Any]) -> ChemistryStatistics:
-        finished = figures.pop("finished")
-        average = figures.pop("average_energy")
-        return cls(
-            **figures,
-            average_energy=None if average is None else float(average),
-            success_rate=figures["succeeded"] / finished if finished else None,
-        )
+        return cls(**figures)

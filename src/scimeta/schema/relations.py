@@ -3,7 +3,7 @@ declares what it reads so that the planner can compile it to SQL."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -32,7 +32,38 @@ class SubjectId:
     id_column: str
 
 
-def reads(declaration: Relation | SubjectId) -> Callable[[ResolverT], ResolverT]:
+@dataclass(frozen=True)
+class DistinctValues:
+    """A field that lists, ascending, the distinct values of `column` of the `model` rows
+    whose `parent_key` is the parent's id and that meet `condition`."""
+
+    model: type[Base]
+    parent_key: str
+    column: str
+    condition: Callable[[], Any]
+
+
+@dataclass(frozen=True)
+class StatusCounts:
+    """A field that counts the `model` rows whose `parent_key` is the parent's id, by
+    status (`BatchProgress`)."""
+
+    model: type[Base]
+    parent_key: str
+
+
+@dataclass(frozen=True)
+class Figures:
+    """A field whose object is the one row of `statement(conditions)`, a column per
+    field (by its Python name); the conditions come from the field's `where`."""
+
+    statement: Callable[[Sequence[Any]], Any]
+
+
+Declaration = Relation | SubjectId | DistinctValues | StatusCounts | Figures
+
+
+def reads(declaration: Declaration) -> Callable[[ResolverT], ResolverT]:
     """Declare what a resolver reads (under `@strawberry.field`)."""
 
     def declare(resolver: ResolverT) -> ResolverT:

@@ -17,7 +17,7 @@ from scimeta.schema.inputs import runs as inputs
 from scimeta.schema.node import Entity, LoaderInfo
 from scimeta.schema.ordering import OrderTerm
 from scimeta.schema.pagination import Connection
-from scimeta.schema.relations import Relation, one, reads
+from scimeta.schema.relations import DistinctValues, Relation, one, reads
 
 if TYPE_CHECKING:
     from scimeta.schema.studies import Study
@@ -141,6 +141,14 @@ class Trajectory(Entity):
     )
 
     @strawberry.field(description="Indexes of the chunks that have a PASSED attempt, ascending.")
+    @reads(
+        DistinctValues(
+            models.Chunk,
+            "trajectory_id",
+            "index",
+            lambda: models.Chunk.audit_status == models.AuditStatus.PASSED,
+        )
+    )
     async def chunks_completed(
         self, root: strawberry.Parent[models.Trajectory], info: LoaderInfo
     ) -> list[int]:
