@@ -113,7 +113,7 @@ async def test_calculations_of_one_molecule(
         {"id": ethanol_ids[1], "molecule": {"smiles": "CCO"}},
     ]
     # calculations page, their molecules by id
-    assert statements.count == 2, statements.statements
+    assert statements.count == read_statements(2), statements.statements
 
 
 async def test_atomic_properties_of_a_calculation_by_atom_index(

@@ -167,7 +167,8 @@ class _Compiler:
             name == "__typename" for name in (nodes[0].name.value for nodes in selected.values())
         ):
             raise NotCompilable("nothing to read from the database")
-        return select(cast(self.object_of(pairs), Text))
+        # the UTF-8 bytes of the JSON text: the driver hands them over without decoding
+        return select(func.convert_to(cast(self.object_of(pairs), Text), sql_literal("UTF8")))
 
     # -- selections -------------------------------------------------------------------
 

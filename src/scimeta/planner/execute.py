@@ -46,8 +46,7 @@ class CompiledRead:
             logger.info("a compiled read failed; the executor answers", exc_info=True)
             await session.rollback()
             return None
-        text: str = result.scalar_one()
-        data = text.encode()
+        data: bytes = result.scalar_one()
         return None if FALLBACK_BYTES in data else data
 
 

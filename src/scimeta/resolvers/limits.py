@@ -11,7 +11,9 @@ with a code of its own and HTTP status 400, and nothing is executed.
 
 from __future__ import annotations
 
+import json
 import re
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, cast
@@ -169,6 +171,37 @@ def measure(
     return replace(estimate.run(), tokens=tokens)
 
 
+# Frontends, workers and dashboards send the same few documents with the same variables
+# again and again: each is measured once.
+_MEASURES: OrderedDict[tuple[Any, ...], Measures] = OrderedDict()
+MEASURES_CACHE_SIZE = 1024
+
+
+def cached_measure(
+    schema: GraphQLSchema,
+    query: str,
+    document: DocumentNode,
+    operation: OperationDefinitionNode,
+    variables: Mapping[str, Any] | None,
+    limits: Limits,
+) -> Measures:
+    """`measure`, remembered by the document's text, operation, variables and limits."""
+    try:
+        encoded = json.dumps(variables, sort_keys=True) if variables else ""
+    except (TypeError, ValueError):
+        return measure(schema, document, operation, variables, limits)
+    name = operation.name.value if operation.name else None
+    key = (id(schema), query, name, encoded, limits.max_tokens)
+    measures = _MEASURES.get(key)
+    if measures is None:
+        measures = _MEASURES[key] = measure(schema, document, operation, variables, limits)
+        if len(_MEASURES) > MEASURES_CACHE_SIZE:
+            _MEASURES.popitem(last=False)
+    else:
+        _MEASURES.move_to_end(key)
+    return measures
+
+
 def client_errors_behind(errors: list[GraphQLError], limits: Limits) -> list[ClientError | None]:
     """For each error, the client error it stands for, if any: the parser stopping at the
     token limit, a statement cancelled by the statement timeout, or a value the database
@@ -256,7 +289,7 @@ class QueryLimitsExtension(SchemaExtension):
                 execution.schema._schema, document, execution.validation_rules
             )
         if document is not None and not execution.pre_execution_errors:
-            unstorable = unstorable_text(document, execution.variables)
+            unstorable = unstorable_text(document, execution.variables, execution.query)
             if unstorable is not None:
                 execution.pre_execution_errors = [unstorable]
         operation = get_operation_ast(document, execution.operation_name) if document else None
@@ -275,8 +308,13 @@ class QueryLimitsExtension(SchemaExtension):
                 )
             ]
         if document is not None and operation is not None and not execution.pre_execution_errors:
-            measures = measure(
-                execution.schema._schema, document, operation, execution.variables, self.limits
+            measures = cached_measure(
+                execution.schema._schema,
+                execution.query or "",
+                document,
+                operation,
+                execution.variables,
+                self.limits,
             )
             if measures.tokens <= self.limits.max_tokens:
                 self.cost = measures.cost
@@ -533,7 +571,7 @@ def _nullable(type_: Any) -> Any:
 
 
 def unstorable_text(
-    document: DocumentNode, variables: Mapping[str, Any] | None
+    document: DocumentNode, variables: Mapping[str, Any] | None, query: str | None = None
 ) -> ClientError | None:
     """An error if a string of the request holds what PostgreSQL text and JSON cannot
     store or compare: NUL, or half of a UTF-16 surrogate pair (JSON's `\\ud800`
@@ -541,8 +579,9 @@ def unstorable_text(
     error with a code, not a database failure."""
     strings: list[str] = []
     _strings_of(variables or {}, strings)
-    for node in _string_nodes(document):
-        strings.append(node.value)
+    # a document's text holds no NUL or lone surrogate unless one of its strings does
+    if query is None or "\\" in query or not query.isascii():
+        strings += (node.value for node in _string_nodes(document))
     for text in strings:
         if "\x00" in text:
             return BadUserInput("Text may not contain the NUL character (\\u0000).")

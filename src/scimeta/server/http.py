@@ -566,7 +566,7 @@ class GraphQLView(GraphQL[Context, None]):
         headers: Mapping[str, str] | None = None,
         sub_response: Response | None = None,
     ) -> Response:
-        response = Response(
+        response = PartsResponse(
             self.encode_body(body),
             status_code=status,
             headers={**(headers or {}), "Vary": "Accept"},
@@ -577,17 +577,54 @@ class GraphQLView(GraphQL[Context, None]):
             response.background = sub_response.background
         return response
 
-    def encode_body(self, body: JSONObject | list[JSONObject]) -> bytes:
-        """The response bytes; `data` that is JSON already (a compiled read's) is
-        written as it is, not decoded and encoded again."""
+    def encode_body(self, body: JSONObject | list[JSONObject]) -> list[bytes | memoryview]:
+        """The response body in parts; `data` that is JSON already (a compiled read's)
+        is one of them as it is, never decoded, encoded or copied."""
         if isinstance(body, list):
-            return b"[" + b",".join(self.encode_body(item) for item in body) + b"]"
+            parts: list[bytes | memoryview] = [b"["]
+            for position, item in enumerate(body):
+                if position:
+                    parts.append(b",")
+                parts += self.encode_body(item)
+            return [*parts, b"]"]
         data = body.get("data")
         if not isinstance(data, JSONText):
-            return _bytes(self.encode_json(body))
+            return [_bytes(self.encode_json(body))]
         rest = {key: value for key, value in body.items() if key != "data"}
-        tail = _bytes(self.encode_json(rest))[1:] if rest else b"}"
-        return b'{"data":' + data.data + (b"," + tail if rest else tail)
+        tail = b"," + _bytes(self.encode_json(rest))[1:] if rest else b"}"
+        return [b'{"data":', *_slices(data.data), tail]
+
+
+# A large body goes to the socket in slices, so that what the transport buffers while
+# the client reads is a slice, not a second copy of the body.
+BODY_SLICE_BYTES = 256 * 1024
+
+
+def _slices(data: bytes) -> list[memoryview]:
+    view = memoryview(data)
+    return [
+        view[start : start + BODY_SLICE_BYTES] for start in range(0, len(data), BODY_SLICE_BYTES)
+    ]
+
+
+class PartsResponse(Response):
+    """A response whose body is sent in the parts it was built of, without joining
+    them."""
+
+    def __init__(self, parts: list[bytes | memoryview], **kwargs: Any) -> None:
+        super().__init__(b"", **kwargs)
+        self.parts = parts
+        self.headers["content-length"] = str(sum(len(part) for part in parts))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        last = len(self.parts) - 1
+        for position, part in enumerate(self.parts):
+            await send({"type": "http.response.body", "body": part, "more_body": position < last})
+        if self.background is not None:
+            await self.background()
 
 
 def _bytes(encoded: str | bytes) -> bytes:
