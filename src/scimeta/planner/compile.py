@@ -265,7 +265,8 @@ class _Compiler:
         if definition is None:
             raise NotCompilable(f"{type_.name}.{name}")
         if name == "id":
-            return global_id(type_.name, row.c[_primary_key(model).name])
+            # named by the row's model, as `Entity.id` names it
+            return global_id(model.__name__, row.c[_primary_key(model).name])
         spec = getattr(definition, "list_spec", None)
         if spec is not None:
             return self.connection(field, spec, nodes, row.c[_primary_key(model).name])

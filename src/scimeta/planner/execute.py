@@ -61,14 +61,45 @@ _DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]
 _NOT_COMPILABLE = object()
 
 
+def variables_key(variables: Mapping[str, Any] | None) -> str:
+    return json.dumps(variables, sort_keys=True, separators=(",", ":")) if variables else ""
+
+
+def access_key(access: Access) -> tuple[Any, ...]:
+    return (access.reads_all, tuple(access.projects), tuple(access.studies))
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A request answered by a compiled statement once: the statement, and the
+    `extensions` its response carried. The same request (document, operation name,
+    variables, caller's visibility and limits) passes parsing, validation and the limits
+    as it did then, so it is answered again without them."""
+
+    read: CompiledRead
+    extensions: dict[str, Any]
+
+
 class CompiledReads:
-    """The statements compiled so far (and the operations found not compilable), most
-    recently used last."""
+    """The statements compiled so far (and the operations found not compilable), and the
+    requests they answered, most recently used last."""
 
     def __init__(self, schema: Any, size: int = CACHE_SIZE) -> None:
         self.schema = schema
         self.size = size
         self._cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._answers: OrderedDict[tuple[Any, ...], Answer] = OrderedDict()
+
+    def answer(self, request_key: tuple[Any, ...]) -> Answer | None:
+        answer = self._answers.get(request_key)
+        if answer is not None:
+            self._answers.move_to_end(request_key)
+        return answer
+
+    def remember(self, request_key: tuple[Any, ...], answer: Answer) -> None:
+        self._answers[request_key] = answer
+        if len(self._answers) > self.size:
+            self._answers.popitem(last=False)
 
     def get(
         self,
@@ -81,10 +112,8 @@ class CompiledReads:
         key = (
             query,
             operation.name.value if operation.name else None,
-            json.dumps(variables, sort_keys=True, separators=(",", ":")) if variables else "",
-            access.reads_all,
-            tuple(access.projects),
-            tuple(access.studies),
+            variables_key(variables),
+            *access_key(access),
         )
         cached = self._cache.get(key)
         if cached is None:

@@ -5,22 +5,32 @@ operation by the executor."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextvars import ContextVar
 from typing import Any
 
 from graphql import ExecutionResult as GraphQLExecutionResult
-from graphql import get_operation_ast
+from graphql import OperationDefinitionNode, get_operation_ast
 from starlette.requests import Request
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
-from scimeta.planner.execute import CompiledReads, JSONText
-from scimeta.resolvers.limits import app_state
+from scimeta.planner.execute import (
+    Answer,
+    CompiledRead,
+    CompiledReads,
+    JSONText,
+    access_key,
+    variables_key,
+)
+from scimeta.resolvers.limits import app_state, cached_measure, limits_of
 
 # A client that sends `Scimeta-Report: path` learns which path answered, in
 # `extensions.scimeta.path`: "compiled" or "executor".
 REPORT_HEADER = "scimeta-report"
 
 _compiled_reads: dict[int, CompiledReads] = {}
+# Set in the task of a request whose compiled statement could not answer.
+_executor_answers: ContextVar[bool] = ContextVar("executor_answers", default=False)
 
 
 def compiled_reads_of(schema: Any) -> CompiledReads:
@@ -29,6 +39,55 @@ def compiled_reads_of(schema: Any) -> CompiledReads:
     if cache is None:
         cache = _compiled_reads[id(schema)] = CompiledReads(schema)
     return cache
+
+
+def request_key(
+    query: str, operation_name: str | None, variables: Any, context: Any
+) -> tuple[Any, ...] | None:
+    """What decides a request's answer besides the data, or None for one that is not
+    answered by a compiled statement (compiled reads off, not over HTTP)."""
+    request = getattr(context, "request", None)
+    if not isinstance(request, Request) or not app_state(context, "compiled_reads"):
+        return None
+    try:
+        variables_text = variables_key(variables)
+    except (TypeError, ValueError):
+        return None
+    return (
+        query,
+        operation_name,
+        variables_text,
+        access_key(context.identity.access),
+        app_state(context, "limits"),
+    )
+
+
+def with_report(extensions: dict[str, Any], request: Any, path: str) -> dict[str, Any]:
+    if "path" not in request.headers.get(REPORT_HEADER, "").lower():
+        return extensions
+    return {**extensions, "scimeta": {"path": path}}
+
+
+async def compiled_answer(
+    schema: Any, query: str, operation_name: str | None, variables: Any, context: Any
+) -> dict[str, Any] | None:
+    """The response body of a request answered by a compiled statement before, from that
+    statement alone; None where the full pipeline must answer."""
+    key = request_key(query, operation_name, variables, context)
+    answer = None if key is None else compiled_reads_of(schema).answer(key)
+    if answer is None:
+        return None
+    async with context.sessionmaker() as session:
+        data = await answer.read.run(session)
+    if data is None:
+        # the executor answers, without running the statement again
+        _executor_answers.set(True)
+        return None
+    body: dict[str, Any] = {"data": JSONText(data)}
+    extensions = with_report(answer.extensions, context.request, "compiled")
+    if extensions:
+        body["extensions"] = extensions
+    return body
 
 
 class CompiledReadsExtension(SchemaExtension):
@@ -48,6 +107,7 @@ class CompiledReadsExtension(SchemaExtension):
             and execution.operation_type is OperationType.QUERY
             and execution.graphql_document is not None
             and not execution.pre_execution_errors
+            and not _executor_answers.get()
         ):
             operation = get_operation_ast(execution.graphql_document, execution.operation_name)
             assert operation is not None, "validation found the operation"
@@ -63,12 +123,34 @@ class CompiledReadsExtension(SchemaExtension):
                 if data is not None:
                     execution.result = GraphQLExecutionResult(data=JSONText(data))  # type: ignore[arg-type]
                     self.path = "compiled"
+                    self.remember(read, operation)
         yield
+
+    def remember(self, read: CompiledRead, operation: OperationDefinitionNode) -> None:
+        execution = self.execution_context
+        context = execution.context
+        key = request_key(
+            execution.query or "",
+            execution._provided_operation_name,
+            execution.variables,
+            context,
+        )
+        if key is None or execution.graphql_document is None:
+            return
+        limits = limits_of(context)
+        measures = cached_measure(
+            execution.schema._schema,
+            execution.query or "",
+            execution.graphql_document,
+            operation,
+            execution.variables,
+            limits,
+        )
+        extensions = {"cost": {"estimated": measures.cost, "budget": limits.max_cost}}
+        compiled_reads_of(execution.schema).remember(key, Answer(read, extensions))
 
     def get_results(self) -> dict[str, Any]:
         request = getattr(self.execution_context.context, "request", None)
         if self.path is None or not isinstance(request, Request):
             return {}
-        if "path" not in request.headers.get(REPORT_HEADER, "").lower():
-            return {}
-        return {"scimeta": {"path": self.path}}
+        return with_report({}, request, self.path)

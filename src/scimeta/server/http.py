@@ -50,6 +50,7 @@ from scimeta.auth.identity import NOBODY
 from scimeta.auth.tokens import Unauthenticated
 from scimeta.errors import INTERNAL, PARSE_FAILED
 from scimeta.planner.execute import JSONText
+from scimeta.resolvers.compiled import compiled_answer
 from scimeta.server.authn import Authenticator, ws_authorization, www_authenticate
 from scimeta.server.context import Context
 from scimeta.server.settings import Limits, Settings
@@ -520,6 +521,11 @@ class GraphQLView(GraphQL[Context, None]):
         self, request: Request, context: Context, graphql: GraphQLRequest
     ) -> tuple[JSONObject, bool]:
         """The GraphQL response to one request, and whether execution started."""
+        answer = await compiled_answer(
+            self.schema, graphql.query, graphql.operation_name, graphql.variables, context
+        )
+        if answer is not None:
+            return answer, True
         allowed = {OperationType.QUERY}
         if request.method == "POST":
             allowed.add(OperationType.MUTATION)
