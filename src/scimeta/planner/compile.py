@@ -236,6 +236,61 @@ class _Compiler:
             raise NotCompilable("too many fields in one object")
         return json_object(pairs)
 
+    def needed(
+        self,
+        type_: GraphQLObjectType,
+        selection_sets: Iterable[SelectionSetNode | None],
+        model: type[models.Base],
+    ) -> set[str]:
+        """The columns of `model` that `entity` reads for these selections: a page or a
+        related row selects only those."""
+        names = {_primary_key(model).name}
+        for nodes in self.collect(type_, selection_sets).values():
+            field = type_.fields.get(nodes[0].name.value)
+            definition = None if field is None else field.extensions.get(DEFINITION)
+            if definition is None or getattr(definition, "list_spec", None) is not None:
+                continue
+            resolver = definition.base_resolver
+            if resolver is None:
+                if definition.python_name != "id":
+                    names.add(_column(model, definition.python_name))
+                continue
+            declaration = getattr(resolver.wrapped_func, "reads", None)
+            if isinstance(declaration, Relation):
+                names.add(_column(model, declaration.key))
+            elif isinstance(declaration, SubjectId):
+                names.add(_column(model, declaration.type_column))
+                names.add(_column(model, declaration.id_column))
+        return names
+
+    def page_columns(
+        self,
+        connection_type: GraphQLObjectType,
+        selected: dict[str, list[FieldNode]],
+        model: type[models.Base],
+    ) -> set[str]:
+        """The columns the items of a page read, under `nodes` and `edges { node }`."""
+        names = {_primary_key(model).name}
+        for nodes in selected.values():
+            name = nodes[0].name.value
+            if name not in ("nodes", "edges"):
+                continue
+            named = get_named_type(connection_type.fields[name].type)
+            assert isinstance(named, GraphQLObjectType)
+            sets = [node.selection_set for node in nodes]
+            if name == "edges":
+                node_type = get_named_type(named.fields["node"].type)
+                assert isinstance(node_type, GraphQLObjectType)
+                edge_nodes = [
+                    edge_node
+                    for edge_field in self.collect(named, sets).values()
+                    for edge_node in edge_field
+                    if edge_node.name.value == "node"
+                ]
+                named, sets = node_type, [node.selection_set for node in edge_nodes]
+            names |= self.needed(named, sets, model)
+        return names
+
     def entity(
         self,
         type_: GraphQLObjectType,
@@ -365,8 +420,16 @@ class _Compiler:
         target = relation.model
         table = _table(target)
         key = row.c[_column(model, relation.key)]
+        selection_sets = [node.selection_set for node in nodes]
+        named = get_named_type(field.type)
+        if relation.column is not None:
+            needed = {_column(target, relation.column)}
+        elif isinstance(named, GraphQLObjectType):
+            needed = self.needed(named, selection_sets, target)
+        else:
+            raise NotCompilable("relation to an abstract type")
         related = (
-            select(*table.c)
+            select(*_labelled(table, needed))
             .where(_primary_key(target) == key, *self.visible(target))
             .correlate_except(table)
             .lateral(self.name("related"))
@@ -375,10 +438,8 @@ class _Compiler:
         if relation.column is not None:
             value = func.to_json(output_value(related.c[_column(target, relation.column)]))
         else:
-            named = get_named_type(field.type)
-            if not isinstance(named, GraphQLObjectType):
-                raise NotCompilable("relation to an abstract type")
-            value = self.entity(named, [node.selection_set for node in nodes], related, target)
+            assert isinstance(named, GraphQLObjectType)
+            value = self.entity(named, selection_sets, related, target)
         found = select(value).select_from(related).scalar_subquery()
         if isinstance(field.type, GraphQLNonNull):
             # the executor answers a missing or hidden row of a non-null field with an error
@@ -437,12 +498,13 @@ class _Compiler:
         if model is None:
             raise NotCompilable("not an entity")
         table = _table(model)
+        selection_sets = [node.selection_set for node in nodes]
         row = (
-            select(*table.c)
+            select(*_labelled(table, self.needed(type_, selection_sets, model)))
             .where(_primary_key(model) == literal(row_id), *self.visible(model))
             .lateral(self.name("node"))
         )
-        value = self.entity(type_, [node.selection_set for node in nodes], row, model)
+        value = self.entity(type_, selection_sets, row, model)
         # a missing node is an error the executor words
         return func.coalesce(select(value).select_from(row).scalar_subquery(), fallback())
 
@@ -488,14 +550,23 @@ class _Compiler:
         assert isinstance(connection_type, GraphQLObjectType)
         selected = self.collect(connection_type, [node.selection_set for node in nodes])
         rows: FromClause | None = None
-        if any(nodes_[0].name.value in PAGE_FIELDS for nodes_ in selected.values()):
+        selected_names = {nodes_[0].name.value for nodes_ in selected.values()}
+        if not PAGE_FIELDS.isdisjoint(selected_names):
             order = [term.reversed() for term in terms] if page.backward else terms
             order_sql = [term.sql() for term in order]
+            needed = self.page_columns(connection_type, selected, model)
+            needed |= {term.column.property.columns[0].name for term in terms}
+            columns = _labelled(table, needed)
+            if "pageInfo" in selected_names:
+                # one row more than the page tells whether there is another page; the row
+                # numbers keep the page's rows apart from it
+                numbered = func.row_number().over(order_by=order_sql).label("row_number")
+                page_rows = select(*columns, numbered).limit(size + 1)
+            else:
+                page_rows = select(*columns).limit(size)
             rows = (
-                select(*table.c, func.row_number().over(order_by=order_sql).label("row_number"))
-                .where(*conditions, *keyset)
+                page_rows.where(*conditions, *keyset)
                 .order_by(*order_sql)
-                .limit(size + 1)
                 .correlate_except(table)
                 .lateral(self.name("page"))
             )
@@ -536,18 +607,22 @@ class _Compiler:
         page: PageArgs,
         size: int,
     ) -> ColumnElement[Any]:
-        row_number = rows.c.row_number
-        in_page = row_number <= size
-        # the page's rows in the list's order (a backward page was read reversed)
-        position = row_number.desc() if page.backward else row_number.asc()
+        numbered = "row_number" in rows.c
         field = connection_type.fields[name]
         selection_sets = [node.selection_set for node in nodes]
         named = get_named_type(field.type)
         assert isinstance(named, GraphQLObjectType)
 
         def each(value: ColumnElement[Any]) -> ColumnElement[Any]:
+            """The page's values in the list's order (a backward page is read reversed)."""
+            if not numbered:
+                order = [_on(rows, term) for term in terms]
+                aggregated = func.json_agg(aggregate_order_by(value, *order), type_=JSON)
+                return func.coalesce(aggregated, sql_json("[]"))
+            row_number = rows.c.row_number
+            position = row_number.desc() if page.backward else row_number.asc()
             aggregated = func.json_agg(aggregate_order_by(value, position), type_=JSON)
-            return func.coalesce(aggregated.filter(in_page), sql_json("[]"))
+            return func.coalesce(aggregated.filter(row_number <= size), sql_json("[]"))
 
         def row_cursor() -> ColumnElement[Any]:
             columns = [rows.c[term.column.property.columns[0].name] for term in terms]
@@ -571,6 +646,8 @@ class _Compiler:
                 else:
                     raise NotCompilable(f"{named.name}.{edge_field}")
             return each(self.object_of(pairs))
+        row_number = rows.c.row_number
+        in_page = row_number <= size
         more = func.count() > size
         pairs = []
         for key, info_nodes in self.collect(named, selection_sets).items():
@@ -668,14 +745,15 @@ class _Compiler:
             else:
                 target = group_field.model
                 target_table = _table(target)
+                named = get_named_type(key_type.fields[name].type)
+                assert isinstance(named, GraphQLObjectType)
+                needed = self.needed(named, [node.selection_set for node in key_nodes], target)
                 related = (
-                    select(*target_table.c)
+                    select(*_labelled(target_table, needed))
                     .where(_primary_key(target) == group_field.column, *self.visible(target))
                     .correlate_except(target_table)
                     .lateral(self.name("related"))
                 )
-                named = get_named_type(key_type.fields[name].type)
-                assert isinstance(named, GraphQLObjectType)
                 value = self.entity(
                     named, [node.selection_set for node in key_nodes], related, target
                 )
@@ -771,6 +849,21 @@ class _Compiler:
 
 def sql_json(text: str) -> ColumnElement[Any]:
     return cast(sql_literal(text), JSON)
+
+
+def _labelled(table: Table, names: Iterable[str]) -> list[ColumnElement[Any]]:
+    """The named columns of `table`, labelled: a subquery's copy of a label is cheaper to
+    make than a copy of a table column with its foreign keys."""
+    return [table.c[name].label(name) for name in sorted(names)]
+
+
+def _on(rows: FromClause, term: OrderTerm) -> ColumnElement[Any]:
+    """`term`'s ordering on the page's copy of its column."""
+    column = rows.c[term.column.property.columns[0].name]
+    ordering: ColumnElement[Any] = (
+        column.desc().nulls_first() if term.descending else column.asc().nulls_last()
+    )
+    return ordering
 
 
 def _declaration(field: GraphQLField) -> Any:

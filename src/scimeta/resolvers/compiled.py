@@ -77,8 +77,7 @@ async def compiled_answer(
     answer = None if key is None else compiled_reads_of(schema).answer(key)
     if answer is None:
         return None
-    async with context.sessionmaker() as session:
-        data = await answer.read.run(session)
+    data = await answer.read.run_alone(context.sessionmaker)
     if data is None:
         # the executor answers, without running the statement again
         _executor_answers.set(True)

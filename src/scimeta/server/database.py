@@ -76,7 +76,9 @@ def create_engine(
     return create_async_engine(
         to_async_url(url),
         pool_pre_ping=True,
-        pool_size=5,
+        # connections beyond the pool are opened for one request and closed after it: the
+        # pool holds as many as a worker serves at once under a dashboard's load
+        pool_size=10,
         max_overflow=10,
         connect_args={
             "timeout": CONNECT_TIMEOUT_SECONDS,
