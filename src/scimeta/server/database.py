@@ -8,17 +8,18 @@ import re
 import subprocess
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import URL
+from sqlalchemy import URL, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.util.concurrency import await_
 
 from scimeta.server.settings import Limits, Settings
 
@@ -71,11 +72,8 @@ def create_engine(
     """An engine whose connections cancel any statement that runs longer than
     `statement_timeout_seconds` (0: none), so that one request cannot hold a connection
     and the database's time for as long as it likes."""
-    # pre-ping because the embedded server may have been restarted by another scimeta process
-    # between two requests, leaving dead connections in the pool
-    return create_async_engine(
+    engine = create_async_engine(
         to_async_url(url),
-        pool_pre_ping=True,
         # connections beyond the pool are opened for one request and closed after it: the
         # pool holds as many as a worker serves at once under a dashboard's load
         pool_size=10,
@@ -85,6 +83,19 @@ def create_engine(
             "server_settings": {"statement_timeout": _milliseconds(statement_timeout_seconds)},
         },
     )
+    event.listen(engine.sync_engine.pool, "checkout", _ping)
+    return engine
+
+
+def _ping(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """Make sure a pooled connection is alive before it is used: the embedded server may
+    have been restarted by another scimeta process between two requests, leaving dead
+    connections in the pool. One round trip (SQLAlchemy's own pre-ping wraps it in BEGIN
+    and ROLLBACK, three); a dead connection is replaced by a new one."""
+    try:
+        await_(proxy.driver_connection.execute("SELECT 1"))
+    except Exception as exc:
+        raise DisconnectionError(f"a pooled connection is gone: {exc}") from exc
 
 
 def _milliseconds(seconds: float) -> str:

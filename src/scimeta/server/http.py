@@ -606,7 +606,9 @@ class GraphQLView(GraphQL[Context, None]):
 BODY_SLICE_BYTES = 256 * 1024
 
 
-def _slices(data: bytes) -> list[memoryview]:
+def _slices(data: bytes) -> list[bytes | memoryview]:
+    if len(data) <= BODY_SLICE_BYTES:
+        return [data]
     view = memoryview(data)
     return [
         view[start : start + BODY_SLICE_BYTES] for start in range(0, len(data), BODY_SLICE_BYTES)
