@@ -589,6 +589,7 @@ async def count_statements(
     the benchmarked servers; returns the count and the path."""
     from sqlalchemy import event
 
+    from scimeta.planner.execute import statement_listeners
     from scimeta.server.app import create_app
     from scimeta.server.database import create_engine, create_sessionmaker
     from scimeta.server.settings import Settings
@@ -610,8 +611,13 @@ async def count_statements(
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             path, _ = await answered_by(client, query, variables, token)
             event.listen(engine.sync_engine, "before_cursor_execute", listener)
-            await graphql_call(client, query, variables, token)()
-            event.remove(engine.sync_engine, "before_cursor_execute", listener)
+            # a compiled read answered before runs its statement on a pooled connection
+            statement_listeners.append(statements.append)
+            try:
+                await graphql_call(client, query, variables, token)()
+            finally:
+                statement_listeners.remove(statements.append)
+                event.remove(engine.sync_engine, "before_cursor_execute", listener)
     finally:
         await engine.dispose()
     return len(statements), path

@@ -3,6 +3,7 @@ database migrated once per run, and one rolled-back transaction per test."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import uuid
@@ -18,6 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 
+from scimeta.planner.execute import statement_listeners
 from scimeta.server.app import create_app
 from scimeta.server.database import create_engine, start_embedded, to_async_url
 from scimeta.server.migrate import run_upgrade
@@ -141,13 +143,29 @@ class StatementCounter:
         self.statements.clear()
 
     def __call__(self, *args: Any) -> None:
-        statement = args[2]
+        self.sent(args[2])
+
+    def sent(self, statement: str) -> None:
         if (
             not statement.lstrip()
             .upper()
             .startswith(("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO"))
         ):
             self.statements.append(statement)
+
+
+@contextlib.contextmanager
+def counting_statements(engine: AsyncEngine) -> Iterator[StatementCounter]:
+    """Counts the statements sent through `engine`, and those compiled reads send on its
+    pooled connections."""
+    counter = StatementCounter()
+    event.listen(engine.sync_engine, "before_cursor_execute", counter)
+    statement_listeners.append(counter.sent)
+    try:
+        yield counter
+    finally:
+        statement_listeners.remove(counter.sent)
+        event.remove(engine.sync_engine, "before_cursor_execute", counter)
 
 
 @pytest.fixture

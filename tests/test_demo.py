@@ -8,14 +8,14 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from scimeta import models as m
 from scimeta.demo import load_demo
 from scimeta.server.app import create_app
 from scimeta.server.database import create_sessionmaker
-from tests.conftest import DatabaseFactory, StatementCounter, read_statements, started
+from tests.conftest import DatabaseFactory, counting_statements, read_statements, started
 
 # Tables the demo has no story for yet are listed here, so a new table is noticed.
 # Written only by API calls that carry an idempotency key, and by making API tokens.
@@ -105,14 +105,10 @@ query {
 
 async def _deep_query_statements(engine: AsyncEngine) -> tuple[int, dict[str, Any]]:
     app = await started(create_app(sessionmaker=create_sessionmaker(engine)))
-    counter = StatementCounter()
-    event.listen(engine.sync_engine, "before_cursor_execute", counter)
-    try:
+    with counting_statements(engine) as counter:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             response = await client.post("/graphql", json={"query": DEEP})
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", counter)
     body: dict[str, Any] = response.json()
     assert "errors" not in body, body["errors"]
     return counter.count, body["data"]

@@ -21,7 +21,6 @@ from graphql import (
     validate,
 )
 from graphql.execution.values import get_variable_values
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from scimeta.demo import load_demo
@@ -31,7 +30,7 @@ from scimeta.server.database import create_sessionmaker
 from tests.conftest import (
     COMPILED_READS,
     DatabaseFactory,
-    StatementCounter,
+    counting_statements,
     read_statements,
     started,
 )
@@ -323,9 +322,7 @@ async def demo_3(databases: DatabaseFactory) -> AsyncIterator[AsyncEngine]:
 async def _run(engine: AsyncEngine, query: FrontendQuery) -> tuple[list[str], Data]:
     """Posts the document with its variables; returns the statements it ran and its data."""
     app = await started(create_app(sessionmaker=create_sessionmaker(engine)))
-    counter = StatementCounter()
-    event.listen(engine.sync_engine, "before_cursor_execute", counter)
-    try:
+    with counting_statements(engine) as counter:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             response = await client.post(
@@ -333,8 +330,6 @@ async def _run(engine: AsyncEngine, query: FrontendQuery) -> tuple[list[str], Da
                 json={"query": query.text, "variables": query.variables},
                 headers={"Scimeta-Report": "path"},
             )
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", counter)
     body: dict[str, Any] = response.json()
     assert "errors" not in body, body["errors"]
     assert response.status_code == 200
