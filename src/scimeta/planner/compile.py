@@ -18,22 +18,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from graphql import (
-    BooleanValueNode,
     DocumentNode,
     FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
     GraphQLError,
     GraphQLField,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLSchema,
-    InlineFragmentNode,
-    NamedTypeNode,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
-    VariableNode,
     get_named_type,
 )
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
@@ -42,7 +36,6 @@ from sqlalchemy import (
     Float,
     FromClause,
     Select,
-    Table,
     Text,
     case,
     cast,
@@ -55,7 +48,6 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.dialects.postgresql import JSON, aggregate_order_by
-from sqlalchemy.orm import ColumnProperty
 from sqlalchemy.sql.visitors import cloned_traverse
 from strawberry import relay
 from strawberry.types.arguments import convert_arguments
@@ -72,6 +64,18 @@ from scimeta.schema.ordering import OrderTerm, decode_cursor, keyset_condition, 
 from scimeta.schema.pagination import PageArgs
 from scimeta.schema.relations import DistinctValues, Figures, Relation, StatusCounts, SubjectId
 
+from .declarations import (
+    DEFINITION,
+    TABLES,
+    column_name,
+    declaration_of,
+    labelled,
+    model_of,
+    ordering_on,
+    primary_key,
+    table_of,
+)
+from .selections import NotCompilable, Selections
 from .sqljson import (
     cursor,
     fallback,
@@ -83,19 +87,10 @@ from .sqljson import (
     sql_literal,
 )
 
-DEFINITION = "strawberry-definition"
 PAGE_FIELDS = frozenset({"edges", "nodes", "pageInfo"})
 # json_build_object takes at most 100 arguments, a key and a value per field
 MAX_OBJECT_FIELDS = 50
 MAX_NODES_IDS = 100
-
-_TABLES: dict[Any, type[models.Base]] = {
-    mapper.class_.__table__: mapper.class_ for mapper in models.Base.registry.mappers
-}
-
-
-class NotCompilable(Exception):
-    """The compiled path cannot be sure of the executor's answer to this operation."""
 
 
 def compile_operation(
@@ -130,11 +125,8 @@ class _Compiler:
         self.schema: GraphQLSchema = schema._schema
         self.scalars = schema.schema_converter.scalar_registry
         self.config = schema.config
-        self.fragments = {
-            definition.name.value: definition
-            for definition in document.definitions
-            if isinstance(definition, FragmentDefinitionNode)
-        }
+        self.selections = Selections(self.schema, document, variables)
+        self.collect = self.selections.collect
         self.variables = variables
         self.visibility = visibility
         self.names = itertools.count(1)
@@ -158,7 +150,7 @@ class _Compiler:
                 pairs.append((key, self.node(field, nodes)))
             elif name == "nodes":
                 pairs.append((key, self.nodes(field, nodes)))
-            elif isinstance(_declaration(field), Figures):
+            elif isinstance(declaration_of(field), Figures):
                 pairs.append((key, self.figures(field, nodes)))
             else:
                 spec = self.list_spec(field)
@@ -167,67 +159,7 @@ class _Compiler:
             name == "__typename" for name in (nodes[0].name.value for nodes in selected.values())
         ):
             raise NotCompilable("nothing to read from the database")
-        # the UTF-8 bytes of the JSON text: the driver hands them over without decoding
-        return select(func.convert_to(cast(self.object_of(pairs), Text), sql_literal("UTF8")))
-
-    # -- selections -------------------------------------------------------------------
-
-    def collect(
-        self, type_: GraphQLObjectType, selection_sets: Iterable[SelectionSetNode | None]
-    ) -> dict[str, list[FieldNode]]:
-        """The fields selected on an object of `type_`, by response key, in the order
-        graphql-core's executor writes them."""
-        fields: dict[str, list[FieldNode]] = {}
-        visited: set[str] = set()
-
-        def walk(selection_set: SelectionSetNode) -> None:
-            for selection in selection_set.selections:
-                if not self.included(selection):
-                    continue
-                if isinstance(selection, FieldNode):
-                    key = selection.alias.value if selection.alias else selection.name.value
-                    fields.setdefault(key, []).append(selection)
-                elif isinstance(selection, InlineFragmentNode):
-                    if self.applies(selection.type_condition, type_):
-                        walk(selection.selection_set)
-                elif isinstance(selection, FragmentSpreadNode):
-                    name = selection.name.value
-                    if name in visited:
-                        continue
-                    visited.add(name)
-                    fragment = self.fragments[name]
-                    if self.applies(fragment.type_condition, type_):
-                        walk(fragment.selection_set)
-
-        for selection_set in selection_sets:
-            if selection_set is not None:
-                walk(selection_set)
-        return fields
-
-    def included(self, node: Any) -> bool:
-        for directive in node.directives or ():
-            name = directive.name.value
-            if name not in ("skip", "include"):
-                raise NotCompilable(f"directive @{name}")
-            (argument,) = directive.arguments
-            value = argument.value
-            if isinstance(value, VariableNode):
-                condition = self.variables.coerced.get(value.name.value)
-            elif isinstance(value, BooleanValueNode):
-                condition = value.value
-            else:
-                raise NotCompilable("directive argument")
-            if (name == "skip") == bool(condition):
-                return False
-        return True
-
-    def applies(self, condition: NamedTypeNode | None, type_: GraphQLObjectType) -> bool:
-        if condition is None:
-            return True
-        named = self.schema.get_type(condition.name.value)
-        if named is type_:
-            return True
-        return named is not None and self.schema.is_sub_type(named, type_)  # type: ignore[arg-type]
+        return select(cast(self.object_of(pairs), Text))
 
     # -- objects ----------------------------------------------------------------------
 
@@ -244,7 +176,7 @@ class _Compiler:
     ) -> set[str]:
         """The columns of `model` that `entity` reads for these selections: a page or a
         related row selects only those."""
-        names = {_primary_key(model).name}
+        names = {primary_key(model).name}
         for nodes in self.collect(type_, selection_sets).values():
             field = type_.fields.get(nodes[0].name.value)
             definition = None if field is None else field.extensions.get(DEFINITION)
@@ -253,14 +185,14 @@ class _Compiler:
             resolver = definition.base_resolver
             if resolver is None:
                 if definition.python_name != "id":
-                    names.add(_column(model, definition.python_name))
+                    names.add(column_name(model, definition.python_name))
                 continue
             declaration = getattr(resolver.wrapped_func, "reads", None)
             if isinstance(declaration, Relation):
-                names.add(_column(model, declaration.key))
+                names.add(column_name(model, declaration.key))
             elif isinstance(declaration, SubjectId):
-                names.add(_column(model, declaration.type_column))
-                names.add(_column(model, declaration.id_column))
+                names.add(column_name(model, declaration.type_column))
+                names.add(column_name(model, declaration.id_column))
         return names
 
     def page_columns(
@@ -270,7 +202,7 @@ class _Compiler:
         model: type[models.Base],
     ) -> set[str]:
         """The columns the items of a page read, under `nodes` and `edges { node }`."""
-        names = {_primary_key(model).name}
+        names = {primary_key(model).name}
         for nodes in selected.values():
             name = nodes[0].name.value
             if name not in ("nodes", "edges"):
@@ -321,34 +253,34 @@ class _Compiler:
             raise NotCompilable(f"{type_.name}.{name}")
         if name == "id":
             # named by the row's model, as `Entity.id` names it
-            return global_id(model.__name__, row.c[_primary_key(model).name])
+            return global_id(model.__name__, row.c[primary_key(model).name])
         spec = getattr(definition, "list_spec", None)
         if spec is not None:
-            return self.connection(field, spec, nodes, row.c[_primary_key(model).name])
+            return self.connection(field, spec, nodes, row.c[primary_key(model).name])
         resolver = definition.base_resolver
         if resolver is None:
-            return output_value(row.c[_column(model, definition.python_name)])
+            return output_value(row.c[column_name(model, definition.python_name)])
         declaration = getattr(resolver.wrapped_func, "reads", None)
         if isinstance(declaration, Relation):
             return self.relation(field, declaration, nodes, row, model)
         if isinstance(declaration, SubjectId):
             return global_id_of(
-                row.c[_column(model, declaration.type_column)],
-                row.c[_column(model, declaration.id_column)],
+                row.c[column_name(model, declaration.type_column)],
+                row.c[column_name(model, declaration.id_column)],
             )
         if isinstance(declaration, DistinctValues):
-            return self.distinct_values(declaration, row.c[_primary_key(model).name])
+            return self.distinct_values(declaration, row.c[primary_key(model).name])
         if isinstance(declaration, StatusCounts):
-            return self.status_counts(field, declaration, nodes, row.c[_primary_key(model).name])
+            return self.status_counts(field, declaration, nodes, row.c[primary_key(model).name])
         raise NotCompilable(f"{type_.name}.{name} is resolved in Python")
 
     def distinct_values(
         self, declaration: DistinctValues, parent_id: ColumnElement[Any]
     ) -> ColumnElement[Any]:
         model = declaration.model
-        table = _table(model)
-        column = table.c[_column(model, declaration.column)]
-        parent_key = table.c[_column(model, declaration.parent_key)]
+        table = table_of(model)
+        column = table.c[column_name(model, declaration.column)]
+        parent_key = table.c[column_name(model, declaration.parent_key)]
         values = (
             select(column)
             .where(parent_key == parent_id, declaration.condition(), *self.visible(model))
@@ -371,7 +303,7 @@ class _Compiler:
     ) -> ColumnElement[Any]:
         """`BatchProgress`: the rows counted by status, and the fraction finished."""
         model = declaration.model
-        table = _table(model)
+        table = table_of(model)
         status = table.c.status
         total = func.count()
 
@@ -400,7 +332,7 @@ class _Compiler:
                 pairs.append((key, values[name]))
             else:
                 raise NotCompilable(f"{progress_type.name}.{name}")
-        parent_key = table.c[_column(model, declaration.parent_key)]
+        parent_key = table.c[column_name(model, declaration.parent_key)]
         return (
             select(self.object_of(pairs))
             .select_from(table)
@@ -418,25 +350,25 @@ class _Compiler:
         model: type[models.Base],
     ) -> ColumnElement[Any]:
         target = relation.model
-        table = _table(target)
-        key = row.c[_column(model, relation.key)]
+        table = table_of(target)
+        key = row.c[column_name(model, relation.key)]
         selection_sets = [node.selection_set for node in nodes]
         named = get_named_type(field.type)
         if relation.column is not None:
-            needed = {_column(target, relation.column)}
+            needed = {column_name(target, relation.column)}
         elif isinstance(named, GraphQLObjectType):
             needed = self.needed(named, selection_sets, target)
         else:
             raise NotCompilable("relation to an abstract type")
         related = (
-            select(*_labelled(table, needed))
-            .where(_primary_key(target) == key, *self.visible(target))
+            select(*labelled(table, needed))
+            .where(primary_key(target) == key, *self.visible(target))
             .correlate_except(table)
             .lateral(self.name("related"))
         )
         value: ColumnElement[Any]
         if relation.column is not None:
-            value = func.to_json(output_value(related.c[_column(target, relation.column)]))
+            value = func.to_json(output_value(related.c[column_name(target, relation.column)]))
         else:
             assert isinstance(named, GraphQLObjectType)
             value = self.entity(named, selection_sets, related, target)
@@ -447,7 +379,7 @@ class _Compiler:
         return found
 
     def figures(self, field: GraphQLField, nodes: list[FieldNode]) -> ColumnElement[Any]:
-        declaration = _declaration(field)
+        declaration = declaration_of(field)
         assert isinstance(declaration, Figures)
         where = self.argument_values(field, nodes[0]).get("where")
         try:
@@ -494,14 +426,14 @@ class _Compiler:
         if not isinstance(type_, GraphQLObjectType) or row_id is None:
             raise NotCompilable("no such node type")
         definition = type_.extensions.get(DEFINITION)
-        model = _model_of(definition)
+        model = model_of(definition)
         if model is None:
             raise NotCompilable("not an entity")
-        table = _table(model)
+        table = table_of(model)
         selection_sets = [node.selection_set for node in nodes]
         row = (
-            select(*_labelled(table, self.needed(type_, selection_sets, model)))
-            .where(_primary_key(model) == literal(row_id), *self.visible(model))
+            select(*labelled(table, self.needed(type_, selection_sets, model)))
+            .where(primary_key(model) == literal(row_id), *self.visible(model))
             .lateral(self.name("node"))
         )
         value = self.entity(type_, selection_sets, row, model)
@@ -540,7 +472,7 @@ class _Compiler:
         except ClientError:
             raise NotCompilable("the executor refuses these arguments") from None
         model = spec.model
-        table = _table(model)
+        table = table_of(model)
         if spec.parent_key is not None:
             if parent_id is None:
                 raise NotCompilable("a nested list at the root")
@@ -556,7 +488,7 @@ class _Compiler:
             order_sql = [term.sql() for term in order]
             needed = self.page_columns(connection_type, selected, model)
             needed |= {term.column.property.columns[0].name for term in terms}
-            columns = _labelled(table, needed)
+            columns = labelled(table, needed)
             if "pageInfo" in selected_names:
                 # one row more than the page tells whether there is another page; the row
                 # numbers keep the page's rows apart from it
@@ -616,7 +548,7 @@ class _Compiler:
         def each(value: ColumnElement[Any]) -> ColumnElement[Any]:
             """The page's values in the list's order (a backward page is read reversed)."""
             if not numbered:
-                order = [_on(rows, term) for term in terms]
+                order = [ordering_on(rows, term) for term in terms]
                 aggregated = func.json_agg(aggregate_order_by(value, *order), type_=JSON)
                 return func.coalesce(aggregated, sql_json("[]"))
             row_number = rows.c.row_number
@@ -685,7 +617,7 @@ class _Compiler:
         by: list[tuple[str, GroupField]] = []
         if grouped:
             by = [spec.groups[item.name] for item in self.argument_values(field, nodes[0])["by"]]
-        table = _table(spec.model)
+        table = table_of(spec.model)
         group_type = get_named_type(field.type)
         assert isinstance(group_type, GraphQLObjectType)
         selection_sets = [node.selection_set for node in nodes]
@@ -744,13 +676,13 @@ class _Compiler:
                 pairs.append((key, output_value(group_field.column)))
             else:
                 target = group_field.model
-                target_table = _table(target)
+                target_table = table_of(target)
                 named = get_named_type(key_type.fields[name].type)
                 assert isinstance(named, GraphQLObjectType)
                 needed = self.needed(named, [node.selection_set for node in key_nodes], target)
                 related = (
-                    select(*_labelled(target_table, needed))
-                    .where(_primary_key(target) == group_field.column, *self.visible(target))
+                    select(*labelled(target_table, needed))
+                    .where(primary_key(target) == group_field.column, *self.visible(target))
                     .correlate_except(target_table)
                     .lateral(self.name("related"))
                 )
@@ -822,7 +754,7 @@ class _Compiler:
 
         def restrict(statement: Any) -> None:
             for table in statement.get_final_froms():
-                model = _TABLES.get(table)
+                model = TABLES.get(table)
                 if model is not None and model in self.visibility:
                     statement._where_criteria += (self.visibility[model],)
 
@@ -849,47 +781,3 @@ class _Compiler:
 
 def sql_json(text: str) -> ColumnElement[Any]:
     return cast(sql_literal(text), JSON)
-
-
-def _labelled(table: Table, names: Iterable[str]) -> list[ColumnElement[Any]]:
-    """The named columns of `table`, labelled: a subquery's copy of a label is cheaper to
-    make than a copy of a table column with its foreign keys."""
-    return [table.c[name].label(name) for name in sorted(names)]
-
-
-def _on(rows: FromClause, term: OrderTerm) -> ColumnElement[Any]:
-    """`term`'s ordering on the page's copy of its column."""
-    column = rows.c[term.column.property.columns[0].name]
-    ordering: ColumnElement[Any] = (
-        column.desc().nulls_first() if term.descending else column.asc().nulls_last()
-    )
-    return ordering
-
-
-def _declaration(field: GraphQLField) -> Any:
-    definition = field.extensions.get(DEFINITION)
-    resolver = getattr(definition, "base_resolver", None)
-    return getattr(getattr(resolver, "wrapped_func", None), "reads", None)
-
-
-def _model_of(definition: Any) -> type[models.Base] | None:
-    return getattr(getattr(definition, "origin", None), "__model__", None)
-
-
-def _table(model: type[models.Base]) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
-
-
-def _primary_key(model: type[models.Base]) -> Any:
-    (column,) = model.__mapper__.primary_key
-    return column
-
-
-def _column(model: type[models.Base], attribute: str) -> str:
-    """The name of the table column behind a mapped attribute."""
-    prop = model.__mapper__.column_attrs.get(attribute)
-    if not isinstance(prop, ColumnProperty):
-        raise NotCompilable(f"{model.__name__}.{attribute} is not a column")
-    return str(prop.columns[0].name)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +23,8 @@ from sqlalchemy.util.concurrency import greenlet_spawn
 
 from scimeta.auth.policy import Access
 
-from .compile import NotCompilable, compile_operation
+from .compile import compile_operation
+from .selections import NotCompilable
 from .sqljson import FALLBACK_BYTES
 
 logger = logging.getLogger(__name__)
@@ -37,12 +38,30 @@ CACHE_SIZE = 256
 statement_listeners: list[Callable[[str], None]] = []
 
 
+# The response's JSON comes in rows of at most this many bytes, so that no part of the
+# server holds it twice: a driver reading one large value keeps the bytes it received
+# until it has copied them into the value.
+CHUNK_BYTES = 256 * 1024
+
+
+def in_chunks(sql: str) -> str:
+    """The statement that sends the UTF-8 bytes of the text `sql` selects in chunks, in
+    order (a chunk may end inside a character: the client gets them joined)."""
+    return (
+        "WITH document AS MATERIALIZED ("
+        f"SELECT convert_to(text, 'UTF8') AS body FROM ({sql}) AS answer(text)) "
+        f"SELECT substring(body FROM start FOR {CHUNK_BYTES}) FROM document, "
+        f"generate_series(1, greatest(octet_length(body), 1), {CHUNK_BYTES}) AS start "
+        "ORDER BY start"
+    )
+
+
 @dataclass(frozen=True)
 class CompiledRead:
     sql: str
     parameters: tuple[Any, ...]
 
-    async def run_alone(self, sessionmaker: async_sessionmaker[AsyncSession]) -> bytes | None:
+    async def run_alone(self, sessionmaker: async_sessionmaker[AsyncSession]) -> list[bytes] | None:
         """`run` on a connection of its own, outside any transaction: the statement is
         the request's only one, and PostgreSQL runs it on one snapshot anyway. This
         saves the BEGIN and ROLLBACK round trips."""
@@ -58,7 +77,7 @@ class CompiledRead:
         for listener in statement_listeners:
             listener(self.sql)
         try:
-            data: bytes = await driver.fetchval(self.sql, *self.parameters)
+            rows = await driver.fetch(self.sql, *self.parameters)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
             logger.info("a compiled read failed; the executor answers", exc_info=True)
             if driver.is_closed():
@@ -66,13 +85,13 @@ class CompiledRead:
             return None
         finally:
             await greenlet_spawn(pooled.close)
-        return None if FALLBACK_BYTES in data else data
+        return _chunks(rows)
 
-    async def run(self, session: AsyncSession) -> bytes | None:
-        """The response's `data` as JSON bytes, or None where the executor must answer:
-        where the statement wrote the fallback mark, and where the database refused it
-        (a statement timeout, a lost connection), which the executor reports field by
-        field as the reference does, in a new transaction."""
+    async def run(self, session: AsyncSession) -> list[bytes] | None:
+        """The response's `data` as chunks of JSON bytes, or None where the executor must
+        answer: where the statement wrote the fallback mark, and where the database
+        refused it (a statement timeout, a lost connection), which the executor reports
+        field by field as the reference does, in a new transaction."""
         connection = await session.connection()
         try:
             result = await connection.exec_driver_sql(self.sql, self.parameters)
@@ -80,15 +99,27 @@ class CompiledRead:
             logger.info("a compiled read failed; the executor answers", exc_info=True)
             await session.rollback()
             return None
-        data: bytes = result.scalar_one()
-        return None if FALLBACK_BYTES in data else data
+        return _chunks(result.all())
+
+
+def _chunks(rows: Sequence[Any]) -> list[bytes] | None:
+    """The chunks of the response, or None if the fallback mark is in them (searched in
+    Python, which is many times faster at it than PostgreSQL's strpos)."""
+    chunks: list[bytes] = [row[0] for row in rows]
+    overlap = len(FALLBACK_BYTES) - 1
+    for position, chunk in enumerate(chunks):
+        if FALLBACK_BYTES in chunk:
+            return None
+        if position and FALLBACK_BYTES in chunks[position - 1][-overlap:] + chunk[:overlap]:
+            return None
+    return chunks
 
 
 @dataclass(frozen=True)
 class JSONText:
-    """A response value that is JSON already, sent as it is."""
+    """A response value that is JSON already, sent as it is, in its chunks."""
 
-    data: bytes
+    chunks: list[bytes]
 
 
 _DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]
@@ -186,7 +217,7 @@ class CompiledReads:
             value = expanded.parameters[name]
             processor = processors.get(name)
             parameters.append(processor(value) if processor is not None else value)
-        return CompiledRead(expanded.statement, tuple(parameters))
+        return CompiledRead(in_chunks(expanded.statement), tuple(parameters))
 
     def _sql(self, statement: Any) -> tuple[Any, dict[str, Any]]:
         """The SQL of `statement` and its parameter values. Statements that differ only

@@ -28,8 +28,8 @@ from sqlalchemy.dialects.postgresql import JSON
 
 # A value the compiled statement writes where it cannot give the executor's answer (a
 # node that is missing or hidden, where the executor raises an error). PostgreSQL text
-# cannot hold NUL, so no real string serialises as `"\u0000...`: finding these bytes in
-# the response is proof that the executor must answer instead.
+# cannot hold NUL, so no real string serialises as `"\u0000...`: finding this text in
+# the response's JSON is proof that the executor must answer instead.
 FALLBACK_MARK = '"\\u0000scimeta:fallback"'
 FALLBACK_BYTES = FALLBACK_MARK.encode()
 

@@ -77,12 +77,12 @@ async def compiled_answer(
     answer = None if key is None else compiled_reads_of(schema).answer(key)
     if answer is None:
         return None
-    data = await answer.read.run_alone(context.sessionmaker)
-    if data is None:
+    chunks = await answer.read.run_alone(context.sessionmaker)
+    if chunks is None:
         # the executor answers, without running the statement again
         _executor_answers.set(True)
         return None
-    body: dict[str, Any] = {"data": JSONText(data)}
+    body: dict[str, Any] = {"data": JSONText(chunks)}
     extensions = with_report(answer.extensions, context.request, "compiled")
     if extensions:
         body["extensions"] = extensions
@@ -118,9 +118,9 @@ class CompiledReadsExtension(SchemaExtension):
                 context.identity.access,
             )
             if read is not None:
-                data = await read.run(context.session)
-                if data is not None:
-                    execution.result = GraphQLExecutionResult(data=JSONText(data))  # type: ignore[arg-type]
+                chunks = await read.run(context.session)
+                if chunks is not None:
+                    execution.result = GraphQLExecutionResult(data=JSONText(chunks))  # type: ignore[arg-type]
                     self.path = "compiled"
                     self.remember(read, operation)
         yield

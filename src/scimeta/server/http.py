@@ -583,11 +583,11 @@ class GraphQLView(GraphQL[Context, None]):
             response.background = sub_response.background
         return response
 
-    def encode_body(self, body: JSONObject | list[JSONObject]) -> list[bytes | memoryview]:
+    def encode_body(self, body: JSONObject | list[JSONObject]) -> list[bytes]:
         """The response body in parts; `data` that is JSON already (a compiled read's)
         is one of them as it is, never decoded, encoded or copied."""
         if isinstance(body, list):
-            parts: list[bytes | memoryview] = [b"["]
+            parts: list[bytes] = [b"["]
             for position, item in enumerate(body):
                 if position:
                     parts.append(b",")
@@ -598,28 +598,14 @@ class GraphQLView(GraphQL[Context, None]):
             return [_bytes(self.encode_json(body))]
         rest = {key: value for key, value in body.items() if key != "data"}
         tail = b"," + _bytes(self.encode_json(rest))[1:] if rest else b"}"
-        return [b'{"data":', *_slices(data.data), tail]
-
-
-# A large body goes to the socket in slices, so that what the transport buffers while
-# the client reads is a slice, not a second copy of the body.
-BODY_SLICE_BYTES = 256 * 1024
-
-
-def _slices(data: bytes) -> list[bytes | memoryview]:
-    if len(data) <= BODY_SLICE_BYTES:
-        return [data]
-    view = memoryview(data)
-    return [
-        view[start : start + BODY_SLICE_BYTES] for start in range(0, len(data), BODY_SLICE_BYTES)
-    ]
+        return [b'{"data":', *data.chunks, tail]
 
 
 class PartsResponse(Response):
     """A response whose body is sent in the parts it was built of, without joining
     them."""
 
-    def __init__(self, parts: list[bytes | memoryview], **kwargs: Any) -> None:
+    def __init__(self, parts: list[bytes], **kwargs: Any) -> None:
         super().__init__(b"", **kwargs)
         self.parts = parts
         self.headers["content-length"] = str(sum(len(part) for part in parts))
