@@ -526,7 +526,9 @@ class _Compiler:
         result = self.object_of(pairs)
         if rows is None:
             return result
-        return select(result).select_from(rows).scalar_subquery()
+        # one row even for an empty page: every value is an aggregate or a constant
+        whole_page = literal_column("()")
+        return select(result).select_from(rows).group_by(whole_page).scalar_subquery()
 
     def page_field(
         self,
