@@ -527,7 +527,7 @@ class _Compiler:
         if rows is None:
             return result
         # one row even for an empty page: every value is an aggregate or a constant
-        whole_page = literal_column("()")
+        whole_page: ColumnElement[Any] = literal_column("()")
         return select(result).select_from(rows).group_by(whole_page).scalar_subquery()
 
     def page_field(
