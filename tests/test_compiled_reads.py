@@ -22,7 +22,6 @@ import contextlib
 import dataclasses
 import functools
 import json
-import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +30,7 @@ import graphql
 import httpx
 import hypothesis_graphql
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
@@ -45,7 +44,7 @@ from scimeta.server.app import create_app
 from scimeta.server.database import create_sessionmaker
 from scimeta.server.settings import Settings
 from tests.conftest import DatabaseFactory, GraphQLClient, started
-from tests.test_fuzz import literal, with_variables
+from tests.test_fuzz import fuzz_settings, literal, with_variables
 
 SDL = schema.as_str()
 SCHEMA = graphql.build_schema(SDL)
@@ -74,29 +73,10 @@ LIST_FIELDS = (
 ROOT_FIELDS = (*LIST_FIELDS, "node", "nodes")
 assert set(ROOT_FIELDS) <= set(SCHEMA.query_type.fields)
 
-EXAMPLES = int(os.environ.get("SCIMETA_FUZZ_EXAMPLES") or 0)
 
 REPORT = {"Scimeta-Report": "path"}
 # the project the demo data does not have, so that a grant on a project leaves rows out
 OTHER_PROJECT = "other-project"
-
-
-def property_settings(examples: int) -> settings:
-    return settings(
-        max_examples=EXAMPLES or examples,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        print_blob=False,
-        # the examples share the module's database on purpose (each opens a transaction of
-        # its own); documents generated from a schema this size are big
-        suppress_health_check=[
-            HealthCheck.function_scoped_fixture,
-            HealthCheck.too_slow,
-            HealthCheck.data_too_large,
-            HealthCheck.large_base_example,
-        ],
-    )
 
 
 # --- the database and the two applications -------------------------------------------
@@ -857,7 +837,7 @@ def examples(demo_engine: AsyncEngine, known: Known) -> Callable[[], Any]:
     return functools.partial(both_ways, demo_engine, known)
 
 
-@property_settings(150)
+@fuzz_settings(150)
 @given(query=queries(), caller=st.sampled_from(CALLERS))
 async def test_generated_queries_get_the_same_answer_both_ways(
     examples: Callable[[], Any], query: tuple[str, dict[str, Any] | None], caller: str
@@ -904,7 +884,7 @@ def walks(draw: st.DrawFn) -> tuple[str, int, bool]:
     return declared, draw(st.integers(1, 3)), backward
 
 
-@property_settings(50)
+@fuzz_settings(50)
 @given(walk_=walks(), caller=st.sampled_from(CALLERS))
 async def test_generated_pages_followed_by_cursors_get_the_same_answers_both_ways(
     examples: Callable[[], Any], walk_: tuple[str, int, bool], caller: str

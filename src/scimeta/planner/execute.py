@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.util.concurrency import greenlet_spawn
 
 from scimeta.auth.policy import Access
+from scimeta.lru import LRU
 
 from .compile import compile_operation
 from .selections import NotCompilable
@@ -151,21 +151,15 @@ class CompiledReads:
 
     def __init__(self, schema: Any, size: int = CACHE_SIZE) -> None:
         self.schema = schema
-        self.size = size
-        self._cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
-        self._answers: OrderedDict[tuple[Any, ...], Answer] = OrderedDict()
-        self._sql_cache: OrderedDict[Any, Any] = OrderedDict()
+        self._cache: LRU[tuple[Any, ...], Any] = LRU(size)
+        self._answers: LRU[tuple[Any, ...], Answer] = LRU(size)
+        self._sql_cache: LRU[Any, Any] = LRU(size)
 
     def answer(self, request_key: tuple[Any, ...]) -> Answer | None:
-        answer = self._answers.get(request_key)
-        if answer is not None:
-            self._answers.move_to_end(request_key)
-        return answer
+        return self._answers.get(request_key)
 
     def remember(self, request_key: tuple[Any, ...], answer: Answer) -> None:
-        self._answers[request_key] = answer
-        if len(self._answers) > self.size:
-            self._answers.popitem(last=False)
+        self._answers.put(request_key, answer)
 
     def get(
         self,
@@ -181,14 +175,9 @@ class CompiledReads:
             variables_key(variables),
             *access_key(access),
         )
-        cached = self._cache.get(key)
-        if cached is None:
-            cached = self._compile(document, operation, variables, access)
-            self._cache[key] = cached
-            if len(self._cache) > self.size:
-                self._cache.popitem(last=False)
-        else:
-            self._cache.move_to_end(key)
+        cached = self._cache.get_or_make(
+            key, lambda: self._compile(document, operation, variables, access)
+        )
         return None if cached is _NOT_COMPILABLE else cached
 
     def _compile(
@@ -230,10 +219,7 @@ class CompiledReads:
         compiled = self._sql_cache.get(cache_key.key)
         if compiled is None:
             compiled = statement.compile(dialect=_DIALECT, cache_key=cache_key)
-            self._sql_cache[cache_key.key] = compiled
-            if len(self._sql_cache) > self.size:
-                self._sql_cache.popitem(last=False)
+            self._sql_cache.put(cache_key.key, compiled)
             return compiled, compiled.construct_params()
-        self._sql_cache.move_to_end(cache_key.key)
         parameters = compiled.construct_params(extracted_parameters=cache_key.bindparams)
         return compiled, parameters

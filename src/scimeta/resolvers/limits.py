@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, cast
@@ -70,6 +69,7 @@ from scimeta.errors import (
     TooManyAliases,
     TooManyTokens,
 )
+from scimeta.lru import LRU
 from scimeta.schema.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from scimeta.server.settings import Limits
 from scimeta.writes.database_errors import (
@@ -173,8 +173,8 @@ def measure(
 
 # Frontends, workers and dashboards send the same few documents with the same variables
 # again and again: each is measured once.
-_MEASURES: OrderedDict[tuple[Any, ...], Measures] = OrderedDict()
 MEASURES_CACHE_SIZE = 1024
+_MEASURES: LRU[tuple[Any, ...], Measures] = LRU(MEASURES_CACHE_SIZE)
 
 
 def cached_measure(
@@ -192,14 +192,9 @@ def cached_measure(
         return measure(schema, document, operation, variables, limits)
     name = operation.name.value if operation.name else None
     key = (id(schema), query, name, encoded, limits.max_tokens)
-    measures = _MEASURES.get(key)
-    if measures is None:
-        measures = _MEASURES[key] = measure(schema, document, operation, variables, limits)
-        if len(_MEASURES) > MEASURES_CACHE_SIZE:
-            _MEASURES.popitem(last=False)
-    else:
-        _MEASURES.move_to_end(key)
-    return measures
+    return _MEASURES.get_or_make(
+        key, lambda: measure(schema, document, operation, variables, limits)
+    )
 
 
 def client_errors_behind(errors: list[GraphQLError], limits: Limits) -> list[ClientError | None]:
