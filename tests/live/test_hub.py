@@ -1,18 +1,23 @@
 """The hub's subscriptions on their own: a subscriber too slow for its queue loses
-nothing, and what subscribers share is closed once the last is done with it."""
+nothing, and what subscribers share is closed once the last is done with it. The
+listener's connection: lost again and again, it is back at once each time."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 import uuid
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from scimeta import models
 from scimeta.live import hub as hub_module
 from scimeta.live.hub import Delivery, Hub, Interest
+from scimeta.server.app import listener_connect_args
+from scimeta.server.database import create_sessionmaker
 from scimeta.writes.transaction import transaction
 from tests.live.conftest import MESSAGE_TIMEOUT
 
@@ -153,3 +158,69 @@ async def test_what_subscribers_share_is_closed_when_those_pushing_it_are_done(
     assert closed_before_the_slow_one_came == 1
     assert second is not first
     assert isinstance(second, Shared) and second.closed == 1
+
+
+# how long the listener may take, from losing its connection, to hear again (and deliver
+# what was committed meanwhile)
+RECONNECT_SECONDS = 1.0
+
+
+async def new_listener(hub: Hub, old: int | None) -> int:
+    """The listener's database process once it is another than `old` (polled, within a
+    bound)."""
+    async with asyncio.timeout(MESSAGE_TIMEOUT):
+        while (pid := hub.backend_pid) in (None, old):
+            await asyncio.sleep(0.005)
+    assert pid is not None
+    return pid
+
+
+async def test_the_listener_is_back_at_once_each_time_its_connection_is_killed(
+    live_engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each loss is retried at once, however many came before: a backoff that grew with
+    every blip in a process's life would leave subscriptions silent for seconds."""
+    caplog.set_level(logging.DEBUG, logger=hub_module.__name__)
+    hub = Hub(listener_connect_args(create_sessionmaker(live_engine)))
+    await hub.start()
+    [first] = await new_events(live_engine, 1)
+    interest = Interest(frozenset({"Run"}), None, frozenset({first.subject_id}))
+    timings: list[float] = []
+    delivered: list[list[int]] = []
+    committed: list[int] = []
+    try:
+        async with hub.subscribe(interest) as subscription, AsyncSession(live_engine) as session:
+            subscription.start_live(first.sequence)
+            for n in range(6):
+                listener = hub.backend_pid
+                started = time.monotonic()
+                async with (
+                    AsyncSession(live_engine, expire_on_commit=False) as writing,
+                    transaction(writing, "test") as writer,
+                ):
+                    # the listener is signalled first: by the commit it is gone
+                    await writing.execute(
+                        text("SELECT pg_terminate_backend(:pid)"), {"pid": listener}
+                    )
+                    run = await writer.get(models.Run, first.subject_id)
+                    event = writer.event(run, "noted", {"n": n})
+                committed.append(event.sequence)
+                async with asyncio.timeout(MESSAGE_TIMEOUT):
+                    events = await subscription.next_events(session)
+                await subscription.finish_batch()
+                await new_listener(hub, listener)
+                timings.append(time.monotonic() - started)
+                delivered.append([e.sequence for e in events])
+                # caught up, and the next loss is to be retried at once again
+                assert hub.retry_delay == 0
+    finally:
+        await hub.stop()
+
+    assert delivered == [[sequence] for sequence in committed]
+    assert hub.reconnects == 6
+    assert max(timings) < RECONNECT_SECONDS, timings
+    losses = [r for r in caplog.records if "connection lost" in r.getMessage()]
+    assert len(losses) == 6
+    # an outage is a warning of one line, not a failure with a traceback
+    assert all(r.levelno == logging.WARNING and r.exc_info is None for r in losses)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

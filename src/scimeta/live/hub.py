@@ -44,13 +44,38 @@ QUEUE_LIMIT = 1_000
 # a notification lost between a reconnect and LISTEN, and the check that the listening
 # connection is alive.
 POLL_SECONDS = 5.0
-# After the listening connection fails, wait this long before the first retry, doubling
-# up to the maximum.
-RETRY_SECONDS = 0.2
-MAX_RETRY_SECONDS = 5.0
+# After losing a connection that was listening the hub reconnects at once: a blip (a
+# killed backend, a failover) costs one connection's set-up. Attempts that fail in a row
+# (the database is down or restarting) wait this long, doubling up to the maximum, which
+# is small because it bounds how late subscribers hear of the database being back.
+RETRY_SECONDS = 0.05
+MAX_RETRY_SECONDS = 0.5
+# The longest the listener waits for a connection to be set up: an attempt that hangs
+# (packets to a host that went away are dropped, not refused) is given up in favour of
+# a new one, which a database that is back answers.
+MAX_CONNECT_SECONDS = 2.0
 APPLICATION_NAME = "scimeta listener"
 
 EVENT_COLUMNS = "sequence, at, subject_type, subject_id, type, actor, payload"
+
+
+class ConnectionLost(Exception):
+    pass
+
+
+# What a lost, refused or broken connection raises, from asyncpg or the socket beneath it
+# (OSError covers a refused or timed-out connect). asyncpg raises InternalClientError
+# ("cannot switch to state ..., another operation is in progress") for a statement sent
+# on a connection the server is closing; PostgresError covers "the database system is
+# starting up" or "shutting down" and a terminated backend. Each is an outage the
+# listener rides out by reconnecting, not a fault in it.
+CONNECTION_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+    ConnectionLost,
+)
 
 
 @dataclass(frozen=True)
@@ -235,7 +260,8 @@ class Hub:
         self._last_read: int | None = None
         self._announced = 0
         self._wake = asyncio.Event()
-        self._lost = asyncio.Event()
+        # attempts to connect that failed since the last connection that was listening
+        self._failures = 0
         self._task: asyncio.Task[None] | None = None
         self._connection: asyncpg.Connection | None = None
         self._membership = asyncio.Condition()
@@ -301,13 +327,22 @@ class Hub:
         async with self._membership:
             self._membership.notify_all()
 
+    @property
+    def retry_delay(self) -> float:
+        """How long the listener waits before its next attempt to connect: nothing after
+        losing a connection that was listening, then `RETRY_SECONDS` doubling up to
+        `MAX_RETRY_SECONDS` for each attempt in a row that failed."""
+        if self._failures == 0:
+            return 0.0
+        doublings = min(self._failures - 1, 16)
+        return float(min(RETRY_SECONDS * 2**doublings, MAX_RETRY_SECONDS))
+
     async def _run(self) -> None:
-        delay = RETRY_SECONDS
         while True:
             try:
                 await self._listen()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ConnectionLost) as exc:
-                logger.warning("event listener: connection lost (%s); reconnecting", exc)
+            except CONNECTION_ERRORS as exc:
+                self._connection_failed(exc)
             # the listener must outlive anything that goes wrong, or every subscription of
             # the process falls silent: log it in full and start over
             except Exception:
@@ -318,39 +353,71 @@ class Hub:
                 if connection is not None and not connection.is_closed():
                     connection.terminate()
             self.reconnects += 1
-            # not synchronisation: the pause between attempts to reach the database
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, MAX_RETRY_SECONDS)
+            delay = self.retry_delay
+            self._failures += 1
+            if delay > 0:
+                # not synchronisation: the pause between attempts to reach the database
+                await asyncio.sleep(delay)
+
+    def _connection_failed(self, exc: BaseException) -> None:
+        """One line for a lost or refused connection: the first of an outage is a warning,
+        the attempts that fail while it lasts are not worth one each."""
+        what = f"{type(exc).__name__}: {exc}".strip().rstrip(":").replace("\n", " ")
+        if self._failures == 0:
+            logger.warning("event listener: connection lost (%s); reconnecting", what)
+        else:
+            logger.debug(
+                "event listener: attempt %d to reconnect failed (%s)", self._failures, what
+            )
 
     async def _listen(self) -> None:
         server_settings = {
             **self._connect_args.get("server_settings", {}),
             "application_name": APPLICATION_NAME,
         }
+        timeout = min(self._connect_args.get("timeout", MAX_CONNECT_SECONDS), MAX_CONNECT_SECONDS)
         connection = await asyncpg.connect(
-            **{**self._connect_args, "server_settings": server_settings}
+            **{**self._connect_args, "server_settings": server_settings, "timeout": timeout}
         )
         self._connection = connection
-        self._lost.clear()
-        connection.add_termination_listener(lambda _: self._lost.set())
+        # a lost connection wakes the loop at once: it would otherwise notice only at its
+        # next poll, with every subscription of the process silent meanwhile
+        connection.add_termination_listener(self._on_terminated)
         await connection.add_listener(EVENTS_CHANNEL, self._on_notify)
         await connection.add_listener(TOKENS_CHANNEL, self._on_tokens_changed)
         self._on_tokens_changed()
         if self._last_read is None or not self._subscriptions:
             # nobody to hand older events to: start from the newest
             self._last_read = await self._newest(connection)
+        else:
+            # what committed while the connection was down is read now, not at the next
+            # notification
+            await self._read(connection)
+        if self._failures:
+            logger.info(
+                "event listener: listening on %s again, after %d failed attempts",
+                EVENTS_CHANNEL,
+                self._failures - 1,
+            )
+        else:
+            logger.info("event listener: listening on %s", EVENTS_CHANNEL)
+        # caught up: the next loss is retried at once
+        self._failures = 0
         self.connected.set()
-        logger.info("event listener: listening on %s", EVENTS_CHANNEL)
-        # what committed while the connection was down is read now, not at the next notify
-        self._wake.set()
         while True:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(POLL_SECONDS):
                     await self._wake.wait()
             self._wake.clear()
-            if self._lost.is_set():
+            if connection.is_closed():
                 raise ConnectionLost("the listening connection was closed")
             await self._read(connection)
+
+    def _on_terminated(self, connection: Any) -> None:
+        # a connection given up earlier may report its end late: only the current one's
+        # counts
+        if connection is self._connection:
+            self._wake.set()
 
     def _on_tokens_changed(self, *notification: Any) -> None:
         for listener in self.token_listeners:
@@ -396,10 +463,6 @@ class Hub:
             for subscription in subscriptions:
                 if subscription.interest.wants(event):
                     subscription.offer(event, delivery)
-
-
-class ConnectionLost(Exception):
-    pass
 
 
 def event_of(row: asyncpg.Record) -> Event:
