@@ -1,12 +1,13 @@
 """Errors PostgreSQL raises for bad input, turned into errors a client can act on.
 
 Most input is checked before it reaches the database; the constraints are the last line,
-and also the only one that holds under concurrency (two clients taking one name).
+and also the only one that holds under concurrency (two clients taking one name). A
+create whose refusal names the row that has its key handles its key's race itself
+(`scimeta.writes.unique`); the errors here name what is taken, never the values of rows.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
@@ -32,8 +33,6 @@ BAD_VALUES = {
     "22P05": "a text contains a character that cannot be stored, such as NUL (\\u0000)",
 }
 
-_KEY_DETAIL = re.compile(r"Key \((?P<columns>.+?)\)=\((?P<values>.*)\)")
-
 
 def client_error(exc: DBAPIError) -> ClientError | None:
     """The client error `exc` stands for, or None when it is the server's own fault.
@@ -46,13 +45,14 @@ def client_error(exc: DBAPIError) -> ClientError | None:
     sqlstate = getattr(cause, "sqlstate", None)
     constraint = getattr(cause, "constraint_name", None) or ""
     table = getattr(cause, "table_name", None) or ""
-    detail = getattr(cause, "detail", None) or ""
     message = str(getattr(cause, "message", "") or cause)
     if sqlstate == UNIQUE_VIOLATION:
+        columns = key_columns(table, constraint)
         return Conflict(
-            f"A {noun(table)} with the same {_columns(detail)} already exists{_values(detail)}.",
+            f"A {noun(table)} with this {key_phrase(columns)} already exists.",
             reason="ALREADY_EXISTS",
             constraint=constraint,
+            fields=[field_name(column) for column in columns],
         )
     if sqlstate == FOREIGN_KEY_VIOLATION:
         if message.startswith("update or delete"):
@@ -61,7 +61,10 @@ def client_error(exc: DBAPIError) -> ClientError | None:
                 reason="HAS_DEPENDENTS",
                 constraint=constraint,
             )
-        return NotFound(f"The {_columns(detail)} given for the {noun(table)} does not exist.")
+        return NotFound(
+            f"The {key_phrase(key_columns(table, constraint))} given for the {noun(table)} does "
+            "not exist."
+        )
     if sqlstate == CHECK_VIOLATION:
         return BadUserInput(
             f"The values break the rule '{rule(constraint, table)}' of {noun(table)}.",
@@ -104,11 +107,31 @@ def rule(constraint: str, table: str) -> str:
     return name.replace("_", " ")
 
 
-def _columns(detail: str) -> str:
-    match = _KEY_DETAIL.search(detail)
-    return match["columns"].replace("_id", "").replace("_", " ") if match else "key"
+def key_columns(table: str, constraint: str) -> list[str]:
+    """The columns of the table's unique index, unique constraint or foreign key called
+    `constraint`, as the models declare them (empty if it is not one of theirs).
+
+    The columns come from the models and not from PostgreSQL's detail of the error, which
+    also gives the row's values: internal ids and other rows' data that are not the
+    caller's to see."""
+    found = Base.metadata.tables.get(table)
+    if found is None:
+        return []
+    for candidate in (*found.indexes, *found.constraints):
+        if getattr(candidate, "name", None) == constraint:
+            return [column.name for column in getattr(candidate, "columns", [])]
+    return []
 
 
-def _values(detail: str) -> str:
-    match = _KEY_DETAIL.search(detail)
-    return f" ({match['values']})" if match else ""
+def field_name(column: str) -> str:
+    """The name a client gives a column's value in: `checksum_algorithm` ->
+    `checksumAlgorithm`, `project_id` -> `projectId`."""
+    first, *rest = column.split("_")
+    return first + "".join(word.capitalize() for word in rest)
+
+
+def key_phrase(columns: list[str]) -> str:
+    """`["project_id", "checksum_algorithm", "checksum"]` -> `project, checksum algorithm
+    and checksum`."""
+    words = [column.removesuffix("_id").replace("_", " ") for column in columns] or ["key"]
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
