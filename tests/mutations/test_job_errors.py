@@ -38,15 +38,16 @@ def _file(path: str = "/data/in.mtz", **extra: Any) -> dict[str, Any]:
 
 
 async def test_duplicate_project_name(graphql: GraphQLClient, session: AsyncSession) -> None:
-    await create_project(graphql, "taken")
-    await assert_refused(
+    project = await create_project(graphql, "taken")
+    error = await assert_refused(
         graphql,
         session,
         'mutation { createProject(input: {name: "taken"}) { project { id } } }',
         code="CONFLICT",
         reason="ALREADY_EXISTS",
-        says="same name already exists (taken)",
+        says=f"A project named 'taken' already exists ({project['id']})",
     )
+    assert error["extensions"]["existingId"] == project["id"]
 
 
 async def test_unknown_project(graphql: GraphQLClient, session: AsyncSession) -> None:

@@ -14,6 +14,40 @@ from scimeta.models import FileRole, Status
 from scimeta.writes.core import FileSpec, MetricValue, record_metrics
 from scimeta.writes.lifecycle import set_status
 from scimeta.writes.transaction import Writer, check_version, global_id
+from scimeta.writes.unique import column_values, create_unique
+
+
+async def create_project(
+    writer: Writer,
+    *,
+    name: str,
+    directory: str | None = None,
+    description: str | None = None,
+    attributes: dict[str, Any] | None = None,
+) -> models.Project:
+    """A new project; its name must be free. A name taken before this call and one taken
+    by a concurrent call are refused alike, naming the project that has it."""
+
+    async def taken() -> Conflict | None:
+        namesake = (
+            await writer.session.execute(select(models.Project).where(models.Project.name == name))
+        ).scalar_one_or_none()
+        if namesake is None:
+            return None
+        return Conflict(
+            f"A project named {name!r} already exists ({global_id(namesake)}); pick another "
+            "name or update that project.",
+            reason="ALREADY_EXISTS",
+            existingId=global_id(namesake),
+        )
+
+    values = {
+        "name": name,
+        "directory": directory,
+        "description": description,
+        "attributes": attributes or {},
+    }
+    return await create_unique(writer, models.Project, values, key=["name"], taken=taken)
 
 
 async def create_job(
@@ -79,7 +113,8 @@ async def import_file(
     parameter_name: str | None = None,
 ) -> models.File:
     """Register a file copied into the project from `imported_from`. Importing the same
-    content (checksum) into a project twice is refused, naming the earlier import."""
+    content (checksum) into a project twice is refused, naming the earlier import, also
+    when the earlier import is a concurrent call that committed first."""
     if not imported_from:
         raise BadUserInput("importedFrom must name where the file came from.")
     if not file.checksum:
@@ -90,30 +125,46 @@ async def import_file(
         )
     project = await writer.get(models.Project, project_id)
     row = file.row(project_id=project.id, imported_from=imported_from)
-    earlier = (
-        await writer.session.execute(
-            select(models.File).where(
-                models.File.project_id == project.id,
-                models.File.checksum_algorithm == row.checksum_algorithm,
-                models.File.checksum == row.checksum,
-                models.File.imported_from.is_not(None),
+    row.imported_at = await writer.now()
+    table = models.File
+
+    async def taken() -> Conflict | None:
+        earlier = (
+            await writer.session.execute(
+                select(table).where(
+                    table.project_id == project.id,
+                    table.checksum_algorithm == row.checksum_algorithm,
+                    table.checksum == row.checksum,
+                    table.imported_from.is_not(None),
+                )
             )
-        )
-    ).scalar_one_or_none()
-    if earlier is not None:
-        raise Conflict(
+        ).scalar_one_or_none()
+        if earlier is None:
+            return None
+        return Conflict(
             f"This content ({row.checksum_algorithm} {row.checksum}) was already imported into "
             f"the project as {global_id(earlier)} from {earlier.imported_from}.",
             reason="ALREADY_EXISTS",
             existingId=global_id(earlier),
         )
-    row.imported_at = await writer.now()
-    await writer.create(row)
+
+    imported = await create_unique(
+        writer,
+        table,
+        column_values(row),
+        # the partial unique index uq_files_project_id_imported_checksum
+        key=["project_id", "checksum_algorithm", "checksum"],
+        where=table.imported_from.is_not(None),
+        taken=taken,
+    )
     if job_id is not None:
         await attach_files(
-            writer, job_id, [(row, FileRole.INPUT, parameter_name)], require_project=project.id
+            writer,
+            job_id,
+            [(imported, FileRole.INPUT, parameter_name)],
+            require_project=project.id,
         )
-    return row
+    return imported
 
 
 async def attach_files(

@@ -7,19 +7,17 @@ import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 
 from scimeta import models
 from scimeta.errors import BadUserInput, Conflict, NotFound
-from scimeta.models import Entity, RunPhase, Status
+from scimeta.models import RunPhase, Status
 from scimeta.writes.core import FileSpec
 from scimeta.writes.lifecycle import set_phase, set_status
-from scimeta.writes.transaction import Writer, check_version, global_id, snapshot
-
-RowT = TypeVar("RowT", bound=Entity)
+from scimeta.writes.transaction import Writer, check_version, global_id
+from scimeta.writes.unique import create_unique, insert_new
 
 # Lengths of the text columns, checked before writing so that the error names the field.
 NAME_LENGTH = 255
@@ -45,23 +43,6 @@ def checked_text(value: str, field: str, max_length: int) -> str:
             f"{field} is {len(value)} characters long; at most {max_length} fit.", field=field
         )
     return value
-
-
-async def insert_new(writer: Writer, model: type[RowT], values: dict[str, Any]) -> RowT | None:
-    """Insert the row and record its "created" event; None if a row with one of its unique
-    keys exists.
-
-    ON CONFLICT DO NOTHING waits for a concurrent insert of the same key to commit (and
-    then gives None) or roll back (and then inserts); the caller's next statement sees the
-    row that won.
-    """
-    inserted = await writer.session.scalars(
-        insert(model).values(values).on_conflict_do_nothing().returning(model)
-    )
-    row = inserted.one_or_none()
-    if row is not None:
-        writer.event(row, "created", snapshot(row))
-    return row
 
 
 async def _study_where(writer: Writer, condition: Any) -> models.Study | None:
@@ -142,27 +123,32 @@ async def create_run(
     elif study_id is not None:
         study_id = (await writer.get(models.Study, study_id)).id
     # checked before the name is compared, so that a caller who may not create the run
-    # learns nothing from it
+    # learns nothing from it; a name taken meanwhile by a concurrent call is refused as one
+    # taken before
     if study_id is None:
         writer.authorize_server("create runs without a study")
     else:
         await writer.authorize([("Study", study_id)])
-    namesake = await writer.session.scalars(select(models.Run).where(models.Run.name == name))
-    taken = namesake.one_or_none()
-    if taken is not None:
-        raise Conflict(
-            f"A run named {name!r} already exists ({global_id(taken)}); run names are unique.",
+
+    async def taken() -> Conflict | None:
+        namesake = await writer.session.scalars(select(models.Run).where(models.Run.name == name))
+        run = namesake.one_or_none()
+        if run is None:
+            return None
+        return Conflict(
+            f"A run named {name!r} already exists ({global_id(run)}); run names are unique.",
             reason="ALREADY_EXISTS",
-            existingId=global_id(taken),
+            existingId=global_id(run),
         )
-    run = models.Run(
-        name=name,
-        study_id=study_id,
-        status=Status.PENDING,
-        phase=phase,
-        attributes=attributes or {},
-    )
-    return await writer.create(run)
+
+    values = {
+        "name": name,
+        "study_id": study_id,
+        "status": Status.PENDING,
+        "phase": phase,
+        "attributes": attributes or {},
+    }
+    return await create_unique(writer, models.Run, values, key=["name"], taken=taken)
 
 
 async def move_run_status(

@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 from scimeta import models
 from scimeta.errors import BadUserInput, Conflict, NotFound
 from scimeta.writes.transaction import Writer, global_id, snapshot
+from scimeta.writes.unique import create_unique
 
 
 async def create_study(
@@ -20,24 +21,31 @@ async def create_study(
     description: str | None = None,
     attributes: dict[str, Any] | None = None,
 ) -> models.Study:
-    """A new study; its name must be free. Two clients taking one name at once are told
-    apart by the unique index, which the transaction turns into the same conflict."""
+    """A new study; its name must be free. A name taken before this call and one taken by
+    a concurrent call are refused alike, naming the study that has it."""
     if not name.strip():
         raise BadUserInput("A study needs a name, e.g. AOA.", field="name")
-    taken = (
-        await writer.session.execute(select(models.Study).where(models.Study.name == name))
-    ).scalar_one_or_none()
-    if taken is not None:
-        raise Conflict(
-            f"A study named {name!r} already exists ({global_id(taken)}); pick another name "
-            "or update that study.",
+
+    async def taken() -> Conflict | None:
+        namesake = (
+            await writer.session.execute(select(models.Study).where(models.Study.name == name))
+        ).scalar_one_or_none()
+        if namesake is None:
+            return None
+        return Conflict(
+            f"A study named {name!r} already exists ({global_id(namesake)}); pick another "
+            "name or update that study.",
             reason="ALREADY_EXISTS",
-            existingId=global_id(taken),
+            existingId=global_id(namesake),
         )
-    study = models.Study(
-        name=name, title=title, description=description, attributes=attributes or {}
-    )
-    return await writer.create(study)
+
+    values = {
+        "name": name,
+        "title": title,
+        "description": description,
+        "attributes": attributes or {},
+    }
+    return await create_unique(writer, models.Study, values, key=["name"], taken=taken)
 
 
 async def save_participant(

@@ -13,9 +13,10 @@ from scimeta.errors import BadUserInput, Conflict
 from scimeta.models import AuditStatus
 from scimeta.writes.core import FileSpec
 from scimeta.writes.lifecycle import set_audit_status
-from scimeta.writes.runs import NAME_LENGTH, checked_text, insert_new
+from scimeta.writes.runs import NAME_LENGTH, checked_text
 from scimeta.writes.smiles import ELEMENTS
 from scimeta.writes.transaction import Writer, check_version, global_id, snapshot
+from scimeta.writes.unique import insert_new
 
 # ASE names a dummy atom X beside the elements.
 ATOM_SYMBOLS = ELEMENTS | {"X"}

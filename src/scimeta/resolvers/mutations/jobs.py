@@ -143,13 +143,12 @@ class JobMutations:
     async def create_project(self, info: WriteInfo, input: CreateProjectInput) -> ProjectPayload:
         attributes = json_object(input.attributes, "attributes")
         async with write(info, server="projects") as writer:
-            project = await writer.create(
-                models.Project(
-                    name=input.name,
-                    directory=input.directory,
-                    description=input.description,
-                    attributes=attributes,
-                )
+            project = await writes.create_project(
+                writer,
+                name=input.name,
+                directory=input.directory,
+                description=input.description,
+                attributes=attributes,
             )
         return ProjectPayload(project=project)  # type: ignore[arg-type]
 
