@@ -54,9 +54,10 @@ class Create:
     field: str
     node: str
     model: type[models.Entity]
-    # (client, key, n) -> the input of the n-th caller
+    # (project row id, key, n) -> the input of the n-th caller
     input: Callable[[Any, str, int], dict[str, Any]]
-    # the columns of a row holding `key` (for the held-key tests and the row count)
+    # (project row id, key) -> the columns of a row holding `key` (for the held-key
+    # tests and the row count)
     row: Callable[[Any, str], dict[str, Any]]
 
 
@@ -145,10 +146,13 @@ async def _events_after(engine: AsyncEngine, sequence: int) -> list[tuple[str, i
         return [tuple(row) for row in rows]  # type: ignore[misc]
 
 
-async def _idempotency_keys(engine: AsyncEngine, key: str) -> list[str]:
+async def _idempotency_subjects(engine: AsyncEngine, key: str) -> list[int | None]:
+    """The rows the stored idempotency keys of the callers of `key` made."""
     async with engine.connect() as connection:
         found = await connection.scalars(
-            select(models.IdempotencyKey.key).where(models.IdempotencyKey.key.like(f"{key}-%"))
+            select(models.IdempotencyKey.subject_id).where(
+                models.IdempotencyKey.key.like(f"{key}-%")
+            )
         )
         return list(found.all())
 
@@ -187,8 +191,8 @@ async def test_simultaneous_identical_creates_refuse_the_losers_as_a_duplicate(
     create = CREATES[name]
     problems: list[str] = []
     losers = 0
-    for round in range(ROUNDS):
-        callers = 2 + round % 3
+    for number in range(ROUNDS):
+        callers = 2 + number % 3
         key = f"race-{name}-{uuid.uuid4()}"
         before = await _last_sequence(committed_engine)
 
@@ -208,7 +212,8 @@ async def test_simultaneous_identical_creates_refuse_the_losers_as_a_duplicate(
             (create.model.__name__, winner_row, "created")
         ]
         if "idempotencyKey" in create.input(project, key, 0):
-            assert len(await _idempotency_keys(committed_engine, key)) == 1
+            # the losers' keys went with their rollback
+            assert await _idempotency_subjects(committed_engine, key) == [winner_row]
         # what a call after the race is told, which every loser must have been told
         sequential = await committed_graphql.execute(
             create.document, input=create.input(project, key, callers)
