@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 import uuid
 
@@ -19,7 +20,7 @@ from scimeta.live.hub import Delivery, Hub, Interest
 from scimeta.server.app import listener_connect_args
 from scimeta.server.database import create_sessionmaker
 from scimeta.writes.transaction import transaction
-from tests.live.conftest import MESSAGE_TIMEOUT
+from tests.live.conftest import MESSAGE_TIMEOUT, bound_socket
 
 
 async def new_events(engine: AsyncEngine, count: int) -> list[models.Event]:
@@ -224,3 +225,41 @@ async def test_the_listener_is_back_at_once_each_time_its_connection_is_killed(
     # an outage is a warning of one line, not a failure with a traceback
     assert all(r.levelno == logging.WARNING and r.exc_info is None for r in losses)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_attempts_failing_in_a_row_back_off_to_a_small_cap_each_in_one_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """While the database is down the listener keeps trying, soon at the capped pace
+    that bounds how late it hears of the database being back; the outage is one warning,
+    not a traceback per attempt."""
+    caplog.set_level(logging.DEBUG, logger=hub_module.__name__)
+    # a port nothing listens on: every connect is refused at once
+    sock = bound_socket()
+    port = sock.getsockname()[1]
+    sock.close()
+    hub = Hub({"host": "127.0.0.1", "port": port, "user": "nobody", "database": "none"})
+    starting = asyncio.create_task(hub.start())
+    try:
+        async with asyncio.timeout(MESSAGE_TIMEOUT):
+            while hub.reconnects < 7:
+                await asyncio.sleep(0.01)
+    finally:
+        await hub.stop()
+        starting.cancel()
+        await asyncio.gather(starting, return_exceptions=True)
+
+    assert not hub.connected.is_set()
+    records = [r for r in caplog.records if r.name == hub_module.__name__]
+    assert all(r.exc_info is None and "\n" not in r.getMessage() for r in records)
+    [warning] = [r for r in records if r.levelno >= logging.INFO]
+    assert warning.levelno == logging.WARNING
+    assert "ConnectionRefusedError" in warning.getMessage()
+    # the first retry is not put off at all; then the pause doubles up to the cap
+    pauses = [
+        float(match.group(1))
+        for r in records
+        if (match := re.search(r"next in ([0-9.]+) s$", r.getMessage()))
+    ]
+    assert pauses[:6] == [0.05, 0.1, 0.2, 0.4, 0.5, 0.5]
+    assert max(pauses) == hub_module.MAX_RETRY_SECONDS

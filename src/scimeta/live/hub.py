@@ -284,14 +284,16 @@ class Hub:
         return None if connection is None or connection.is_closed() else connection.get_server_pid()
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="scimeta event listener")
+        task = self._task = asyncio.create_task(self._run(), name="scimeta event listener")
         # serve only once listening, so that no commit after startup goes unheard; a
-        # database that is down delays this until it is back
+        # database that is down delays this until it is back (or startup is given up)
         waiting = asyncio.create_task(self.connected.wait())
-        done, _ = await asyncio.wait({waiting, self._task}, return_when=asyncio.FIRST_COMPLETED)
-        if self._task in done:
+        try:
+            done, _ = await asyncio.wait({waiting, task}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
             waiting.cancel()
-            self._task.result()
+        if task in done:
+            task.result()
 
     async def stop(self) -> None:
         self.closed = True
@@ -367,7 +369,10 @@ class Hub:
             logger.warning("event listener: connection lost (%s); reconnecting", what)
         else:
             logger.debug(
-                "event listener: attempt %d to reconnect failed (%s)", self._failures, what
+                "event listener: attempt %d to reconnect failed (%s); next in %g s",
+                self._failures,
+                what,
+                self.retry_delay,
             )
 
     async def _listen(self) -> None:
