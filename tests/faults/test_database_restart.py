@@ -75,8 +75,10 @@ class ResumingSubscriber:
         self.arrivals: dict[int, float] = {}
         # what ended an operation or a socket, as the client saw it
         self.interruptions: list[str] = []
+        # subscribe messages sent, over every socket
+        self.subscriptions = 0
         self._changed = asyncio.Condition()
-        self._operations = 0
+        self._websocket: ClientConnection | None = None
 
     async def follow(self) -> None:
         """Run until cancelled."""
@@ -87,6 +89,7 @@ class ResumingSubscriber:
                     subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
                     open_timeout=MESSAGE_TIMEOUT,
                 ) as websocket:
+                    self._websocket = websocket
                     await self._initialise(websocket)
                     while True:
                         await self._subscribe(websocket)
@@ -103,8 +106,8 @@ class ResumingSubscriber:
 
     async def _subscribe(self, websocket: ClientConnection) -> None:
         """One operation, from subscribing to its end."""
-        self._operations += 1
-        operation = str(self._operations)
+        self.subscriptions += 1
+        operation = str(self.subscriptions)
         payload = {"query": EVENT_ADDED, "variables": {"after": self.cursor}}
         await websocket.send(json.dumps({"id": operation, "type": "subscribe", "payload": payload}))
         async for raw in websocket:
@@ -123,6 +126,11 @@ class ResumingSubscriber:
                 await asyncio.sleep(RETRY_PAUSE_SECONDS)
                 return
         raise ConnectionClosed(None, None)
+
+    async def drop(self) -> None:
+        """Lose the socket, as a client whose network fails does: it connects again."""
+        assert self._websocket is not None
+        await self._websocket.close()
 
     async def _received(self, sequence: int) -> None:
         self.received.append(sequence)
@@ -314,11 +322,17 @@ async def restart(
                 await embedded_database.stop()
                 writes_failed, reads_failed = load.write_failures, load.read_failures
                 probe = asyncio.create_task(probe_outage(http, outage_answers))
+                # one subscriber loses its socket meanwhile, and tries to resume at once
+                cut_off = subscribers[-1]
+                interrupted = len(cut_off.interruptions)
+                await cut_off.drop()
                 await until(
                     lambda: (
                         len(outage_answers) >= 3
                         and load.write_failures > writes_failed
                         and load.read_failures > reads_failed
+                        # the lost socket, and an attempt to resume that the outage foiled
+                        and len(cut_off.interruptions) >= interrupted + 2
                     ),
                     OUTAGE_SECONDS,
                 )
@@ -406,6 +420,17 @@ async def test_each_subscriber_gets_the_committed_events_in_order_each_once(
     for subscriber in restart.subscribers:
         assert len(subscriber.received) == len(set(subscriber.received)), "duplicates"
         assert subscriber.received == restart.committed
+
+
+async def test_a_subscriber_that_lost_its_socket_in_the_outage_resumed_where_it_was(
+    restart: Restart,
+) -> None:
+    cut_off = restart.subscribers[-1]
+    # its socket ended, and it subscribed again after the last sequence it had (tries
+    # that the outage foiled included), until one held
+    assert cut_off.interruptions[0].startswith("socket:"), cut_off.interruptions
+    assert cut_off.subscriptions >= 2
+    assert cut_off.received == restart.committed
 
 
 async def test_subscribers_are_live_within_a_second_of_the_database_being_back(
