@@ -9,6 +9,7 @@ import logging
 import re
 import time
 import uuid
+from typing import Any
 
 import pytest
 from sqlalchemy import select, text
@@ -263,3 +264,99 @@ async def test_attempts_failing_in_a_row_back_off_to_a_small_cap_each_in_one_lin
     ]
     assert pauses[:6] == [0.05, 0.1, 0.2, 0.4, 0.5, 0.5]
     assert max(pauses) == hub_module.MAX_RETRY_SECONDS
+
+
+class Relay:
+    """A TCP relay to the database that can stop passing on what it is sent, closing
+    nothing, as a network that starts dropping packets does. Connections made after
+    that are relayed."""
+
+    def __init__(self, database: dict[str, Any]) -> None:
+        self._database = database
+        self._flowing: list[asyncio.Event] = []
+        self._writers: list[asyncio.StreamWriter] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._server: asyncio.Server | None = None
+        self.port = 0
+
+    async def __aenter__(self) -> Relay:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in self._writers:
+            writer.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def freeze(self) -> None:
+        """Pass on nothing more on the connections open now."""
+        for flowing in self._flowing:
+            flowing.clear()
+
+    async def _upstream(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        host, port = self._database["host"], self._database.get("port", 5432)
+        if host.startswith("/"):
+            return await asyncio.open_unix_connection(f"{host}/.s.PGSQL.{port}")
+        return await asyncio.open_connection(host, port)
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await self._upstream()
+        self._writers += [writer, upstream_writer]
+        flowing = asyncio.Event()
+        flowing.set()
+        self._flowing.append(flowing)
+        for source, target in ((reader, upstream_writer), (upstream_reader, writer)):
+            task = asyncio.create_task(self._pipe(source, target, flowing))
+            self._tasks.add(task)
+
+    async def _pipe(
+        self, source: asyncio.StreamReader, target: asyncio.StreamWriter, flowing: asyncio.Event
+    ) -> None:
+        while data := await source.read(65536):
+            await flowing.wait()
+            target.write(data)
+            await target.drain()
+        target.close()
+
+
+async def test_a_listening_connection_that_stops_answering_is_given_up_for_a_new_one(
+    live_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No socket closes when the network between drops packets: the poll's statement,
+    unanswered within a bound, tells the listener its connection is gone."""
+    monkeypatch.setattr(hub_module, "POLL_SECONDS", 0.2)
+    monkeypatch.setattr(hub_module, "STATEMENT_SECONDS", 0.3)
+    database = listener_connect_args(create_sessionmaker(live_engine))
+    [first] = await new_events(live_engine, 1)
+    interest = Interest(frozenset({"Run"}), None, frozenset({first.subject_id}))
+    async with Relay(database) as relay:
+        hub = Hub({**database, "host": "127.0.0.1", "port": relay.port})
+        await hub.start()
+        try:
+            async with (
+                hub.subscribe(interest) as subscription,
+                AsyncSession(live_engine) as session,
+            ):
+                subscription.start_live(first.sequence)
+                listener = hub.backend_pid
+                relay.freeze()
+                started = time.monotonic()
+                # its notification is held with everything else on the frozen connection
+                event = await more_events(live_engine, first.subject_id)
+                async with asyncio.timeout(MESSAGE_TIMEOUT):
+                    events = await subscription.next_events(session)
+                await subscription.finish_batch()
+                await new_listener(hub, listener)
+                elapsed = time.monotonic() - started
+        finally:
+            await hub.stop()
+
+    assert [e.sequence for e in events] == [event.sequence]
+    assert hub.reconnects == 1
+    # the next poll, its statement's bound, and a new connection
+    assert elapsed < 0.2 + 0.3 + RECONNECT_SECONDS, elapsed

@@ -54,6 +54,10 @@ MAX_RETRY_SECONDS = 0.5
 # (packets to a host that went away are dropped, not refused) is given up in favour of
 # a new one, which a database that is back answers.
 MAX_CONNECT_SECONDS = 2.0
+# The longest the listener waits for the database to answer one of its statements. A
+# connection whose packets are dropped (the network between went away, with no reset)
+# closes no socket: the poll's statement, unanswered, is what tells it is gone.
+STATEMENT_SECONDS = 5.0
 APPLICATION_NAME = "scimeta listener"
 
 EVENT_COLUMNS = "sequence, at, subject_type, subject_id, type, actor, payload"
@@ -388,16 +392,17 @@ class Hub:
         # a lost connection wakes the loop at once: it would otherwise notice only at its
         # next poll, with every subscription of the process silent meanwhile
         connection.add_termination_listener(self._on_terminated)
-        await connection.add_listener(EVENTS_CHANNEL, self._on_notify)
-        await connection.add_listener(TOKENS_CHANNEL, self._on_tokens_changed)
-        self._on_tokens_changed()
-        if self._last_read is None or not self._subscriptions:
-            # nobody to hand older events to: start from the newest
-            self._last_read = await self._newest(connection)
-        else:
-            # what committed while the connection was down is read now, not at the next
-            # notification
-            await self._read(connection)
+        async with asyncio.timeout(STATEMENT_SECONDS):
+            await connection.add_listener(EVENTS_CHANNEL, self._on_notify)
+            await connection.add_listener(TOKENS_CHANNEL, self._on_tokens_changed)
+            self._on_tokens_changed()
+            if self._last_read is None or not self._subscriptions:
+                # nobody to hand older events to: start from the newest
+                self._last_read = await self._newest(connection)
+            else:
+                # what committed while the connection was down is read now, not at the
+                # next notification
+                await self._read(connection)
         if self._failures:
             logger.info(
                 "event listener: listening on %s again, after %d failed attempts",
@@ -416,7 +421,9 @@ class Hub:
             self._wake.clear()
             if connection.is_closed():
                 raise ConnectionLost("the listening connection was closed")
-            await self._read(connection)
+            # raises TimeoutError, an OSError, on a connection that no longer answers
+            async with asyncio.timeout(STATEMENT_SECONDS):
+                await self._read(connection)
 
     def _on_terminated(self, connection: Any) -> None:
         # a connection given up earlier may report its end late: only the current one's
