@@ -1,6 +1,8 @@
 """The hub's subscriptions on their own: a subscriber too slow for its queue loses
 nothing, and what subscribers share is closed once the last is done with it. The
-listener's connection: lost again and again, it is back at once each time."""
+listener's connection: lost again and again, it is back at once each time; refused
+while the database is down, it is tried again at a small capped pace; silent, it is
+given up for a new one."""
 
 from __future__ import annotations
 
