@@ -174,15 +174,18 @@ class Load:
         return sum(count for status, count in self.read_statuses.items() if status != 200)
 
     async def write(self) -> None:
-        n = 0
+        n = 1
         while not self.stopping.is_set():
-            n += 1
             key = f"{self.prefix}-{n}"
-            while (run := await self._create_run(key)) is None:
+            run = await self._create_run(key)
+            if run is None:
+                # the same key again, as a worker retries a call whose outcome it does not
+                # know; not synchronisation: its pause before it does
                 self.write_failures += 1
-                # not synchronisation: a worker's pause before it retries
                 await asyncio.sleep(RETRY_PAUSE_SECONDS)
+                continue
             self.acknowledged[key] = run
+            n += 1
             # not synchronisation: the load's pace
             await asyncio.sleep(PACE_SECONDS)
 
@@ -348,9 +351,13 @@ async def restart(
 
                 for subscriber in subscribers:
                     await subscriber.wait_for(marker)
-                acknowledged_before = len(load.acknowledged)
+                # and served again: writes acknowledged, reads answered
+                acknowledged, read = len(load.acknowledged), load.read_statuses[200]
                 assert await until(
-                    lambda: len(load.acknowledged) >= acknowledged_before + WRITES_AFTER_RESTART,
+                    lambda: (
+                        len(load.acknowledged) >= acknowledged + WRITES_AFTER_RESTART
+                        and load.read_statuses[200] > read
+                    ),
                     MESSAGE_TIMEOUT,
                 )
             finally:
