@@ -60,6 +60,22 @@ class QueryTimeout(ClientError):
     code = "QUERY_TIMEOUT"
 
 
+class ServiceUnavailable(ClientError):
+    """The database cannot serve the request now (down, restarting, out of connections or
+    disk, read-only), or the server is too busy to start it in time. Nothing the client
+    sent is wrong: `extensions.retryable` is true and `reason` says why
+    (`scimeta.faults`)."""
+
+    code = "SERVICE_UNAVAILABLE"
+
+
+class LockTimeout(ClientError):
+    """A lock the operation needed was held by another transaction past `lock_timeout`;
+    the operation changed nothing and may be retried."""
+
+    code = "LOCK_TIMEOUT"
+
+
 class OperationRefused(ClientError):
     """An operation over one of the server's limits, refused before anything ran."""
 

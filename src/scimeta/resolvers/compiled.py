@@ -22,6 +22,7 @@ from scimeta.planner.execute import (
     access_key,
     variables_key,
 )
+from scimeta.resolvers.admission import bounded
 from scimeta.resolvers.limits import app_state, cached_measure, limits_of
 
 # A client that sends `Scimeta-Report: path` learns which path answered, in
@@ -77,7 +78,9 @@ async def compiled_answer(
     answer = None if key is None else compiled_reads_of(schema).answer(key)
     if answer is None:
         return None
-    chunks = await answer.read.run_alone(context.sessionmaker)
+    cost = answer.extensions.get("cost", {}).get("estimated")
+    async with bounded(limits_of(context), app_state(context, "turns"), cost):
+        chunks = await answer.read.run_alone(context.sessionmaker)
     if chunks is None:
         # the executor answers, without running the statement again
         _executor_answers.set(True)

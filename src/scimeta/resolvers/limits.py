@@ -69,6 +69,7 @@ from scimeta.errors import (
     TooManyAliases,
     TooManyTokens,
 )
+from scimeta.faults import database_fault
 from scimeta.lru import LRU
 from scimeta.schema.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from scimeta.server.settings import Limits
@@ -232,6 +233,13 @@ def _client_error_behind(error: GraphQLError, limits: Limits) -> ClientError | N
             limit=limits.max_tokens,
         )
     original = error.original_error
+    if original is None:
+        return None
+    # the database's state, not the request: retry later (checked first, since a
+    # connection that broke mid-statement also leaves an aborted transaction behind)
+    fault = database_fault(original)
+    if fault is not None:
+        return fault
     if not isinstance(original, DBAPIError):
         return None
     if is_statement_timeout(original):

@@ -12,11 +12,15 @@ from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext
+from strawberry.types.graphql import OperationType
 
-from scimeta.errors import add_code
+from scimeta.errors import ServiceUnavailable, add_code
+from scimeta.faults import WRITE_REASONS, WriteHealth
+from scimeta.resolvers.admission import AdmissionExtension
 from scimeta.resolvers.compiled import CompiledReadsExtension
 from scimeta.resolvers.limits import (
     QueryLimitsExtension,
+    app_state,
     client_errors_behind,
     limits_of,
     refuse_with_status,
@@ -34,12 +38,23 @@ class OperationScopeExtension(SchemaExtension):
     operation is done."""
 
     async def on_operation(self) -> AsyncIterator[None]:
-        context: Any = self.execution_context.context
+        execution = self.execution_context
+        context: Any = execution.context
         operation = context.begin_operation()
         try:
             yield
         finally:
             await context.end_operation(operation)
+        result = execution.result
+        health = app_state(context, "write_health")
+        if (
+            isinstance(health, WriteHealth)
+            and execution.operation_type is OperationType.MUTATION
+            and result is not None
+            and not result.errors
+        ):
+            # the database took a write: it is not full or read-only (any more)
+            health.succeeded()
 
 
 # Every node type is listed so that `node(id)` can return it even where no field does.
@@ -99,10 +114,19 @@ class Schema(strawberry.Schema):
             if replacement is not None:
                 error.message = replacement.message
                 error.extensions = replacement.extensions
+                if isinstance(replacement, ServiceUnavailable):
+                    _remember_failed_write(context, replacement)
             add_code(error, executing=executing)
             if production:
                 without_suggestion(error)
         refuse_with_status(errors, context)
+
+
+def _remember_failed_write(context: Any, error: ServiceUnavailable) -> None:
+    health = app_state(context, "write_health")
+    reason = (error.extensions or {}).get("reason")
+    if isinstance(health, WriteHealth) and reason in WRITE_REASONS:
+        health.failed(reason)
 
 
 # Frontends and workers send the same few documents again and again: parsing and
@@ -124,6 +148,8 @@ schema = Schema(
         # after the validation cache: it measures valid documents only
         QueryLimitsExtension,
         ProductionExtension,
+        # outside the compiled statement: its time counts against the operation's
+        AdmissionExtension,
         # after the limits: a compiled query is one that passed them
         CompiledReadsExtension,
     ],

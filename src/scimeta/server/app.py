@@ -12,19 +12,23 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
 from scimeta.auth.identity import AccessMode
+from scimeta.faults import READ_ONLY, WriteHealth
 from scimeta.live.hub import Hub
 from scimeta.live.sweeper import LeaseSweeper
+from scimeta.resolvers.admission import Turns
 from scimeta.resolvers.schema import schema
 from scimeta.server.authn import OPEN_NOTICE, TOKENS_NOTICE
 from scimeta.server.database import create_engine, create_sessionmaker
 from scimeta.server.http import GraphQLView, sessionmaker_of
 from scimeta.server.migrate import current_revision, head_revision
 from scimeta.server.settings import Settings
+from scimeta.server.timeouts import BodyTimeoutMiddleware
 
 logger = logging.getLogger(__name__)
 
@@ -37,17 +41,32 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 async def readyz(request: Request) -> JSONResponse:
-    """Ready when the database answers and its schema is at the newest migration."""
+    """Ready when the database answers, can take writes, and its schema is at the newest
+    migration. Writes are not possible on a read-only server or standby, and are taken
+    to fail while this process's last writes failed for a full disk or a read-only
+    database (`WriteHealth`): a database that answers reads may still refuse every
+    write."""
     async with sessionmaker_of(request)() as session:
         try:
             async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
                 connection = await session.connection()
-                await connection.execute(text("SELECT 1"))
+                read_only = await connection.scalar(
+                    text(
+                        "SELECT pg_is_in_recovery() "
+                        "OR current_setting('transaction_read_only') = 'on'"
+                    )
+                )
                 current = await connection.run_sync(current_revision)
         # whatever went wrong, the answer is "not ready"; the details go to the log only
         except Exception as exc:
             logger.warning("readiness check: database unavailable", exc_info=True)
             return _not_ready("database", f"database unavailable ({type(exc).__name__})")
+    if read_only:
+        return _not_ready("writes", f"database accepts no writes: {WriteHealth.explain(READ_ONLY)}")
+    health = getattr(request.app.state, "write_health", None)
+    failing = health.failing() if isinstance(health, WriteHealth) else None
+    if failing is not None:
+        return _not_ready("writes", f"database accepts no writes: {WriteHealth.explain(failing)}")
     head = head_revision()
     if current is None or current != head:
         return _not_ready(
@@ -98,6 +117,10 @@ def create_app(
                 engine = create_engine(
                     settings.database_url,
                     statement_timeout_seconds=settings.limits.statement_timeout_seconds,
+                    lock_timeout_seconds=settings.limits.lock_timeout_seconds,
+                    idle_in_transaction_timeout_seconds=(
+                        settings.limits.idle_in_transaction_timeout_seconds
+                    ),
                 )
                 stack.push_async_callback(engine.dispose)
                 app.state.sessionmaker = create_sessionmaker(engine)
@@ -122,11 +145,16 @@ def create_app(
             gc.freeze()
             yield
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    # a client that stalls in the middle of a body is answered 408 and let go
+    # (scimeta.server.timeouts; the request head's own deadline is uvicorn's protocol's)
+    body_timeout = Middleware(BodyTimeoutMiddleware, seconds=settings.limits.body_timeout_seconds)
+    app = Starlette(routes=routes, middleware=[body_timeout], lifespan=lifespan)
     # what operations may ask for is checked where they run, which reach the application
     app.state.limits = settings.limits
     app.state.production = settings.production
     app.state.compiled_reads = settings.compiled_reads
+    app.state.turns = Turns(settings.limits)
+    app.state.write_health = WriteHealth()
     app.state.authenticator = graphql.authenticator
     if sessionmaker is not None:
         # also usable without its lifespan (an in-process test client), minus subscriptions

@@ -67,11 +67,24 @@ def to_async_url(url: str) -> str:
 
 
 def create_engine(
-    url: str, *, statement_timeout_seconds: float = Limits.statement_timeout_seconds
+    url: str,
+    *,
+    statement_timeout_seconds: float = Limits.statement_timeout_seconds,
+    lock_timeout_seconds: float = 0,
+    idle_in_transaction_timeout_seconds: float = 0,
 ) -> AsyncEngine:
     """An engine whose connections cancel any statement that runs longer than
-    `statement_timeout_seconds` (0: none), so that one request cannot hold a connection
-    and the database's time for as long as it likes."""
+    `statement_timeout_seconds`, so that one request cannot hold a connection and the
+    database's time for as long as it likes; stop waiting for a lock after
+    `lock_timeout_seconds`; and are ended by the server when left idle inside a
+    transaction for `idle_in_transaction_timeout_seconds`, so that their locks cannot
+    stall every other writer. 0 means none; the command line's own work (migrations,
+    demo data) sets none but the statement timeout it chooses."""
+    server_settings = {
+        "statement_timeout": _milliseconds(statement_timeout_seconds),
+        "lock_timeout": _milliseconds(lock_timeout_seconds),
+        "idle_in_transaction_session_timeout": _milliseconds(idle_in_transaction_timeout_seconds),
+    }
     engine = create_async_engine(
         to_async_url(url),
         # connections beyond the pool are opened for one request and closed after it: the
@@ -80,7 +93,7 @@ def create_engine(
         max_overflow=10,
         connect_args={
             "timeout": CONNECT_TIMEOUT_SECONDS,
-            "server_settings": {"statement_timeout": _milliseconds(statement_timeout_seconds)},
+            "server_settings": server_settings,
         },
     )
     event.listen(engine.sync_engine.pool, "checkout", _ping)

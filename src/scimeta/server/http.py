@@ -48,7 +48,8 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from scimeta.auth.identity import NOBODY
 from scimeta.auth.tokens import Unauthenticated
-from scimeta.errors import INTERNAL, PARSE_FAILED
+from scimeta.errors import INTERNAL, PARSE_FAILED, QueryTimeout, ServiceUnavailable
+from scimeta.faults import RETRY_AFTER_SECONDS, database_fault, is_retryable
 from scimeta.planner.execute import JSONText
 from scimeta.resolvers.compiled import compiled_answer
 from scimeta.server.authn import Authenticator, ws_authorization, www_authenticate
@@ -82,6 +83,7 @@ BATCHING_DISABLED = "BATCHING_DISABLED"
 BATCH_TOO_LARGE = "BATCH_TOO_LARGE"
 TOO_MANY_OPERATIONS = "TOO_MANY_OPERATIONS"
 UNAUTHENTICATED = "UNAUTHENTICATED"
+QUERY_TIMEOUT = QueryTimeout.code
 
 JSONObject = dict[str, Any]
 
@@ -361,6 +363,8 @@ class GraphQLView(GraphQL[Context, None]):
                     {"WWW-Authenticate": www_authenticate(str(extensions.get("reason")))},
                     reason=extensions.get("reason"),
                 ) from None
+            except Exception as exc:
+                raise _refusal_for(exc) from None
         # over a WebSocket strawberry passes the socket itself as the "response"
         return Context(
             request=request,
@@ -487,15 +491,26 @@ class GraphQLView(GraphQL[Context, None]):
         sub_response = await self.get_sub_response(request)
         context = await self.get_context(request, sub_response)
         body, executed = await self._execute(request, context, graphql)
-        if executed or media_type == JSON:
+        errors = body.get("errors") or []
+        codes = {(error.get("extensions") or {}).get("code") for error in errors}
+        headers: dict[str, str] = {}
+        if media_type == JSON:
             status = 200
+        elif any(is_retryable(error) for error in errors):
+            # the database's state, not the request: a client, proxy or load balancer
+            # that sees 503 tries again later (or elsewhere), as it would for an outage
+            status = 503
+            headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        elif executed:
+            status = 200
+        elif QUERY_TIMEOUT in codes:
+            status = 504
         else:
             # without data the status must say it failed, and whose fault it was
-            codes = {(error.get("extensions") or {}).get("code") for error in body["errors"]}
             status = 500 if INTERNAL in codes else 400
         # a resolver or extension may set the status through `context.response`
         status = sub_response.status_code or status
-        return self._respond(body, status, media_type, sub_response=sub_response)
+        return self._respond(body, status, media_type, headers, sub_response=sub_response)
 
     async def _serve_batch(
         self, request: Request, media_type: str, requests: Sequence[GraphQLRequest | Refusal]
@@ -521,9 +536,17 @@ class GraphQLView(GraphQL[Context, None]):
         self, request: Request, context: Context, graphql: GraphQLRequest
     ) -> tuple[JSONObject, bool]:
         """The GraphQL response to one request, and whether execution started."""
-        answer = await compiled_answer(
-            self.schema, graphql.query, graphql.operation_name, graphql.variables, context
-        )
+        try:
+            answer = await compiled_answer(
+                self.schema, graphql.query, graphql.operation_name, graphql.variables, context
+            )
+        except (QueryTimeout, ServiceUnavailable) as error:
+            return {"errors": [error.formatted]}, False
+        except Exception as exc:
+            fault = database_fault(exc)
+            if fault is None:
+                raise
+            return {"errors": [fault.formatted]}, False
         if answer is not None:
             return answer, True
         allowed = {OperationType.QUERY}
@@ -619,6 +642,21 @@ class PartsResponse(Response):
             await send({"type": "http.response.body", "body": part, "more_body": position < last})
         if self.background is not None:
             await self.background()
+
+
+def _refusal_for(exc: Exception) -> Refusal:
+    """The refusal of a request whose caller could not be identified because the database
+    could not be asked; any other failure is raised as it is."""
+    fault = database_fault(exc)
+    if fault is None:
+        raise exc
+    return Refusal(
+        503,
+        fault.code,
+        fault.message,
+        {"Retry-After": str(RETRY_AFTER_SECONDS)},
+        **{key: value for key, value in (fault.extensions or {}).items() if key != "code"},
+    )
 
 
 def _bytes(encoded: str | bytes) -> bytes:

@@ -45,6 +45,26 @@ class Limits:
     max_body_bytes: int = 16 * 1024 * 1024
     # any one SQL statement (SCIMETA_STATEMENT_TIMEOUT_SECONDS; 0: none)
     statement_timeout_seconds: float = 30.0
+    # one operation, from the start of its execution to its answer, Python included
+    # (SCIMETA_OPERATION_TIMEOUT_SECONDS; 0: none); a subscription's lifetime is not bound
+    operation_timeout_seconds: float = 30.0
+    # waiting for a row or advisory lock another transaction holds
+    # (SCIMETA_LOCK_TIMEOUT_SECONDS; 0: none); refused with LOCK_TIMEOUT, retryable
+    lock_timeout_seconds: float = 10.0
+    # a session of the server left idle inside a transaction is ended after this long,
+    # releasing its locks (SCIMETA_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS; 0: none)
+    idle_in_transaction_timeout_seconds: float = 60.0
+    # an operation whose estimated cost reaches this is heavy (SCIMETA_HEAVY_COST): at
+    # most SCIMETA_MAX_HEAVY_OPERATIONS of them run at once in a worker process, and the
+    # rest wait their turn within their operation timeout, while lighter operations go
+    # straight through
+    heavy_cost: int = 1_000_000
+    max_heavy_operations: int = 2
+    # a connection must send a complete request head within this long of opening or of
+    # its previous response (SCIMETA_HEAD_TIMEOUT_SECONDS), and each part of a body
+    # within this long of the last (SCIMETA_BODY_TIMEOUT_SECONDS)
+    head_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 30.0
     # operations open at once on one WebSocket (SCIMETA_MAX_SUBSCRIPTIONS_PER_SOCKET)
     max_subscriptions_per_socket: int = 100
     # time a WebSocket client has to send connection_init
