@@ -19,12 +19,12 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
+from tests.conftest import DatabaseFactory, started
 
 from scimeta.server.app import create_app
 from scimeta.server.database import create_engine, create_sessionmaker
 from scimeta.server.migrate import run_upgrade
 from scimeta.server.settings import Settings
-from tests.conftest import DatabaseFactory, started
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 PROJECTS = "query Projects { projects(first: 5) { nodes { name } } }"

@@ -40,7 +40,10 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    SubscribeMessage,
+)
 from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
@@ -84,6 +87,8 @@ BATCH_TOO_LARGE = "BATCH_TOO_LARGE"
 TOO_MANY_OPERATIONS = "TOO_MANY_OPERATIONS"
 UNAUTHENTICATED = "UNAUTHENTICATED"
 QUERY_TIMEOUT = QueryTimeout.code
+# WebSocket close code (IANA registry): the server cannot serve now, the client retries
+TRY_AGAIN_LATER = 1013
 
 JSONObject = dict[str, Any]
 
@@ -300,8 +305,28 @@ class OperationCapHandler(BaseGraphQLTransportWSHandler[Context, None]):
     open at once on one socket. The one over the cap gets an `error` message with a code;
     the socket and its other operations carry on."""
 
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        try:
+            await super().handle_connection_init(message)
+        except Exception as exc:
+            # the token could not be checked for an outage: "try again later" (1013)
+            if database_fault(exc) is None:
+                raise
+            logger.warning("WebSocket closed: the database is unavailable (%s)", exc)
+            await self.websocket.close(code=TRY_AGAIN_LATER, reason="database unavailable")
+
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
-        if self.connection_acknowledged and not await self.context.still_allowed():
+        try:
+            allowed = not self.connection_acknowledged or await self.context.still_allowed()
+        except Exception as exc:
+            fault = database_fault(exc)
+            if fault is None:
+                raise
+            await self.send_message(
+                {"id": message["id"], "type": "error", "payload": [fault.formatted]}
+            )
+            return
+        if not allowed:
             await self.context.refuse()
             return
         cap = self.max_subscriptions_per_connection
