@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
@@ -29,6 +30,7 @@ from scimeta.server.app import create_app
 from scimeta.server.database import create_engine, create_sessionmaker
 from scimeta.server.migrate import run_upgrade
 from scimeta.server.settings import Limits, Settings
+from scimeta.writes.transaction import EVENT_LOG_LOCK
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 PROJECTS = "query Projects { projects(first: 500) { nodes { name } } }"
@@ -221,6 +223,45 @@ async def test_a_lock_wait_over_the_lock_timeout_is_lock_timeout_and_retryable(u
         # retried once the lock is gone, it succeeds
         retried = await server.post(CREATE_JOB, project=project["id"])
         assert retried.json()["data"]["createJob"]["job"]["number"] == "1"
+
+
+async def test_a_stalled_holder_of_the_event_log_lock_stalls_writers_only_until_the_lock_timeout(
+    url: str,
+) -> None:
+    """A transaction elsewhere that took the lock every writer takes to commit its events,
+    and then stopped (a process frozen mid-commit), costs each writer the lock timeout and
+    a LOCK_TIMEOUT it can retry, not the statement timeout and advice to ask for less."""
+    async with serving(url, lock_timeout_seconds=0.3) as server:
+        events_before = await count(url, "SELECT count(*) FROM events")
+        async with holding(url, f"SELECT pg_advisory_xact_lock({EVENT_LOG_LOCK})"):
+            started_at = time.monotonic()
+            response = await server.post(CREATE_PROJECT, name=f"stalled-{uuid.uuid4()}")
+            elapsed = time.monotonic() - started_at
+        error = error_of(response)
+        assert error["extensions"]["code"] == "LOCK_TIMEOUT", error
+        assert elapsed < 5, elapsed
+        assert "smaller pages" not in error["message"]
+        assert await count(url, "SELECT count(*) FROM events") == events_before
+        assert server.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_the_server_sessions_carry_the_configured_timeouts(url: str) -> None:
+    limits = Limits(
+        statement_timeout_seconds=7,
+        lock_timeout_seconds=3,
+        idle_in_transaction_timeout_seconds=4,
+    )
+    app = create_app(Settings(database_url=url, limits=limits))
+    async with app.router.lifespan_context(app), app.state.sessionmaker() as session:
+        shown = [
+            await session.scalar(text(f"SHOW {name}"))
+            for name in (
+                "statement_timeout",
+                "lock_timeout",
+                "idle_in_transaction_session_timeout",
+            )
+        ]
+    assert shown == ["7s", "3s", "4s"]
 
 
 async def test_light_queries_go_straight_through_while_heavy_ones_take_turns(url: str) -> None:
