@@ -1,5 +1,6 @@
-"""How a server decides who may call it: open on loopback without tokens, refusing to
-start open elsewhere, tokens once one exists; and production mode."""
+"""How a server decides who may call it: open on loopback while no token was ever made,
+refusing to start open elsewhere, tokens once one was made (also after it is revoked or
+expires); and production mode."""
 
 from __future__ import annotations
 
@@ -10,13 +11,20 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tests.conftest import DatabaseFactory, started
 
-from scimeta.auth.identity import AccessMode, OpenServerRefused, access_mode
-from scimeta.auth.tokens import Grant, create_token
+from scimeta.auth.identity import (
+    AccessMode,
+    OpenServerRefused,
+    access_mode,
+    decide_access,
+)
+from scimeta.auth.tokens import Grant, create_token, revoke_token
 from scimeta.models import Role
 from scimeta.server.app import create_app
+from scimeta.server.authn import access_notice
 from scimeta.server.settings import Settings
 
 INTROSPECTION = "{ __schema { queryType { name } } }"
@@ -27,7 +35,7 @@ async def client_for(
     sessionmaker: async_sessionmaker[AsyncSession], settings: Settings | None = None
 ) -> httpx.AsyncClient:
     app = await started(create_app(settings or Settings(), sessionmaker=sessionmaker))
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost")
 
 
 async def token(sessionmaker: async_sessionmaker[AsyncSession], role: Role) -> str:
@@ -35,6 +43,13 @@ async def token(sessionmaker: async_sessionmaker[AsyncSession], role: Role) -> s
         made = await create_token(session, name=role.value.lower(), grants=[Grant(role)])
         await session.commit()
     return made.secret
+
+
+async def revoke_all(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    async with sessionmaker() as session:
+        for token_id in (await session.scalars(text("SELECT id FROM api_tokens"))).all():
+            await revoke_token(session, token_id)
+        await session.commit()
 
 
 async def post(client: httpx.AsyncClient, query: str, secret: str | None = None) -> Any:
@@ -82,6 +97,88 @@ async def test_once_a_token_exists_every_request_needs_one(
     assert malformed.json()["errors"][0]["extensions"]["reason"] == "MALFORMED"
     assert accepted.status_code == 200
     assert accepted.json()["data"]["viewer"]["name"].startswith("viewer (token ")
+
+
+async def test_revoking_the_last_token_does_not_open_the_server_again(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    app = await started(create_app(Settings(), sessionmaker=sessionmaker))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://localhost"
+    ) as client:
+        opened = await post(client, "{ viewer { name } }")
+        secret = await token(sessionmaker, Role.ADMIN)
+        # as the hub's listener does when it hears of each change
+        app.state.authenticator.tokens_changed()
+        await revoke_all(sessionmaker)
+        app.state.authenticator.tokens_changed()
+        while_running = await post(client, "{ viewer { name } }")
+        revoked = await post(client, "{ viewer { name } }", secret)
+    async with sessionmaker() as session:
+        # a server started on this database now: on loopback, and beyond it
+        modes = [await access_mode(session, host) for host in ("127.0.0.1", "0.0.0.0")]
+    async with await client_for(sessionmaker) as client:
+        after_restart = await post(client, "{ viewer { name } }")
+
+    assert opened.json()["data"]["viewer"] == {"name": "local"}
+    assert while_running.status_code == 401
+    assert revoked.status_code == 401
+    assert revoked.json()["errors"][0]["extensions"]["reason"] == "REVOKED"
+    assert modes == [AccessMode.TOKENS] * 2
+    assert after_restart.status_code == 401
+    assert after_restart.json()["errors"][0]["extensions"]["reason"] == "MISSING"
+
+
+async def test_an_expired_token_keeps_the_server_needing_tokens(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    await token(sessionmaker, Role.VIEWER)
+    async with sessionmaker() as session:
+        await session.execute(
+            text(
+                "UPDATE api_tokens SET created_at = now() - interval '2 days', "
+                "expires_at = now() - interval '1 day'"
+            )
+        )
+        await session.commit()
+        decision = await decide_access(session, "127.0.0.1")
+    async with await client_for(sessionmaker) as client:
+        refused = await post(client, "{ viewer { name } }")
+
+    assert decision.mode is AccessMode.TOKENS
+    assert (decision.tokens, decision.usable_tokens) == (1, 0)
+    assert refused.status_code == 401
+
+
+async def test_the_start_up_line_says_how_the_server_runs_and_why(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessionmaker() as session:
+        never = await decide_access(session, "127.0.0.1")
+    await token(sessionmaker, Role.VIEWER)
+    async with sessionmaker() as session:
+        one = await decide_access(session, "127.0.0.1")
+    await token(sessionmaker, Role.ADMIN)
+    async with sessionmaker() as session:
+        two = await decide_access(session, "0.0.0.0")
+    await revoke_all(sessionmaker)
+    async with sessionmaker() as session:
+        revoked = await decide_access(session, "127.0.0.1")
+
+    assert never.mode is AccessMode.OPEN
+    assert access_notice(never).startswith(
+        "scimeta is open: no API token has ever been created and it listens on loopback only"
+    )
+    assert "localhost, 127.0.0.1 or [::1]" in access_notice(never)
+    assert "[::1] or lab-laptop.local" in access_notice(never, ("lab-laptop.local",))
+    assert access_notice(one).endswith(
+        "requires a token on every request (Authorization: Bearer): 1 usable token exists"
+    )
+    assert access_notice(two).endswith(": 2 usable tokens exist")
+    assert revoked.mode is AccessMode.TOKENS
+    assert access_notice(revoked).endswith(
+        ": tokens were issued before (all revoked or expired); create one with scimeta token create"
+    )
 
 
 async def test_serve_refuses_to_listen_beyond_loopback_without_a_token(

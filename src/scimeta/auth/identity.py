@@ -1,8 +1,10 @@
 """The caller of a request, and how the server decides whether callers need a token.
 
-A server bound to loopback with no API token in its database runs open: it has one user,
-on the same machine, who may do everything. Once a token exists, or when it listens on
-any other address, every request needs a token.
+A server bound to loopback on a database where no API token was ever made runs open: it
+has one user, on the same machine, who may do everything. Once a token has been made,
+or when it listens on any other address, every request needs a token. A revoked or
+expired token keeps its row, so revoking the last one does not open the server again:
+whoever can still run `scimeta token create` on the database recovers access.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scimeta.auth.policy import Access
@@ -87,13 +89,35 @@ def bearer_secret(authorization: str) -> str:
     return secret.strip()
 
 
-async def access_mode(session: AsyncSession, host: str) -> AccessMode:
-    """OPEN on loopback while no usable token exists; TOKENS once one does. Refuses to
-    run open on any other address."""
-    if await usable_tokens_exist(session):
-        return AccessMode.TOKENS
+@dataclass(frozen=True)
+class AccessDecision:
+    """How a server runs, and what the database said that decided it."""
+
+    mode: AccessMode
+    # tokens ever made, revoked and expired ones included
+    tokens: int
+    # tokens neither revoked nor expired
+    usable_tokens: int
+
+
+async def decide_access(session: AsyncSession, host: str) -> AccessDecision:
+    """OPEN on loopback while no token was ever made; TOKENS once one was, even if all
+    are revoked or expired by now. Refuses to run open on any other address."""
+    tokens, usable = (
+        await session.execute(
+            select(
+                func.count(),
+                func.count().filter(
+                    ApiToken.revoked_at.is_(None),
+                    or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > func.now()),
+                ),
+            ).select_from(ApiToken)
+        )
+    ).one()
+    if tokens:
+        return AccessDecision(AccessMode.TOKENS, tokens, usable)
     if is_loopback(host):
-        return AccessMode.OPEN
+        return AccessDecision(AccessMode.OPEN, 0, 0)
     raise OpenServerRefused(
         f"refusing to listen on {host} without API tokens: anyone who can reach it could "
         "read and change everything. Create a token first (scimeta token create --role "
@@ -101,21 +125,21 @@ async def access_mode(session: AsyncSession, host: str) -> AccessMode:
     )
 
 
-async def usable_tokens_exist(session: AsyncSession) -> bool:
-    """Whether a token exists that is neither revoked nor expired."""
-    usable = await session.scalar(
-        select(
-            exists().where(
-                ApiToken.revoked_at.is_(None),
-                or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > func.now()),
-            )
-        )
-    )
-    return bool(usable)
+async def access_mode(session: AsyncSession, host: str) -> AccessMode:
+    """How a server listening on `host` runs (see `decide_access`)."""
+    return (await decide_access(session, host)).mode
+
+
+async def tokens_exist(session: AsyncSession) -> bool:
+    """Whether a token was ever made: revoked and expired tokens keep their rows, and
+    count, so that revoking the last token does not open the server."""
+    return bool(await session.scalar(select(select(ApiToken.id).exists())))
 
 
 def is_loopback(host: str) -> bool:
-    if host == "localhost":
+    """Whether `host` (a name or an address, IPv6 with or without brackets) is this
+    machine's loopback."""
+    if host.lower() == "localhost":
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback

@@ -3,38 +3,56 @@ server that runs open."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from scimeta.auth.identity import (
     LOCAL,
+    AccessDecision,
     AccessMode,
     Identity,
-    access_mode,
     bearer_secret,
+    decide_access,
     identify,
     is_loopback,
-    usable_tokens_exist,
+    tokens_exist,
 )
 from scimeta.auth.tokens import secret_hash
 
 OPEN_NOTICE = (
-    "scimeta is running OPEN: no API token exists and it listens on loopback only, so "
-    "anyone on this machine may read and change everything without a token. Once a token "
-    "exists (scimeta token create), every request needs one."
+    "scimeta is open: no API token has ever been created and it listens on loopback only, "
+    "so anyone on this machine may read and change everything without a token. It answers "
+    "only requests addressed to {hosts}, from no other site's pages. Once a token is "
+    "created (scimeta token create), every request needs one, for good."
 )
-TOKENS_NOTICE = "scimeta requires an API token on every request (Authorization: Bearer)"
-
+TOKENS_NOTICE = "scimeta requires a token on every request (Authorization: Bearer): {why}"
+# the names an open server answers to without being told more (see scimeta.server.hosts)
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 # the header value of a 401: RFC 6750's scheme, with its error code once a token was sent
 REALM = 'Bearer realm="scimeta"'
 
 
+def access_notice(decision: AccessDecision, allowed_hosts: Sequence[str] = ()) -> str:
+    """The line a server starts with: whether it runs open or needs tokens, and why."""
+    if decision.mode is AccessMode.OPEN:
+        names = [*LOOPBACK_NAMES, *allowed_hosts]
+        hosts = ", ".join(names[:-1]) + " or " + names[-1]
+        return OPEN_NOTICE.format(hosts=hosts)
+    if decision.usable_tokens:
+        plural = "token exists" if decision.usable_tokens == 1 else "tokens exist"
+        return TOKENS_NOTICE.format(why=f"{decision.usable_tokens} usable {plural}")
+    return TOKENS_NOTICE.format(
+        why="tokens were issued before (all revoked or expired); create one with "
+        "scimeta token create"
+    )
+
+
 class Authenticator:
-    """Identifies requests. On loopback, while no usable token exists, requests without a
-    token are the local user's: the server runs open. Once a token exists, every request
-    needs one until the server restarts.
+    """Identifies requests. On loopback, while no token was ever made, requests without a
+    token are the local user's: the server runs open. Once a token is made, every request
+    needs one, also after the token is revoked and after the server restarts.
 
     What the database says about tokens is remembered in the process and forgotten when
     its listener hears that tokens changed (`tokens_changed`, wired to the hub: a token
@@ -53,13 +71,28 @@ class Authenticator:
         self._generation = 0
         self.listening: Callable[[], bool] = lambda: False
 
-    async def start(self, sessionmaker: async_sessionmaker[AsyncSession], host: str) -> AccessMode:
+    async def start(
+        self, sessionmaker: async_sessionmaker[AsyncSession], host: str
+    ) -> AccessDecision:
         """Decide how the server runs, before it serves: open, or with tokens. Raises
-        `OpenServerRefused` for a server beyond loopback without a usable token."""
+        `OpenServerRefused` for a server beyond loopback where no token was ever made."""
         async with sessionmaker() as session:
-            mode = await access_mode(session, host)
-        self._open = mode is AccessMode.OPEN
-        return mode
+            decision = await decide_access(session, host)
+        self._open = decision.mode is AccessMode.OPEN
+        return decision
+
+    async def runs_open(self, sessionmaker: async_sessionmaker[AsyncSession]) -> bool:
+        """Whether a request without a token is the local user's, now. Asks the database
+        only after a token was made or revoked while the server ran open; once a token
+        exists, the answer is no for good."""
+        if self._open is not None:
+            return self._open
+        generation = self._generation
+        async with sessionmaker() as session:
+            runs_open = not await tokens_exist(session)
+        if generation == self._generation:
+            self._open = runs_open
+        return runs_open
 
     def remembers(self, secret: str) -> bool:
         """Whether the process would identify `secret` without the database."""
@@ -74,7 +107,7 @@ class Authenticator:
     async def identify(
         self, sessionmaker: async_sessionmaker[AsyncSession], authorization: str | None
     ) -> Identity:
-        if not authorization and self._open:
+        if not authorization and await self.runs_open(sessionmaker):
             return LOCAL
         secret = bearer_secret(authorization) if authorization else None
         key = secret_hash(secret) if secret is not None else None
@@ -84,12 +117,6 @@ class Authenticator:
                 return known
         generation = self._generation
         async with sessionmaker() as session:
-            if not authorization and self._open is None:
-                runs_open = not await usable_tokens_exist(session)
-                if generation == self._generation:
-                    self._open = runs_open
-                if runs_open:
-                    return LOCAL
             identity = await identify(session, authorization)
         if key is not None and self.listening() and generation == self._generation:
             if len(self._known) >= KNOWN_TOKENS:
