@@ -139,7 +139,10 @@ class GleanJobOutputsInput:
 
 @strawberry.type
 class JobMutations:
-    @strawberry.mutation(description="Create a project (seed 001 Project).")
+    @strawberry.mutation(
+        description="Create a project (seed 001 Project). A name already taken is refused "
+        "(CONFLICT, ALREADY_EXISTS, with existingId)."
+    )
     async def create_project(self, info: WriteInfo, input: CreateProjectInput) -> ProjectPayload:
         attributes = json_object(input.attributes, "attributes")
         async with write(info, server="projects") as writer:

@@ -181,7 +181,8 @@ class RunMutations:
 
     @strawberry.mutation(
         description="Create a run, PENDING, of a study given by id or spec hash or of none "
-        "(seed 004 create_run). A taken name is refused (CONFLICT, ALREADY_EXISTS); an "
+        "(seed 004 create_run). A taken name is refused (CONFLICT, ALREADY_EXISTS, with "
+        "existingId); an "
         "unknown study is NOT_FOUND."
     )
     async def create_run(self, info: WriteInfo, input: CreateRunInput) -> CreateRunPayload:
