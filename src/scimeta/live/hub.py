@@ -29,6 +29,7 @@ from sqlalchemy import ColumnElement, and_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scimeta.auth.tokens import TOKENS_CHANNEL
+from scimeta.live.shared import sharing_from_env
 from scimeta.models import Event
 from scimeta.writes.transaction import EVENTS_CHANNEL
 
@@ -121,9 +122,10 @@ class Delivery:
     """One batch of events the hub read, as handed to every subscription that wants some
     of it. The subscriptions pushing it at the same moment share what they read to do so
     (`shared`): a thousand browser tabs watching one run then cost one read of the run,
-    not a thousand. What is shared lives while some subscription is pushing the batch
-    (`hold` .. `release`), so a subscriber that is slow to get to it holds nothing meanwhile
-    (and reads for itself when it does)."""
+    not a thousand, and those whose messages are the same share their execution and
+    encoding too (`scimeta.live.shared`). What is shared lives while some subscription is
+    pushing the batch (`hold` .. `release`), so a subscriber that is slow to get to it
+    holds nothing meanwhile (and reads for itself when it does)."""
 
     def __init__(self) -> None:
         self._holders = 0
@@ -275,6 +277,9 @@ class Hub:
         # called when API tokens may have been made or revoked (a notification on
         # TOKENS_CHANNEL, or a reconnect, after which one may have been missed)
         self.token_listeners: list[Callable[[], None]] = []
+        # whether subscribers whose messages are the same share their execution (see
+        # `scimeta.live.shared`); off, each executes every message itself
+        self.share_messages = sharing_from_env()
 
     @property
     def subscription_count(self) -> int:

@@ -9,8 +9,9 @@ sent twice and none is skipped (see `scimeta.live.hub`).
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
+from functools import partial
 from typing import Annotated, Any, TypeAlias, TypeVar, cast
 
 import strawberry
@@ -21,6 +22,8 @@ from strawberry.types import Info
 from scimeta import models
 from scimeta.errors import BadUserInput, ClientError
 from scimeta.live.hub import HubClosed, Interest
+from scimeta.live.shared import Leader, done_with, expect, message_key
+from scimeta.planner.execute import access_key
 from scimeta.resolvers.mutations.base import optional_row_id
 from scimeta.resolvers.mutations.core import node_of
 from scimeta.schema.core import Event
@@ -215,6 +218,14 @@ async def _changes(
         )
     if after_sequence is not None and after_sequence < 0:
         raise BadUserInput("afterSequence must be 0 or more.", field="afterSequence")
+    # what, besides the event and its rows, decides this subscription's messages (each
+    # message is built from the event and its row alone: the root field's arguments only
+    # choose the events)
+    raw = info._raw_info
+    # (graphql-core's resolve info holds the coerced values in `coerced`, or as they are)
+    values: Any = raw.variable_values
+    variables: Mapping[str, Any] = getattr(values, "coerced", values)
+    messages = message_key(raw.operation, raw.fragments, variables)
     async with hub.subscribe(interest) as subscription:
         newest = await _newest_sequence(context)
         if after_sequence is None:
@@ -240,17 +251,35 @@ async def _changes(
                 await context.refuse()
                 return
             token = None
-            if subscription.delivery is not None:
+            delivery = subscription.delivery
+            visibility = access_key(context.identity.access)
+            if delivery is not None:
                 # live events: read through the scope every subscription of this process
-                # that pushes them shares (per caller), so that their loaders batch together
-                shared = subscription.delivery.shared(
-                    context.identity, lambda: OperationScope(context.sessionmaker, context.identity)
+                # that pushes them shares (per visibility: callers with the same grants
+                # read the same rows), so that their loaders batch together
+                shared = delivery.shared(
+                    ("scope", visibility),
+                    partial(OperationScope, context.sessionmaker, context.identity),
                 )
                 token = context.use_scope(cast(OperationScope, shared))
+            # subscribers whose messages are the same execute each one once
+            group = None
+            if delivery is not None and hub.share_messages and messages is not None:
+                group = ("message", messages, visibility)
             try:
                 events = await _visible(context, events)
                 for event, row in await admit(context, events):
-                    yield event, row
+                    if group is None or delivery is None:
+                        yield event, row
+                        continue
+                    leader = delivery.shared(
+                        (*group, event.sequence), partial(Leader, event.sequence)
+                    )
+                    pending = expect(cast(Leader, leader))
+                    try:
+                        yield event, row
+                    finally:
+                        done_with(pending)
             finally:
                 if token is not None:
                     context.leave_scope(token)
