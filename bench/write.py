@@ -5,12 +5,18 @@ Migrates a fresh database (a new one on the server in --database-url or $DATABAS
 an embedded PostgreSQL in a temporary directory), starts `scimeta serve` on a free port,
 and times, for each N, --repetitions writes of each way in turn, one at a time:
 
-- the mutation over HTTP, which parses and checks the GraphQL input, inserts the
-  calculation, its created event and its atoms in one transaction, and answers;
-- the floor: the calculation and its atoms with asyncpg, `executemany` for the atoms, in
-  one transaction;
+- the mutation over HTTP with the atoms as a list of objects (`atomicProperties`), which
+  parses and checks the GraphQL input, inserts the calculation, its created event and its
+  atoms in one transaction, and answers;
+- the same mutation with the atoms as one list per column (`atomicPropertyColumns`);
+- the floor: with asyncpg in one transaction, the molecule's look-up, the calculation,
+  `executemany` of its atoms, and its created event as the server writes it (under the
+  event log's lock, with its NOTIFY);
 - the write function the mutation calls, in this process: the write layer alone, which
   shows what GraphQL and HTTP add.
+
+Exits non-zero unless every write stored N atoms and one created event, and the atoms of
+every write are the same.
 
 See bench/README.md.
 """
@@ -36,8 +42,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.relay import GlobalID
 
 from scimeta.server.database import create_engine, create_sessionmaker
-from scimeta.writes.chemistry import Atom, Results, create_calculation
-from scimeta.writes.transaction import transaction
+from scimeta.writes.chemistry import AtomColumns, Results, create_calculation
+from scimeta.writes.transaction import EVENT_LOG_LOCK, EVENTS_CHANNEL, transaction
 
 DATABASE = "scimeta_bench_write"
 CREATE_MOLECULE = """mutation {
@@ -46,19 +52,44 @@ CREATE_MOLECULE = """mutation {
 CREATE_CALCULATION = """mutation Store($input: CreateCalculationInput!) {
   createCalculation(input: $input) { calculation { id } }
 }"""
+FLOOR_MOLECULE = "SELECT id FROM molecules WHERE id = $1"
 FLOOR_CALCULATION = "INSERT INTO calculations (molecule_id, energy) VALUES ($1, $2) RETURNING id"
 FLOOR_ATOMS = (
     "INSERT INTO atomic_properties (calculation_id, atom_index, element, charge, values) "
     "VALUES ($1, $2, $3, $4, $5)"
 )
-COUNT_ATOMS = (
-    "SELECT calculation_id, count(*) FROM atomic_properties "
-    "WHERE calculation_id = ANY($1::bigint[]) GROUP BY calculation_id"
-)
+# The created event as `Writer.publish` writes it: under the event log's lock, announced.
+FLOOR_EVENT = f"""
+    WITH inserted AS (
+        INSERT INTO events (subject_type, subject_id, type, actor, payload)
+        SELECT 'Calculation', $1, 'created', 'bench', $2::jsonb
+        FROM (SELECT pg_advisory_xact_lock({EVENT_LOG_LOCK})) AS locked
+        RETURNING sequence
+    )
+    SELECT pg_notify('{EVENTS_CHANNEL}', sequence::text) FROM inserted
+"""
+# Per calculation: its atoms, a digest of their values, and its created events.
+STORED = """
+    SELECT c.id,
+           (SELECT count(*) FROM atomic_properties a WHERE a.calculation_id = c.id),
+           (SELECT md5(string_agg(
+                       concat_ws('|', a.atom_index, a.element, a.charge, a.values),
+                       ',' ORDER BY a.atom_index))
+            FROM atomic_properties a WHERE a.calculation_id = c.id),
+           (SELECT count(*) FROM events e
+            WHERE e.subject_type = 'Calculation' AND e.subject_id = c.id AND e.type = 'created')
+    FROM calculations c WHERE c.id = ANY($1::bigint[])
+"""
 ELEMENTS = ("C", "H", "H", "H", "O", "N")
-MUTATION = "mutation"
+ROWS = "mutation (rows)"
+COLUMNS = "mutation (columns)"
 EXECUTEMANY = "executemany"
 FUNCTION = "write function"
+
+
+class WrongRows(Exception):
+    """A write stored other rows than it was given."""
+
 
 # One write: returns the row id of the calculation it made.
 Write = Callable[[], Awaitable[int]]
@@ -100,10 +131,18 @@ def row_id(global_id: str) -> int:
     return int(GlobalID.from_id(global_id).node_id)
 
 
-def mutation_write(client: httpx.AsyncClient, molecule: str, atoms: list[dict[str, Any]]) -> Write:
-    """createCalculation with the atoms; the request body is encoded once, untimed, as a
-    client would have it ready."""
-    variables = {"input": {"moleculeId": molecule, "energy": -5.105, "atomicProperties": atoms}}
+def columns(atoms: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """The atoms as `atomicPropertyColumns`: one list per field."""
+    return {name: [atom[name] for atom in atoms] for name in atoms[0]} if atoms else {}
+
+
+def mutation_write(
+    client: httpx.AsyncClient, molecule: str, atoms: list[dict[str, Any]], *, columnar: bool
+) -> Write:
+    """createCalculation with the atoms as a list of objects or as columns; the request
+    body is encoded once, untimed, as a client would have it ready."""
+    given = {"atomicPropertyColumns": columns(atoms)} if columnar else {"atomicProperties": atoms}
+    variables = {"input": {"moleculeId": molecule, "energy": -5.105, **given}}
     body = json.dumps({"query": CREATE_CALCULATION, "variables": variables}).encode()
 
     async def write() -> int:
@@ -116,12 +155,13 @@ def mutation_write(client: httpx.AsyncClient, molecule: str, atoms: list[dict[st
 def floor_write(
     connection: asyncpg.Connection, molecule: int, atoms: list[dict[str, Any]]
 ) -> Write:
-    """The same rows with asyncpg: the calculation, then one executemany of its atoms, in
-    one transaction. Each atom's values are encoded as JSON inside the timing, as the
-    server has to."""
+    """The same rows with asyncpg, in one transaction: the molecule's look-up, the
+    calculation, one executemany of its atoms and the calculation's created event. Each
+    atom's values are encoded as JSON inside the timing, as the server has to."""
 
     async def write() -> int:
         async with connection.transaction():
+            await connection.fetchval(FLOOR_MOLECULE, molecule)
             calculation: int = await connection.fetchval(FLOOR_CALCULATION, molecule, -5.105)
             await connection.executemany(
                 FLOOR_ATOMS,
@@ -136,6 +176,15 @@ def floor_write(
                     for a in atoms
                 ],
             )
+            payload = {
+                "id": calculation,
+                "molecule_id": molecule,
+                "method": "GFN2-xTB",
+                "status": "PENDING",
+                "energy": -5.105,
+                "atomic_properties": len(atoms),
+            }
+            await connection.execute(FLOOR_EVENT, calculation, json.dumps(payload))
         return calculation
 
     return write
@@ -147,11 +196,15 @@ def function_write(
     """The write function the mutation calls, in this process without GraphQL or HTTP:
     what the write layer costs by itself."""
 
+    given = columns(atoms)
+
     async def write() -> int:
-        specs = [
-            Atom(index=a["atomIndex"], element=a["element"], charge=a["charge"], values=a["values"])
-            for a in atoms
-        ]
+        specs = AtomColumns(
+            index=given["atomIndex"],
+            element=given["element"],
+            charge=given["charge"],
+            values=given["values"],
+        )
         async with sessionmaker() as session, transaction(session, "bench") as writer:
             calculation = await create_calculation(
                 writer, molecule_id=molecule, results=Results(energy=-5.105), atoms=specs
@@ -165,7 +218,7 @@ async def measure(
     size: int, repetitions: int, ways: dict[str, Write], connection: asyncpg.Connection
 ) -> Result:
     """Each way once to warm up, then `repetitions` rounds of each way in turn; checks that
-    every write stored all its atoms."""
+    every write stored all its atoms, the same atoms, and one created event."""
     print(f"measuring {size} atoms ...", file=sys.stderr, flush=True)
     for write in ways.values():
         await write()
@@ -176,9 +229,16 @@ async def measure(
             started = time.perf_counter()
             calculations.append(await write())
             seconds[way].append(time.perf_counter() - started)
-    counts = dict(await connection.fetch(COUNT_ATOMS, calculations))
-    if sorted(counts.values()) != [size] * len(calculations):
-        raise RuntimeError(f"expected {size} atoms per calculation, found {counts}")
+    stored = await connection.fetch(STORED, calculations)
+    if len(stored) != len(calculations):
+        raise WrongRows(f"{len(calculations)} calculations written, {len(stored)} stored")
+    for calculation, atoms, digest, created in stored:
+        if atoms != size or created != 1 or digest != stored[0][2]:
+            raise WrongRows(
+                f"calculation {calculation} has {atoms} atoms (expected {size}), {created} "
+                f"created events (expected 1), and atoms digest {digest} (the first "
+                f"calculation's: {stored[0][2]})"
+            )
     return Result(
         atoms=size,
         repetitions=repetitions,
@@ -199,7 +259,8 @@ async def benchmark(url: str, base_url: str, args: argparse.Namespace) -> list[R
             for size in args.sizes:
                 atoms = [atom(index) for index in range(size)]
                 ways = {
-                    MUTATION: mutation_write(client, molecule, atoms),
+                    ROWS: mutation_write(client, molecule, atoms, columnar=False),
+                    COLUMNS: mutation_write(client, molecule, atoms, columnar=True),
                     EXECUTEMANY: floor_write(connection, row_id(molecule), atoms),
                     FUNCTION: function_write(create_sessionmaker(engine), row_id(molecule), atoms),
                 }
@@ -212,22 +273,24 @@ async def benchmark(url: str, base_url: str, args: argparse.Namespace) -> list[R
 
 def markdown(results: list[Result]) -> str:
     lines = [
-        "| atoms (N) | mutation rows/s | executemany rows/s | ratio | mutation ms "
-        "| executemany ms | write function rows/s |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "| atoms (N) | rows: rows/s | columns: rows/s | executemany rows/s | rows ratio "
+        "| columns ratio | rows ms | columns ms | executemany ms | write function rows/s |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
-        ratio = r.milliseconds[EXECUTEMANY] / r.milliseconds[MUTATION]
+        ms = r.milliseconds
         lines.append(
-            f"| {r.atoms} | {r.rows_per_second(MUTATION)} | {r.rows_per_second(EXECUTEMANY)} "
-            f"| {ratio:.2f} | {r.milliseconds[MUTATION]} | {r.milliseconds[EXECUTEMANY]} "
-            f"| {r.rows_per_second(FUNCTION)} |"
+            f"| {r.atoms} | {r.rows_per_second(ROWS)} | {r.rows_per_second(COLUMNS)} "
+            f"| {r.rows_per_second(EXECUTEMANY)} | {ms[EXECUTEMANY] / ms[ROWS]:.2f} "
+            f"| {ms[EXECUTEMANY] / ms[COLUMNS]:.2f} | {ms[ROWS]} | {ms[COLUMNS]} "
+            f"| {ms[EXECUTEMANY]} | {r.rows_per_second(FUNCTION)} |"
         )
     repetitions = results[0].repetitions if results else 0
     lines += [
         "",
-        f"medians of {repetitions} writes per way after one warm-up; ratio = mutation rows/s "
-        "/ executemany rows/s",
+        f"medians of {repetitions} writes per way after one warm-up; rows = createCalculation "
+        "with atomicProperties, columns = with atomicPropertyColumns; ratio = the mutation's "
+        "rows/s / executemany's",
     ]
     return "\n".join(lines)
 
@@ -251,7 +314,11 @@ def main() -> int:
     args = parser.parse_args()
 
     with scratch_server(args.database_url, DATABASE, 1, migrate) as (url, base_url, _):
-        results = asyncio.run(benchmark(url, base_url, args))
+        try:
+            results = asyncio.run(benchmark(url, base_url, args))
+        except WrongRows as error:
+            print(f"wrong rows stored: {error}", file=sys.stderr)
+            return 1
     print_report(markdown(results), [asdict(result) for result in results], args.json)
     return 0
 
