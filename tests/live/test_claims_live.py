@@ -1,14 +1,17 @@
 """Claims, renewals, expiries and releases as dashboards see them: each writes an event
-that reaches the run's subscribers."""
+that reaches the run's subscribers. Each test runs against claims and renewals sent as one
+statement and against the reference's steps."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from scimeta.writes import claims
 from tests.conftest import GraphQLClient
 from tests.live.conftest import LiveServer, Subscriber, serving
 from tests.live.test_subscriptions import RUN_CHANGED, new_run, newest_sequence, row_id
@@ -26,6 +29,13 @@ RELEASE = """
 mutation($lease: String!) {
   releaseRun(input: {lease: $lease, status: SUCCEEDED, phase: DONE}) { run { id status } }
 }"""
+
+
+@pytest.fixture(autouse=True, params=["one statement", "steps"])
+def claim_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setattr(claims, "ONE_STATEMENT", request.param == "one statement")
+    path: str = request.param
+    return path
 
 
 async def claim(http: GraphQLClient, run: dict[str, Any], seconds: int = 600) -> dict[str, Any]:

@@ -4,6 +4,9 @@ longer touch the run.
 
 Claims must commit to be seen by other claimers, so these tests use the committed
 database. Each test names its runs with a fresh prefix and claims only runs with it.
+
+Every test runs twice: against the claims and renewals sent as one statement (the
+default) and against the reference's steps, so that the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.schema import CreateIndex, DropIndex
 
 from scimeta import models
+from scimeta.writes import claims
 from scimeta.writes.claims import expire_leases
 from scimeta.writes.transaction import transaction
 from tests.conftest import GraphQLClient
@@ -50,6 +54,14 @@ CLAIMS = 200
 WORKERS = 10
 
 
+@pytest.fixture(autouse=True, params=["one statement", "steps"])
+def claim_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test against both ways of writing a claim or renewal."""
+    monkeypatch.setattr(claims, "ONE_STATEMENT", request.param == "one statement")
+    path: str = request.param
+    return path
+
+
 @pytest.fixture
 def prefix() -> str:
     # no "_" or "%": the prefix is used in a LIKE pattern
@@ -63,22 +75,28 @@ async def committed_session(committed_engine: AsyncEngine) -> AsyncIterator[Asyn
 
 
 async def claim(
-    graphql: GraphQLClient, worker: str, prefix: str, lease_seconds: int = 60
+    graphql: GraphQLClient,
+    worker: str,
+    prefix: str,
+    lease_seconds: int = 60,
+    statuses: list[str] | None = None,
 ) -> dict[str, Any] | None:
-    data = await graphql.data(
-        CLAIM,
-        input={
-            "worker": worker,
-            "leaseSeconds": lease_seconds,
-            "where": {"name": {"ilike": f"{prefix}%"}},
-        },
-    )
+    input: dict[str, Any] = {
+        "worker": worker,
+        "leaseSeconds": lease_seconds,
+        "where": {"name": {"ilike": f"{prefix}%"}},
+    }
+    if statuses is not None:
+        input["statuses"] = statuses
+    data = await graphql.data(CLAIM, input=input)
     lease: dict[str, Any] | None = data["claimRun"]["lease"]
     return lease
 
 
-async def claimed(graphql: GraphQLClient, worker: str, prefix: str) -> dict[str, Any]:
-    lease = await claim(graphql, worker, prefix)
+async def claimed(
+    graphql: GraphQLClient, worker: str, prefix: str, statuses: list[str] | None = None
+) -> dict[str, Any]:
+    lease = await claim(graphql, worker, prefix, statuses=statuses)
     assert lease is not None
     return lease
 
@@ -207,7 +225,10 @@ async def test_a_claim_makes_the_run_running_with_a_lease_from_the_database_cloc
     }
 
 
-@pytest.mark.parametrize("name", ["uq_runs_lease_token", "ix_runs_pending_created_at_id"])
+@pytest.mark.parametrize(
+    "name",
+    ["uq_runs_lease_token", "ix_runs_pending_created_at_id", "ix_runs_retry_status_created_at_id"],
+)
 async def test_the_migrated_claim_index_is_the_models(
     connection: AsyncConnection, name: str
 ) -> None:
@@ -482,6 +503,8 @@ def release_input(**changes: Any) -> Callable[[str, str], tuple[str, dict[str, A
         (claim_input(leaseSeconds=86_401), "leaseSeconds", "leaseSeconds is 86401"),
         (claim_input(worker=""), "worker", "worker must not be empty"),
         (claim_input(worker="w" * 256), "worker", "at most 255 fit"),
+        (claim_input(statuses=[]), "statuses", "statuses is none; a claim takes runs"),
+        (claim_input(statuses=["PENDING", "SUCCEEDED"]), "statuses", "statuses is PENDING, SUC"),
         (renew_input(leaseSeconds=0), "leaseSeconds", "1 to 86400 seconds"),
         (renew_input(lease="not-a-token"), "lease", "is not a lease token"),
         (release_input(lease="42"), "lease", "is not a lease token"),
@@ -553,3 +576,215 @@ async def test_setting_a_claimed_runs_status_ends_its_lease(
     }
     # queued again, the run is claimable: its old lease does not hold it
     assert (again["run"]["id"], again["run"]["attempt"]) == (run_id, 2)
+
+
+# --- retries: claims that take FAILED and CANCELLED runs -----------------------------------
+
+RUN_BY_NAME = "query($name: String) { runs(where: {name: {eq: $name}}) { nodes { id } } }"
+SET_STATUS = """
+mutation($id: ID!, $status: Status!) { setRunStatus(input: {id: $id, status: $status}) {
+  run { id status } } }"""
+
+
+async def ended(graphql: GraphQLClient, prefix: str, status: str, worker: str = "w0") -> str:
+    """A run of `prefix` claimed once and released as `status`; returns its id."""
+    lease = await claimed(graphql, worker, prefix)
+    error = {"type": "RuntimeError"} if status == "FAILED" else None
+    await graphql.data(
+        RELEASE,
+        input={"lease": lease["token"], "status": status}
+        | ({"error": error} if error is not None else {}),
+    )
+    run_id: str = lease["run"]["id"]
+    return run_id
+
+
+@pytest.mark.parametrize("status", ["FAILED", "CANCELLED"])
+async def test_a_retry_claim_moves_the_run_through_pending_to_running_at_the_next_attempt(
+    committed_graphql: GraphQLClient, prefix: str, status: str
+) -> None:
+    await create_runs(committed_graphql, prefix, 1)
+    run_id = await ended(committed_graphql, prefix, status)
+    # the default claim leaves it alone: a finished run is retried only when asked for
+    assert await claim(committed_graphql, "worker-1", prefix) is None
+    before = await events_of(committed_graphql, run_id)
+
+    lease = await claimed(committed_graphql, "worker-1", prefix, statuses=[status])
+
+    run = lease["run"]
+    assert run["id"] == run_id
+    assert (run["status"], run["attempt"], run["claimedBy"]) == ("RUNNING", 2, "worker-1")
+    assert run["endedAt"] is None
+    assert datetime.fromisoformat(lease["expiresAt"]) - datetime.fromisoformat(
+        run["startedAt"]
+    ) == timedelta(seconds=60)
+    data = await committed_graphql.data(
+        "query($id: ID!) { node(id: $id) { ... on Run { status attempt error version } } }",
+        id=run_id,
+    )
+    assert data["node"]["status"] == "RUNNING"
+    assert data["node"]["attempt"] == 2
+    assert data["node"]["error"] is None
+    events = (await events_of(committed_graphql, run_id))[len(before) :]
+    assert events == [
+        {
+            "type": "status_changed",
+            "actor": events[0]["actor"],
+            "payload": {"from": status, "to": "PENDING"},
+        },
+        {
+            "type": "status_changed",
+            "actor": events[0]["actor"],
+            "payload": {"from": "PENDING", "to": "RUNNING"},
+        },
+        {
+            "type": "claimed",
+            "actor": events[0]["actor"],
+            "payload": {"worker": "worker-1", "attempt": 2, "leaseExpiresAt": lease["expiresAt"]},
+        },
+    ]
+
+
+async def test_a_retry_claim_writes_the_events_of_set_run_status_and_a_claim(
+    committed_graphql: GraphQLClient, committed_session: AsyncSession, prefix: str
+) -> None:
+    """The same retry made by hand (setRunStatus PENDING, then a default claim) and by one
+    claim with statuses [FAILED] leaves the same events and the same run."""
+    by_hand_prefix, by_claim_prefix = f"{prefix}a-", f"{prefix}b-"
+    await create_runs(committed_graphql, by_hand_prefix, 1)
+    await create_runs(committed_graphql, by_claim_prefix, 1)
+    by_hand = await ended(committed_graphql, by_hand_prefix, "FAILED")
+    by_claim = await ended(committed_graphql, by_claim_prefix, "FAILED")
+    counts = {
+        run_id: len(await events_of(committed_graphql, run_id)) for run_id in (by_hand, by_claim)
+    }
+
+    await committed_graphql.data(SET_STATUS, id=by_hand, status="PENDING")
+    hand_lease = await claimed(committed_graphql, "worker-1", by_hand_prefix)
+    claim_lease = await claimed(committed_graphql, "worker-1", by_claim_prefix, ["FAILED"])
+
+    def comparable(events: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+        return [
+            (e["type"], {k: v for k, v in e["payload"].items() if k != "leaseExpiresAt"})
+            for e in events
+        ]
+
+    hand_events = (await events_of(committed_graphql, by_hand))[counts[by_hand] :]
+    claim_events = (await events_of(committed_graphql, by_claim))[counts[by_claim] :]
+    assert comparable(hand_events) == comparable(claim_events)
+    assert types(claim_events) == ["status_changed", "status_changed", "claimed"]
+    fields = ("status", "attempt", "claimedBy", "endedAt")
+    assert {f: hand_lease["run"][f] for f in fields} == {f: claim_lease["run"][f] for f in fields}
+    # the failure left behind is stored the same way (setRunStatus keeps a JSON null)
+    stored = await committed_session.execute(
+        text("SELECT name, error IS NULL, error::text FROM runs WHERE name LIKE :like"),
+        {"like": f"{prefix}%"},
+    )
+    (_, *hand_error), (_, *claim_error) = sorted(tuple(row) for row in stored)
+    assert hand_error == claim_error
+
+
+async def test_two_claimers_racing_for_one_failed_run_one_wins(
+    committed_graphql: GraphQLClient, prefix: str
+) -> None:
+    await create_runs(committed_graphql, prefix, 1)
+    run_id = await ended(committed_graphql, prefix, "FAILED")
+
+    first, second = await asyncio.gather(
+        claim(committed_graphql, "worker-1", prefix, statuses=["FAILED"]),
+        claim(committed_graphql, "worker-2", prefix, statuses=["FAILED"]),
+    )
+
+    leases = [lease for lease in (first, second) if lease is not None]
+    assert len(leases) == 1
+    assert (leases[0]["run"]["id"], leases[0]["run"]["attempt"]) == (run_id, 2)
+    events = await events_of(committed_graphql, run_id)
+    assert types(events).count("claimed") == 2  # the first claim and the one retry
+
+
+async def test_the_loser_of_a_race_for_a_failed_run_gets_the_next_eligible_run(
+    committed_graphql: GraphQLClient, prefix: str
+) -> None:
+    await create_runs(committed_graphql, prefix, 1)
+    failed = await ended(committed_graphql, prefix, "FAILED")
+    (queued,) = await create_runs(committed_graphql, f"{prefix}q-", 1)
+
+    leases = await asyncio.gather(
+        *(
+            claim(committed_graphql, f"worker-{n}", prefix, statuses=["FAILED", "PENDING"])
+            for n in range(3)
+        )
+    )
+
+    taken = sorted(
+        (lease["run"]["id"], lease["run"]["attempt"]) for lease in leases if lease is not None
+    )
+    queued_id = (await committed_graphql.data(RUN_BY_NAME, name=queued))["runs"]["nodes"][0]["id"]
+    assert taken == sorted([(failed, 2), (queued_id, 1)])
+    assert leases.count(None) == 1
+
+
+async def test_concurrent_retry_claimers_take_every_failed_run_exactly_once(
+    committed_graphql: GraphQLClient, committed_session: AsyncSession, prefix: str
+) -> None:
+    names = await create_runs(committed_graphql, prefix, 12)
+    for name in names:
+        await ended(committed_graphql, prefix, "FAILED", worker=name)
+
+    async def work(worker: str) -> list[dict[str, Any]]:
+        leases = []
+        while lease := await claim(committed_graphql, worker, prefix, statuses=["FAILED"]):
+            leases.append(lease)
+        return leases
+
+    results = await asyncio.gather(*(work(f"retrier-{n}") for n in range(4)))
+
+    taken = [lease["run"]["name"] for leases in results for lease in leases]
+    assert sorted(taken) == names
+    assert {lease["run"]["attempt"] for leases in results for lease in leases} == {2}
+    claims_per_run = await committed_session.execute(
+        select(models.Run.name)
+        .join(models.Event, models.Event.subject_id == models.Run.id)
+        .where(
+            models.Event.subject_type == "Run",
+            models.Event.type == "claimed",
+            models.Run.name.like(f"{prefix}%"),
+        )
+    )
+    assert Counter(claims_per_run.scalars()) == Counter({name: 2 for name in names})
+
+
+# Bounds, not pauses: a claim that skips a locked row answers at once; one that waited
+# for it would wait until the holder ends, which the test does only after the claim.
+NO_WAIT = 10.0
+
+
+@pytest.mark.parametrize("statuses", [None, ["FAILED"]])
+async def test_a_claim_does_not_wait_for_a_run_another_transaction_holds(
+    committed_graphql: GraphQLClient,
+    committed_engine: AsyncEngine,
+    prefix: str,
+    statuses: list[str] | None,
+) -> None:
+    names = await create_runs(committed_graphql, prefix, 2)
+    if statuses is not None:
+        for name in names:
+            await ended(committed_graphql, prefix, "FAILED", worker=name)
+    held, free = names
+
+    async with committed_engine.connect() as holder, holder.begin():
+        await holder.execute(select(models.Run.id).where(models.Run.name == held).with_for_update())
+        lease = await asyncio.wait_for(
+            claim(committed_graphql, "worker-1", prefix, statuses=statuses), NO_WAIT
+        )
+        assert lease is not None
+        assert lease["run"]["name"] == free
+        assert (
+            await asyncio.wait_for(
+                claim(committed_graphql, "worker-2", prefix, statuses=statuses), NO_WAIT
+            )
+            is None
+        )
+
+    # the holder is gone: the run it held is claimable again
+    assert (await claimed(committed_graphql, "worker-3", prefix, statuses))["run"]["name"] == held

@@ -7,24 +7,52 @@ act on a run that was given to another worker meanwhile: its token no longer mat
 
 A lease that expired is taken back either by the next claim that reaches the run or by
 `expire_leases`, whichever comes first; both write a `lease_expired` event.
+
+A claim may also take a FAILED or CANCELLED run, to retry it: the run goes FAILED ->
+PENDING -> RUNNING in the same step, with the events `setRunStatus` would write for each.
+
+Each write exists twice. The steps (`ONE_STATEMENT = False`) are the reference: the ORM
+locks the run, changes it, and `Writer.publish` writes the events, one statement after
+another inside a transaction. The default sends each claim and renewal as one statement
+in its own implicit transaction: it locks, changes the run, inserts the events and
+notifies, taking the event log's lock in that statement. A claim then holds the event
+log's lock only while PostgreSQL finishes the statement and commits, never while the
+server's Python gets round to sending COMMIT, and that lock is what every writer of the
+database waits for. Both write the same rows and events; the tests run against both.
 """
 
 from __future__ import annotations
 
+import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
+    Interval,
     Select,
+    String,
+    Text,
     and_,
     bindparam,
+    case,
+    cast,
+    func,
+    insert,
+    literal,
+    literal_column,
     select,
     true,
     tuple_,
+    union_all,
+    update,
 )
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import aliased
 
 from scimeta import models
 from scimeta.auth.policy import Action, Forbidden
@@ -34,16 +62,34 @@ from scimeta.models import RunPhase, Status
 from scimeta.writes.core import MetricValue, record_metrics
 from scimeta.writes.lifecycle import set_phase, set_status
 from scimeta.writes.runs import NAME_LENGTH, checked_text, clear_lease, move_run_status
-from scimeta.writes.transaction import Writer, global_id, json_value
+from scimeta.writes.transaction import (
+    EVENT_LOG_LOCK,
+    EVENTS_CHANNEL,
+    Writer,
+    global_id,
+    json_value,
+)
 
 MAX_LEASE_SECONDS = 86_400
 RELEASE_STATUSES = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.PENDING)
+# What a claim takes unless told otherwise: queued runs, and running ones whose lease
+# expired. FAILED and CANCELLED runs are taken only when asked for, as retries.
+DEFAULT_CLAIM_STATUSES = (Status.PENDING, Status.RUNNING)
+CLAIMABLE_STATUSES = frozenset({Status.PENDING, Status.RUNNING, Status.FAILED, Status.CANCELLED})
+RETRIED_STATUSES = (Status.FAILED, Status.CANCELLED)
+
+# Whether claims and renewals are sent as one statement each (the default) or as the
+# reference's steps; `SCIMETA_CLAIMS_IN_STEPS=1` selects the steps in a server, to
+# measure one against the other.
+ONE_STATEMENT = os.environ.get("SCIMETA_CLAIMS_IN_STEPS", "") not in {"1", "true", "yes"}
 
 Run = models.Run
 
 # Rendered into the SQL rather than bound, so that the planner can match the partial
 # index of queued runs even in a prepared statement's generic plan.
 _PENDING = bindparam("pending", Status.PENDING, type_=Run.status.type, literal_execute=True)
+_JSON_NULL = literal_column("'null'::jsonb", JSONB)
+_RUNNING = bindparam("running", Status.RUNNING, type_=Run.status.type, literal_execute=True)
 
 
 def lease_duration(seconds: int) -> timedelta:
@@ -67,18 +113,37 @@ def lease_token(text: str) -> uuid.UUID:
         ) from None
 
 
+def claim_statuses(statuses: Iterable[Status] | None) -> frozenset[Status]:
+    """The statuses a claim may take runs in: RUNNING stands for a run whose lease
+    expired, FAILED and CANCELLED for a retry. None: the default, PENDING and RUNNING."""
+    if statuses is None:
+        return frozenset(DEFAULT_CLAIM_STATUSES)
+    chosen = frozenset(statuses)
+    if not chosen or not chosen <= CLAIMABLE_STATUSES:
+        given = ", ".join(sorted(s.value for s in chosen)) or "none"
+        raise BadUserInput(
+            f"statuses is {given}; a claim takes runs that are PENDING, RUNNING (with an "
+            "expired lease), FAILED or CANCELLED (retried): pass at least one of them, or "
+            "leave statuses out for PENDING and RUNNING.",
+            field="statuses",
+        )
+    return chosen
+
+
 async def claim_run(
     writer: Writer,
     *,
     worker: str,
     lease_seconds: int,
     condition: ColumnElement[bool] | None = None,
+    statuses: Iterable[Status] | None = None,
 ) -> models.Run | None:
-    """Lease the oldest claimable run that matches `condition` to `worker`; None if there
-    is none. Concurrent claimers skip each other's rows instead of waiting, so each gets a
-    different run."""
+    """Lease the oldest claimable run that matches `condition` and is in one of
+    `statuses` to `worker`; None if there is none. Concurrent claimers skip each other's
+    rows instead of waiting, so each gets a different run."""
     checked_text(worker, "worker", NAME_LENGTH)
     duration = lease_duration(lease_seconds)
+    sources = claim_statuses(statuses)
     studies = writer.studies_allowed()
     if studies == [] and writer.access is not None:
         raise Forbidden(
@@ -91,12 +156,28 @@ async def claim_run(
         # only runs the caller may work on: a viewer elsewhere must not block the queue
         allowed = key_in(Run.study_id, studies)
         condition = allowed if condition is None else and_(condition, allowed)
+    if ONE_STATEMENT:
+        return await _claim_in_one_statement(writer, worker, duration, condition, sources)
+    return await _claim_in_steps(writer, worker, duration, condition, sources)
+
+
+async def _claim_in_steps(
+    writer: Writer,
+    worker: str,
+    duration: timedelta,
+    condition: ColumnElement[bool] | None,
+    sources: frozenset[Status],
+) -> models.Run | None:
+    """The reference: lock the run, change it through the ORM, and leave the events to
+    `Writer.publish`."""
     now = await writer.now()
-    run = await _oldest_claimable(writer, condition, now)
+    run = await _oldest_claimable(writer, condition, now, sources)
     if run is None:
         return None
     if run.status == Status.RUNNING:
         _take_back(writer, run)
+    elif run.status in RETRIED_STATUSES:
+        await move_run_status(writer, run, Status.PENDING)
     run.claimed_by = worker
     run.lease_token = uuid.uuid4()
     run.lease_expires_at = now + duration
@@ -114,15 +195,35 @@ async def claim_run(
     return run
 
 
+def _claimable(status: Status, now: ColumnElement[datetime]) -> ColumnElement[bool]:
+    """The runs in `status` a claim may take. Each status is its own index-ordered
+    lookup, as no index orders one query with an OR: queued runs by
+    ix_runs_pending_created_at_id, expired leases by ix_runs_lease_expires_at (few: the
+    sweeper takes them back), failed and cancelled runs by ix_runs_status_created_at."""
+    if status == Status.PENDING:
+        return and_(Run.status == _PENDING, Run.lease_token.is_(None))
+    if status == Status.RUNNING:
+        return and_(Run.status == _RUNNING, Run.lease_expires_at < now)
+    return Run.status == bindparam(
+        f"claimable_{status.value.lower()}", status, type_=Run.status.type, literal_execute=True
+    )
+
+
+# The order the lookups run in: the small sets first, so that the queue, the largest,
+# is searched only for runs older than what they found.
+_LOOKUP_ORDER = (Status.RUNNING, Status.FAILED, Status.CANCELLED, Status.PENDING)
+
+
 async def _oldest_claimable(
-    writer: Writer, condition: ColumnElement[bool] | None, now: datetime
+    writer: Writer,
+    condition: ColumnElement[bool] | None,
+    now: datetime,
+    sources: frozenset[Status],
 ) -> models.Run | None:
-    """Two index-ordered lookups instead of one query with an OR, which no index orders:
-    runs whose lease expired (few, as the sweeper takes them back; by
-    ix_runs_lease_expires_at), then queued runs older than that one (by
-    ix_runs_pending_created_at_id). Each locks at most one row. When both find a run the
-    expired one stays locked, unused, until this transaction ends; other claimers skip it
-    meanwhile and take the next."""
+    """One index-ordered lookup per status, each for a run older than the ones before it
+    found; each locks at most one row. A run found and then beaten by an older one stays
+    locked, unused, until this transaction ends; other claimers skip it meanwhile and
+    take the next."""
     candidates = (
         select(Run)
         .where(condition if condition is not None else true())
@@ -131,19 +232,215 @@ async def _oldest_claimable(
         .with_for_update(skip_locked=True, key_share=True)
         .execution_options(populate_existing=True)
     )
-    expired = await _first(
-        writer, candidates.where(Run.status == Status.RUNNING, Run.lease_expires_at < now)
-    )
-    queued = candidates.where(Run.status == _PENDING, Run.lease_token.is_(None))
-    if expired is not None:
-        queued = queued.where(
-            tuple_(Run.created_at, Run.id) < tuple_(expired.created_at, expired.id)
-        )
-    return await _first(writer, queued) or expired
+    oldest: models.Run | None = None
+    for status in _LOOKUP_ORDER:
+        if status not in sources:
+            continue
+        lookup = candidates.where(_claimable(status, literal(now)))
+        if oldest is not None:
+            lookup = lookup.where(
+                tuple_(Run.created_at, Run.id) < tuple_(oldest.created_at, oldest.id)
+            )
+        oldest = await _first(writer, lookup) or oldest
+    return oldest
 
 
 async def _first(writer: Writer, statement: Select[models.Run]) -> models.Run | None:
     return (await writer.session.scalars(statement)).one_or_none()
+
+
+async def _claim_in_one_statement(
+    writer: Writer,
+    worker: str,
+    duration: timedelta,
+    condition: ColumnElement[bool] | None,
+    sources: frozenset[Status],
+) -> models.Run | None:
+    """The claim as one statement in an implicit transaction of its own (see the module
+    docstring): the same lookups, the same change and the same events as the steps."""
+    await _outside_a_transaction(writer)
+    statement = _claim_statement(
+        worker, uuid.uuid4(), duration, writer.actor, condition, sources
+    ).execution_options(populate_existing=True)
+    run: models.Run | None = (await writer.session.scalars(statement)).one_or_none()
+    return run
+
+
+async def _outside_a_transaction(writer: Writer) -> None:
+    """Send this write's statement without BEGIN and COMMIT: PostgreSQL runs it as a
+    transaction of its own and commits it before it answers. It must be the write's
+    first and only statement (the session's connection is taken for it here). A session
+    joined to a transaction its owner began (bound to a connection in one) runs the
+    statement in that transaction instead, which commits when its owner commits."""
+    bind = writer.session.bind
+    if isinstance(bind, AsyncConnection) and bind.in_transaction():
+        return
+    await writer.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
+def _iso_timestamp(moment: ColumnElement[datetime]) -> ColumnElement[str]:
+    """`moment` as `json_value` writes a datetime the database returned (Python's
+    isoformat of the UTC time, whole seconds without a fraction), so that the events of
+    both paths say the same and match the API's DateTime."""
+    utc = func.timezone("UTC", moment)
+    fraction = case(
+        (func.date_trunc("second", utc) == utc, ""),
+        else_=func.to_char(utc, ".US"),
+    )
+    return func.concat(func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS'), fraction, "+00:00")
+
+
+def _claim_statement(
+    worker: str,
+    token: uuid.UUID,
+    duration: timedelta,
+    actor: str,
+    condition: ColumnElement[bool] | None,
+    sources: frozenset[Status],
+) -> Select[models.Run]:
+    """WITH the lookups (one per status, each locking at most one run with SKIP LOCKED),
+    the oldest of them picked, the run updated, the event log's lock taken (only if a run
+    was claimed), its events inserted in order, and one NOTIFY with the newest sequence:
+    the claimed run, or no row.
+
+    The lock is taken in a CTE that reads the updated run, and the events are inserted
+    from a join with it, so their sequence numbers are drawn under the lock, as in
+    `Writer.publish`."""
+    now = func.now()
+    where = condition if condition is not None else true()
+    lookups = [
+        select(
+            Run.id,
+            Run.created_at,
+            Run.status,
+            Run.claimed_by,
+            Run.lease_expires_at,
+            Run.attempt,
+        )
+        .where(where, _claimable(status, now))
+        .order_by(Run.created_at, Run.id)
+        .limit(1)
+        .with_for_update(skip_locked=True, key_share=True)
+        .cte(f"claimable_{status.value.lower()}")
+        for status in _LOOKUP_ORDER
+        if status in sources
+    ]
+    found = union_all(*(select(lookup) for lookup in lookups)).subquery("found")
+    picked = select(found).order_by(found.c.created_at, found.c.id).limit(1).cte("picked")
+    taken_back = picked.c.status == _RUNNING
+    retried = picked.c.status.in_([s.value for s in RETRIED_STATUSES])
+    claimed = (
+        update(Run)
+        .where(Run.id == picked.c.id)
+        .values(
+            status=Status.RUNNING,
+            claimed_by=bindparam("worker", worker, type_=String),
+            lease_token=bindparam("token", token, type_=Run.lease_token.type),
+            lease_expires_at=now + bindparam("duration", duration, type_=Interval),
+            attempt=Run.attempt + 1,
+            # a run taken over from an expired lease keeps running: it started before
+            started_at=case((taken_back, Run.started_at), else_=now),
+            ended_at=case((taken_back, Run.ended_at), else_=None),
+            # a retried run leaves its failure behind (its status_changed event keeps it),
+            # stored as the steps store it: the ORM writes None as a JSON null
+            error=case((retried, _JSON_NULL), else_=Run.error),
+        )
+        .returning(
+            *Run.__table__.c,
+            picked.c.status.label("previous_status"),
+            picked.c.claimed_by.label("previous_worker"),
+            picked.c.lease_expires_at.label("previous_expiry"),
+            picked.c.attempt.label("previous_attempt"),
+        )
+        .cte("claimed")
+    )
+    worker_text = cast(bindparam("worker_name", worker, type_=String), Text)
+
+    def event(
+        n: int, type: str, payload: ColumnElement[Any], when: ColumnElement[bool]
+    ) -> Select[Any]:
+        return select(
+            literal(n).label("n"),
+            claimed.c.id.label("subject_id"),
+            literal(type, String).label("type"),
+            payload.label("payload"),
+        ).where(when)
+
+    events = union_all(
+        event(
+            1,
+            "lease_expired",
+            func.jsonb_build_object(
+                "worker",
+                claimed.c.previous_worker,
+                "attempt",
+                claimed.c.previous_attempt,
+                "leaseExpiredAt",
+                _iso_timestamp(claimed.c.previous_expiry),
+            ),
+            claimed.c.previous_status == _RUNNING,
+        ),
+        event(
+            2,
+            "status_changed",
+            func.jsonb_build_object("from", claimed.c.previous_status, "to", Status.PENDING.value),
+            claimed.c.previous_status.in_([s.value for s in RETRIED_STATUSES]),
+        ),
+        event(
+            3,
+            "status_changed",
+            func.jsonb_build_object("from", Status.PENDING.value, "to", Status.RUNNING.value),
+            claimed.c.previous_status != _RUNNING,
+        ),
+        event(
+            4,
+            "claimed",
+            func.jsonb_build_object(
+                "worker",
+                worker_text,
+                "attempt",
+                claimed.c.attempt,
+                "leaseExpiresAt",
+                _iso_timestamp(claimed.c.lease_expires_at),
+            ),
+            true(),
+        ),
+    ).subquery("claim_events")
+    locked = (
+        select(func.pg_advisory_xact_lock(bindparam("lock", EVENT_LOG_LOCK, type_=BigInteger)))
+        .select_from(claimed)
+        .cte("locked")
+    )
+    inserted = (
+        insert(models.Event)
+        .from_select(
+            ["subject_type", "subject_id", "type", "actor", "payload"],
+            select(
+                literal("Run", String),
+                events.c.subject_id,
+                events.c.type,
+                bindparam("actor", actor, type_=String),
+                events.c.payload,
+            )
+            .select_from(locked)
+            .join(events, true())
+            .order_by(events.c.n),
+        )
+        .returning(models.Event.sequence)
+        .cte("inserted")
+    )
+    notified = (
+        select(
+            func.pg_notify(
+                bindparam("channel", EVENTS_CHANNEL, type_=String),
+                cast(func.max(inserted.c.sequence), Text),
+            ).label("notified")
+        )
+        .having(func.count() > 0)
+        .cte("notified")
+    )
+    run = aliased(Run, claimed)
+    return select(run).select_from(claimed).join(notified, true())
 
 
 async def renew_lease(writer: Writer, token: uuid.UUID, *, lease_seconds: int) -> models.Run:

@@ -50,6 +50,12 @@ class ClaimRunInput:
     where: RunWhere | None = strawberry.field(  # type: ignore[valid-type]
         default=None, description="Only runs that match all conditions; any run if not given."
     )
+    statuses: list[Status] | None = strawberry.field(
+        default=None,
+        description="Only runs in these statuses: PENDING (queued), RUNNING (whose lease "
+        "expired), FAILED or CANCELLED (retried: the run goes back to PENDING and on to "
+        "RUNNING in the same step). PENDING and RUNNING if not given.",
+    )
 
 
 @strawberry.type(description="The lease on the claimed run, if one could be claimed.")
@@ -101,10 +107,12 @@ class ReleaseRunPayload:
 class ClaimMutations:
     @strawberry.mutation(
         description="Claim the oldest claimable run that matches `where` (seed 004 "
-        "claim_next_run): a queued (PENDING) run, or a RUNNING one whose lease expired. "
-        "Concurrent claimers each get a different run. The run becomes RUNNING, its attempt "
-        "grows by one, and the lease returned proves the claim; renew it before it expires "
-        "or another worker may claim the run. The lease is null when nothing is claimable."
+        "claim_next_run): a queued (PENDING) run, or a RUNNING one whose lease expired, or "
+        "with `statuses` a FAILED or CANCELLED one to retry. Concurrent claimers each get a "
+        "different run, and none waits for a run another holds. The run becomes RUNNING, "
+        "its attempt grows by one, and the lease returned proves the claim; renew it before "
+        "it expires or another worker may claim the run. The lease is null when nothing is "
+        "claimable."
     )
     async def claim_run(self, info: WriteInfo, input: ClaimRunInput) -> ClaimRunPayload:
         condition = input.where.condition() if input.where is not None else None
@@ -114,6 +122,9 @@ class ClaimMutations:
                 worker=input.worker,
                 lease_seconds=input.lease_seconds,
                 condition=condition,
+                statuses=None
+                if input.statuses is None
+                else [models.Status(status.value) for status in input.statuses],
             )
         return ClaimRunPayload(lease=Lease.of(run) if run is not None else None)
 
