@@ -189,7 +189,7 @@ async def client(
 ) -> AsyncIterator[httpx.AsyncClient]:
     app = await started(create_app(sessionmaker=sessionmaker))
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
         yield client
 
 

@@ -136,7 +136,7 @@ async def engine(databases: DatabaseFactory) -> AsyncIterator[AsyncEngine]:
     engine = await databases.migrated_engine()
     app = await started(create_app(sessionmaker=create_sessionmaker(engine)))
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
         graphql = GraphQLClient(http)
         b = await seed_side(graphql, "B")
         a = await seed_side(graphql, "A")

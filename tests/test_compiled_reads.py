@@ -145,7 +145,7 @@ async def demo_engine(databases: DatabaseFactory) -> AsyncIterator[AsyncEngine]:
     await load_demo(engine, 1)
     app = await started(create_app(sessionmaker=create_sessionmaker(engine)))
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
         seed = GraphQLClient(http)
         made = await seed.data(SEED_OTHER_PROJECT, name=OTHER_PROJECT)
         project = made["createProject"]["project"]["id"]
@@ -285,10 +285,10 @@ async def both_ways(engine: AsyncEngine, known: Known) -> AsyncIterator[BothWays
                 await session.commit()
             async with (
                 httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=compiled_app), base_url="http://testserver"
+                    transport=httpx.ASGITransport(app=compiled_app), base_url="http://localhost"
                 ) as compiled,
                 httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=executor_app), base_url="http://testserver"
+                    transport=httpx.ASGITransport(app=executor_app), base_url="http://localhost"
                 ) as executor,
             ):
                 yield BothWays(compiled, executor, authorization)

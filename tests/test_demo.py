@@ -107,7 +107,7 @@ async def _deep_query_statements(engine: AsyncEngine) -> tuple[int, dict[str, An
     app = await started(create_app(sessionmaker=create_sessionmaker(engine)))
     with counting_statements(engine) as counter:
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             response = await client.post("/graphql", json={"query": DEEP})
     body: dict[str, Any] = response.json()
     assert "errors" not in body, body["errors"]

@@ -324,7 +324,7 @@ async def _run(engine: AsyncEngine, query: FrontendQuery) -> tuple[list[str], Da
     app = await started(create_app(sessionmaker=create_sessionmaker(engine)))
     with counting_statements(engine) as counter:
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             response = await client.post(
                 "/graphql",
                 json={"query": query.text, "variables": query.variables},

@@ -583,7 +583,7 @@ class Fuzzer:
                     app=create_app(sessionmaker=sessionmaker), raise_app_exceptions=False
                 )
                 async with httpx.AsyncClient(
-                    transport=transport, base_url="http://testserver"
+                    transport=transport, base_url="http://localhost"
                 ) as http:
                     # a lone surrogate goes out as the bytes of one: invalid UTF-8
                     response = await http.post(

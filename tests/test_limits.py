@@ -42,7 +42,7 @@ async def post(
     """Posts an operation as a client that takes `application/json`, to which errors before
     execution answer 200 unless they are refusals for a limit."""
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
         response = await http.post(
             "/graphql",
             json={"query": query, "variables": variables, "operationName": operation_name},

@@ -27,5 +27,5 @@ async def committed_graphql(committed_engine: AsyncEngine) -> AsyncIterator[Grap
     """A client whose every mutation commits; tests name their rows uniquely."""
     app = await started(create_app(sessionmaker=create_sessionmaker(committed_engine)))
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
         yield GraphQLClient(http)

@@ -33,7 +33,7 @@ async def serving(
 ) -> AsyncIterator[httpx.AsyncClient]:
     app = await started(create_app(Settings(limits=Limits(**limits)), sessionmaker=sessionmaker))
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
         yield client
 
 

@@ -17,14 +17,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
-from scimeta.auth.identity import AccessMode
 from scimeta.faults import READ_ONLY, WriteHealth
 from scimeta.live.hub import Hub
 from scimeta.live.sweeper import LeaseSweeper
 from scimeta.resolvers.admission import Turns
 from scimeta.resolvers.schema import schema
-from scimeta.server.authn import OPEN_NOTICE, TOKENS_NOTICE
+from scimeta.server.authn import access_notice
 from scimeta.server.database import create_engine, create_sessionmaker
+from scimeta.server.hosts import HostCheck
 from scimeta.server.http import GraphQLView, sessionmaker_of
 from scimeta.server.migrate import current_revision, head_revision
 from scimeta.server.settings import Settings
@@ -126,8 +126,8 @@ def create_app(
                 app.state.sessionmaker = create_sessionmaker(engine)
             else:
                 app.state.sessionmaker = sessionmaker
-            mode = await graphql.authenticator.start(app.state.sessionmaker, settings.host)
-            logger.info(OPEN_NOTICE if mode is AccessMode.OPEN else TOKENS_NOTICE)
+            decision = await graphql.authenticator.start(app.state.sessionmaker, settings.host)
+            logger.info(access_notice(decision, settings.allowed_hosts))
             hub = Hub(listener_connect_args(app.state.sessionmaker))
             hub.token_listeners.append(graphql.authenticator.tokens_changed)
             graphql.authenticator.listening = hub.connected.is_set
@@ -145,10 +145,14 @@ def create_app(
             gc.freeze()
             yield
 
+    # a page of another site must not reach a server that runs open (scimeta.server.hosts)
+    host_check = Middleware(
+        HostCheck, authenticator=graphql.authenticator, allowed_hosts=settings.allowed_hosts
+    )
     # a client that stalls in the middle of a body is answered 408 and let go
     # (scimeta.server.timeouts; the request head's own deadline is uvicorn's protocol's)
     body_timeout = Middleware(BodyTimeoutMiddleware, seconds=settings.limits.body_timeout_seconds)
-    app = Starlette(routes=routes, middleware=[body_timeout], lifespan=lifespan)
+    app = Starlette(routes=routes, middleware=[host_check, body_timeout], lifespan=lifespan)
     # what operations may ask for is checked where they run, which reach the application
     app.state.limits = settings.limits
     app.state.production = settings.production

@@ -24,12 +24,12 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scimeta import __version__
-from scimeta.auth.identity import AccessMode, OpenServerRefused, access_mode
+from scimeta.auth.identity import AccessDecision, OpenServerRefused, decide_access
 from scimeta.auth.tokens import Grant, NewToken, create_token, revoke_token
 from scimeta.errors import ClientError
 from scimeta.models import ApiToken, Project, Role, Study, TokenGrant
 from scimeta.server import migrate
-from scimeta.server.authn import OPEN_NOTICE, TOKENS_NOTICE
+from scimeta.server.authn import access_notice
 from scimeta.server.database import (
     DatabaseStartError,
     DatabaseURLError,
@@ -37,6 +37,7 @@ from scimeta.server.database import (
     resolve_database_url,
 )
 from scimeta.server.settings import (
+    ALLOWED_HOSTS_VARIABLE,
     DATABASE_URL_VARIABLE,
     HOST_VARIABLE,
     PRODUCTION_VARIABLE,
@@ -102,6 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=Settings.workers,
         help=f"worker processes (default: {Settings.workers})",
+    )
+    serve.add_argument(
+        "--allowed-host",
+        action="append",
+        metavar="NAME",
+        help="a host name requests may address the server by besides localhost, 127.0.0.1 "
+        f"and [::1]; repeat for more (also ${ALLOWED_HOSTS_VARIABLE}, comma-separated)",
     )
     serve.add_argument("--demo", action="store_true", help="load demo data before serving")
     serve.add_argument(
@@ -170,6 +178,8 @@ def serve_command(args: argparse.Namespace) -> int:
     settings = dataclasses.replace(
         _settings(args), host=args.host, port=args.port, workers=args.workers
     )
+    if args.allowed_host:
+        settings = dataclasses.replace(settings, allowed_hosts=tuple(args.allowed_host))
     if args.production:
         settings = dataclasses.replace(settings, production=True, graphiql=False)
         os.environ[PRODUCTION_VARIABLE] = "1"
@@ -177,13 +187,14 @@ def serve_command(args: argparse.Namespace) -> int:
     migrate.upgrade(url)
     if args.demo:
         _load_demo(url, args.scale)
-    mode = asyncio.run(_access_mode(url, settings.host))
+    decision = asyncio.run(_decide_access(url, settings.host))
     # worker processes build their application from the environment (see app_from_env)
     os.environ[DATABASE_URL_VARIABLE] = url
     os.environ[HOST_VARIABLE] = settings.host
+    os.environ[ALLOWED_HOSTS_VARIABLE] = ",".join(settings.allowed_hosts)
     address = f"http://{_url_host(settings.host)}:{settings.port}/graphql"
     print(f"scimeta serving GraphQL at {address}")
-    print(OPEN_NOTICE if mode is AccessMode.OPEN else TOKENS_NOTICE)
+    print(access_notice(decision, settings.allowed_hosts))
     if settings.production:
         print("production mode: no GraphiQL, introspection for admins only")
     if settings.graphiql:
@@ -198,6 +209,9 @@ def serve_command(args: argparse.Namespace) -> int:
         # WebSockets are closed with 1012 (service restart) at once: their clients resume
         # elsewhere with afterSequence; requests in flight get this long to finish
         timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds),
+        # a connection that sends no complete request head in time is answered 408 and
+        # closed (SCIMETA_HEAD_TIMEOUT_SECONDS, read by each worker process)
+        http="scimeta.server.timeouts:HeadTimeoutProtocol",
     )
     return 0
 
@@ -340,11 +354,11 @@ def _database_url(settings: Settings) -> str:
     return resolve_database_url(settings)
 
 
-async def _access_mode(url: str, host: str) -> AccessMode:
+async def _decide_access(url: str, host: str) -> AccessDecision:
     engine = create_engine(url, statement_timeout_seconds=0)
     try:
         async with AsyncSession(engine) as session:
-            return await access_mode(session, host)
+            return await decide_access(session, host)
     except OpenServerRefused as refused:
         raise CommandError(str(refused)) from None
     finally:

@@ -16,6 +16,8 @@ HOST_VARIABLE = "SCIMETA_HOST"
 PRODUCTION_VARIABLE = "SCIMETA_PRODUCTION"
 LEASE_SWEEP_VARIABLE = "SCIMETA_LEASE_SWEEP_SECONDS"
 COMPILED_READS_VARIABLE = "SCIMETA_COMPILED_READS"
+# names besides loopback that requests may address the server by, comma-separated
+ALLOWED_HOSTS_VARIABLE = "SCIMETA_ALLOWED_HOSTS"
 
 _FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 
@@ -53,7 +55,7 @@ class Limits:
     lock_timeout_seconds: float = 10.0
     # a session of the server left idle inside a transaction is ended after this long,
     # releasing its locks (SCIMETA_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS; 0: none)
-    idle_in_transaction_timeout_seconds: float = 60.0
+    idle_in_transaction_timeout_seconds: float = 15.0
     # an operation whose estimated cost reaches this is heavy (SCIMETA_HEAVY_COST): at
     # most SCIMETA_MAX_HEAVY_OPERATIONS of them run at once in a worker process, and the
     # rest wait their turn within their operation timeout, while lighter operations go
@@ -112,13 +114,17 @@ class Settings:
     # queries the planner can compile run as one SQL statement that builds their JSON;
     # off, the loader executor answers every operation
     compiled_reads: bool = True
+    # host names requests may address the server by besides localhost, 127.0.0.1 and
+    # [::1] (scimeta.server.hosts): checked while it runs open, and always once given
+    allowed_hosts: tuple[str, ...] = ()
     limits: Limits = field(default_factory=Limits)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Settings from `DATABASE_URL`, `SCIMETA_DATA_DIR`, `SCIMETA_HOST`,
         `SCIMETA_PRODUCTION`, `SCIMETA_GRAPHIQL`,
-        `SCIMETA_LEASE_SWEEP_SECONDS`, `SCIMETA_COMPILED_READS` and the `Limits` variables.
+        `SCIMETA_LEASE_SWEEP_SECONDS`, `SCIMETA_COMPILED_READS`, `SCIMETA_ALLOWED_HOSTS` and
+        the `Limits` variables.
 
         Worker processes started by uvicorn learn the database only through these
         variables, so an empty value counts as unset rather than as a URL.
@@ -127,6 +133,7 @@ class Settings:
         data_dir = env.get(DATA_DIR_VARIABLE)
         graphiql = env.get(GRAPHIQL_VARIABLE)
         sweep = env.get(LEASE_SWEEP_VARIABLE)
+        allowed_hosts = env.get(ALLOWED_HOSTS_VARIABLE, "")
         production = env.get(PRODUCTION_VARIABLE, "").strip().lower() not in {"", *_FALSE_WORDS}
         return cls(
             database_url=env.get(DATABASE_URL_VARIABLE) or None,
@@ -139,6 +146,7 @@ class Settings:
             if sweep
             else cls.lease_sweep_seconds,
             compiled_reads=env.get(COMPILED_READS_VARIABLE, "").strip().lower() not in _FALSE_WORDS,
+            allowed_hosts=tuple(name.strip() for name in allowed_hosts.split(",") if name.strip()),
             limits=Limits.from_env(env),
         )
 
