@@ -9,6 +9,7 @@ the form the client sent (`atomicProperties[3].element`, `atomicPropertyColumns.
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from strawberry.relay import GlobalID
 from scimeta import models
 from tests.conftest import GraphQLClient
 from tests.mutations.snapshots import assert_refused, database_state
+from tests.mutations.test_studies import participant_of
 from tests.test_fuzz import fuzz_settings
 
 CREATE_MOLECULE = """
@@ -56,11 +58,16 @@ def atom_input(form: str, atoms: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+# The list of objects each columnar input stands for.
+LISTS = {"atomicPropertyColumns": "atomicProperties", "cycleColumns": "cycles"}
+
+
 def as_rows(message: str) -> str:
     """A columnar error message with its names as the list of objects has them."""
-    return re.sub(r"(\w+)Columns\.(\w+)\[(\d+)\]", r"\1[\3].\2", message).replace(
-        "atomicProperty[", "atomicProperties["
-    )
+    for columns, rows in LISTS.items():
+        message = re.sub(rf"{columns}\.(\w+)\[(\d+)\]", rf"{rows}[\2].\1", message)
+        message = re.sub(rf"row (\d+) of {columns}", rf"{rows}[\1]", message)
+    return message
 
 
 async def stored_atoms(session: AsyncSession, calculation: str) -> list[tuple[Any, ...]]:
@@ -77,8 +84,11 @@ async def stored_atoms(session: AsyncSession, calculation: str) -> list[tuple[An
     return [tuple(row) for row in rows]
 
 
-async def stored_events(session: AsyncSession, subject: str) -> list[tuple[str, str, Any]]:
-    """The subject's events in order: type, actor and payload without the row's own id."""
+async def stored_events(
+    session: AsyncSession, subject: str, unlike: tuple[str, ...] = ()
+) -> list[tuple[str, str, Any]]:
+    """The subject's events in order: type, actor and payload without the row's own id and
+    the `unlike` keys, which differ between the rows compared."""
     rows = await session.execute(
         select(models.Event.type, models.Event.actor, models.Event.payload)
         .where(
@@ -88,7 +98,7 @@ async def stored_events(session: AsyncSession, subject: str) -> list[tuple[str, 
         .order_by(models.Event.sequence)
     )
     return [
-        (type_, actor, {key: value for key, value in payload.items() if key != "id"})
+        (type_, actor, {k: v for k, v in payload.items() if k != "id" and k not in unlike})
         for type_, actor, payload in rows
     ]
 
@@ -331,3 +341,218 @@ async def test_generated_atoms_give_the_same_result_both_ways(
     assert len(reference_atoms) == len(atoms)
     assert await stored_atoms(session, made[COLUMNS]) == reference_atoms
     assert await stored_events(session, made[COLUMNS]) == await stored_events(session, made[ROWS])
+
+
+SAVE_RECORDING = """
+mutation($input: SaveRecordingInput!) {
+  saveRecording(input: $input) { recording { id } }
+}"""
+CYCLE_FIELDS = ("index", "startSeconds", "endSeconds", "qcPassed", "attributes")
+RECORDING_KEY = {"kind": "AUDIO", "maneuver": "WALK", "knee": "LEFT", "passNumber": 1}
+
+
+def cycle_input(form: str, cycles: list[dict[str, Any]]) -> dict[str, Any]:
+    if form == ROWS:
+        return {"cycles": cycles}
+    empty = {"index": [], "startSeconds": [], "endSeconds": []}
+    return {"cycleColumns": columns_of(cycles, CYCLE_FIELDS) or empty}
+
+
+def sample_cycles(count: int, shift: float = 0.0) -> list[dict[str, Any]]:
+    cycles: list[dict[str, Any]] = []
+    for n in range(count):
+        cycle: dict[str, Any] = {
+            "index": count - 1 - n,
+            "startSeconds": n + shift,
+            "endSeconds": n + shift + (0.0 if n % 7 == 0 else 0.8),
+        }
+        if n % 3:
+            cycle["qcPassed"] = None if n % 3 == 1 else n % 2 == 0
+        if n % 4:
+            cycle["attributes"] = None if n % 4 == 1 else {"energy": n * 0.5}
+        cycles.append(cycle)
+    return cycles
+
+
+async def stored_cycles(session: AsyncSession, recording: str) -> list[tuple[Any, ...]]:
+    cycle = models.MovementCycle
+    rows = await session.execute(
+        select(
+            cycle.index, cycle.start_seconds, cycle.end_seconds, cycle.qc_passed, cycle.attributes
+        )
+        .where(cycle.recording_id == row_id(recording))
+        .order_by(cycle.index)
+    )
+    return [tuple(row) for row in rows]
+
+
+async def test_save_recording_stores_the_same_cycles_and_events_both_ways(
+    graphql: GraphQLClient, session: AsyncSession
+) -> None:
+    """Created, replaced and saved again unchanged (which writes nothing), each both ways."""
+    participants = {form: await participant_of(graphql, f"AOA-{form}") for form in (ROWS, COLUMNS)}
+    saves = [sample_cycles(40), sample_cycles(25, shift=0.25), sample_cycles(25, shift=0.25)]
+    made = {}
+    for cycles in saves:
+        for form in (ROWS, COLUMNS):
+            input = {"participantId": participants[form], **RECORDING_KEY}
+            body = await graphql.execute(
+                SAVE_RECORDING, input={**input, **cycle_input(form, cycles)}
+            )
+            assert "errors" not in body, body
+            made[form] = body["data"]["saveRecording"]["recording"]["id"]
+        reference = await stored_cycles(session, made[ROWS])
+        assert len(reference) == len(cycles)
+        assert await stored_cycles(session, made[COLUMNS]) == reference
+    events = await stored_events(session, made[ROWS], unlike=("participant_id",))
+    assert [event[0] for event in events] == ["created", "updated"]
+    assert events[1][2] == {"fields": ["cycles"], "cycles": 25}
+    assert await stored_events(session, made[COLUMNS], unlike=("participant_id",)) == events
+
+
+def _cycles_with(position: int, **changes: Any) -> list[dict[str, Any]]:
+    cycles = [
+        {"index": n, "startSeconds": n, "endSeconds": n + 0.5, "qcPassed": True, "attributes": {}}
+        for n in range(5)
+    ]
+    cycles[position] = {**cycles[position], **changes}
+    return cycles
+
+
+@pytest.mark.parametrize(
+    ("cycles", "names", "says"),
+    [
+        (
+            _cycles_with(3, index=1),
+            ("cycles[3].index", "cycleColumns.index[3]"),
+            "1 is given twice",
+        ),
+        (
+            _cycles_with(2, index=-2),
+            ("cycles[2].index", "cycleColumns.index[2]"),
+            "must be 0 or more",
+        ),
+        (
+            _cycles_with(4, endSeconds=3.5),
+            ("cycles[4]", "row 4 of cycleColumns"),
+            "ends (3.5 s) before it starts (4.0 s)",
+        ),
+        (
+            _cycles_with(1, attributes=[1]),
+            ("cycles[1].attributes", "cycleColumns.attributes[1]"),
+            "must be a JSON object",
+        ),
+    ],
+)
+async def test_a_bad_cycle_is_refused_alike_both_ways(
+    graphql: GraphQLClient,
+    session: AsyncSession,
+    cycles: list[dict[str, Any]],
+    names: tuple[str, str],
+    says: str,
+) -> None:
+    input = {"participantId": await participant_of(graphql), **RECORDING_KEY}
+    errors = {}
+    for form, name in zip((ROWS, COLUMNS), names, strict=True):
+        errors[form] = await assert_refused(
+            graphql,
+            session,
+            SAVE_RECORDING,
+            code="BAD_USER_INPUT",
+            says=f"{name} {says}" if "ends" in says else name,
+            input={**input, **cycle_input(form, cycles)},
+        )
+        assert says in errors[form]["message"]
+    assert as_rows(errors[COLUMNS]["message"]) == errors[ROWS]["message"]
+
+
+async def test_cycles_over_the_cap_of_other_lengths_or_given_twice_are_refused(
+    graphql: GraphQLClient, session: AsyncSession
+) -> None:
+    input = {"participantId": await participant_of(graphql), **RECORDING_KEY}
+    many = [{"index": n, "startSeconds": 0.0, "endSeconds": 1.0} for n in range(10_001)]
+    for form, field in ((ROWS, "cycles"), (COLUMNS, "cycleColumns")):
+        error = await assert_refused(
+            graphql,
+            session,
+            SAVE_RECORDING,
+            code="BAD_USER_INPUT",
+            says=f"{field} has 10001",
+            input={**input, **cycle_input(form, many)},
+        )
+        assert error["extensions"]["maximum"] == 10_000
+    short = {"index": [0, 1], "startSeconds": [0.0, 1.0], "endSeconds": [1.0]}
+    error = await assert_refused(
+        graphql,
+        session,
+        SAVE_RECORDING,
+        code="BAD_USER_INPUT",
+        says="cycleColumns.endSeconds has 1 entries but cycleColumns.index has 2",
+        input={**input, "cycleColumns": short},
+    )
+    assert error["extensions"]["field"] == "cycleColumns.endSeconds"
+    await assert_refused(
+        graphql,
+        session,
+        SAVE_RECORDING,
+        code="BAD_USER_INPUT",
+        says="as cycles or as cycleColumns, not both",
+        input={**input, "cycles": [], "cycleColumns": {**short, "endSeconds": [1.0, 2.0]}},
+    )
+
+
+# A cycle's end is its start plus a length, now and then a negative one.
+CYCLES = st.lists(
+    st.builds(
+        lambda start, length, cycle: {
+            **cycle,
+            "startSeconds": start,
+            "endSeconds": round(start + length, 3),
+        },
+        st.floats(0, 100, width=32),
+        st.floats(-1, 10, width=32),
+        st.fixed_dictionaries(
+            {"index": st.integers(min_value=-1, max_value=80)},
+            optional={"qcPassed": st.none() | st.booleans(), "attributes": VALUES},
+        ),
+    ),
+    max_size=6,
+)
+
+
+@fuzz_settings(40)
+@given(cycles=CYCLES)
+async def test_generated_cycles_give_the_same_result_both_ways(
+    graphql: GraphQLClient, session: AsyncSession, cycles: list[dict[str, Any]]
+) -> None:
+    """Both ways store the same cycles, or both refuse with the same error and write
+    nothing; each example saves a new recording each way."""
+    participants = {
+        form: await participant_of(graphql, f"AOA-{form}-{uuid.uuid4().hex[:8]}")
+        for form in (ROWS, COLUMNS)
+    }
+    before = await database_state(session)
+    bodies = {
+        form: await graphql.execute(
+            SAVE_RECORDING,
+            input={
+                "participantId": participants[form],
+                **RECORDING_KEY,
+                **cycle_input(form, cycles),
+            },
+        )
+        for form in (ROWS, COLUMNS)
+    }
+    event("refused" if "errors" in bodies[ROWS] else "stored")
+    if "errors" in bodies[ROWS]:
+        assert "errors" in bodies[COLUMNS], bodies
+        reference, columnar = bodies[ROWS]["errors"][0], bodies[COLUMNS]["errors"][0]
+        assert columnar["extensions"]["code"] == reference["extensions"]["code"]
+        assert as_rows(columnar["message"]) == reference["message"]
+        assert await database_state(session) == before
+        return
+    assert "errors" not in bodies[COLUMNS], bodies
+    made = {form: body["data"]["saveRecording"]["recording"]["id"] for form, body in bodies.items()}
+    reference = await stored_cycles(session, made[ROWS])
+    assert len(reference) == len(cycles)
+    assert await stored_cycles(session, made[COLUMNS]) == reference

@@ -30,6 +30,10 @@ class Names:
             return f"{self.list_field}.{column}[{row}]"
         return f"{self.list_field}[{row}].{column}"
 
+    def row(self, row: int) -> str:
+        """A whole row: `cycles[3]`, or `row 3 of cycleColumns`."""
+        return f"row {row} of {self.list_field}" if self.columnar else f"{self.list_field}[{row}]"
+
     def field(self, row: int, column: str) -> str:
         return self.value(row, column) if self.columnar else f"{self.list_field}[{row}]"
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from scimeta.errors import BadUserInput
 from scimeta.models import Knee, Maneuver, RecordingKind
+from scimeta.writes.columns import Names
 from scimeta.writes.core import FileSpec
 
 MAX_CHANNELS = 64
@@ -56,6 +57,50 @@ class CycleSpec:
 
 
 @dataclass
+class CycleColumns:
+    """Movement cycles as one list per column, reached without a Python object per cycle;
+    `attributes` holds JSON objects or None (none). `names` says how errors name a value:
+    as in the list of objects the client sent (`cycles[3].index`) or in its columns
+    (`cycleColumns.index[3]`)."""
+
+    index: Sequence[int]
+    start_seconds: Sequence[float]
+    end_seconds: Sequence[float]
+    qc_passed: Sequence[bool | None]
+    attributes: Sequence[Any]
+    names: Names = field(default_factory=lambda: Names("cycles"))
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @classmethod
+    def of(cls, cycles: Sequence[CycleSpec], names: Names | None = None) -> CycleColumns:
+        return cls(
+            index=[cycle.index for cycle in cycles],
+            start_seconds=[cycle.start_seconds for cycle in cycles],
+            end_seconds=[cycle.end_seconds for cycle in cycles],
+            qc_passed=[cycle.qc_passed for cycle in cycles],
+            attributes=[cycle.attributes for cycle in cycles],
+            names=names or Names("cycles"),
+        )
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        """Each cycle's stored values in CYCLE_COLUMNS order (no attributes: {}), as tuples
+        made at C speed, to compare with the stored rows."""
+        attributes = [values or {} for values in self.attributes]
+        return list(
+            zip(
+                self.index,
+                self.start_seconds,
+                self.end_seconds,
+                self.qc_passed,
+                attributes,
+                strict=True,
+            )
+        )
+
+
+@dataclass
 class RecordingSpec:
     """A recording as a writer saves it, checked when made so that a bad one never reaches
     the database. `fields` holds the columns given (of RECORDING_FIELDS); on an existing
@@ -70,7 +115,9 @@ class RecordingSpec:
     fields: dict[str, Any] = field(default_factory=dict)
     file: FileSpec | None = None
     channels: list[ChannelSpec] | None = None
-    cycles: list[CycleSpec] | None = None
+    cycles: CycleColumns | Sequence[CycleSpec] | None = None
+    # `cycles` once checked, as columns
+    cycle_columns: CycleColumns | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.fields = dict(self.fields)
@@ -90,7 +137,7 @@ class RecordingSpec:
                 num_channels = self.fields["num_channels"] = len(self.channels)
             check_channels(self.channels, num_channels or 0)
         if self.cycles is not None:
-            check_cycles(self.cycles)
+            self.cycle_columns = check_cycles(self.cycles)
 
     def _check_walk_fields(self) -> None:
         if self.pass_number is not None and self.pass_number < 0:
@@ -138,17 +185,47 @@ def check_channels(channels: Sequence[ChannelSpec], num_channels: int) -> None:
             )
 
 
-def check_cycles(cycles: Sequence[CycleSpec]) -> None:
-    unique_indexes(cycles, "cycles")
-    for position, cycle in enumerate(cycles):
-        where = f"cycles[{position}]"
-        if cycle.index < 0:
-            raise BadUserInput(f"{where}.index must be 0 or more.", field=where)
-        if cycle.end_seconds < cycle.start_seconds:
+def check_cycles(cycles: CycleColumns | Sequence[CycleSpec]) -> CycleColumns:
+    """The cycles as columns, once each is one a recording can have: indexes unique and
+    from 0, no end before its start, attributes a JSON object. The first offending cycle
+    is refused (BAD_USER_INPUT), named as the client sent it; whole columns are checked
+    first and only a column that fails is walked."""
+    columns = cycles if isinstance(cycles, CycleColumns) else CycleColumns.of(cycles)
+    names = columns.names
+    index = columns.index
+    if len(set(index)) != len(index):
+        seen: set[int] = set()
+        for position, cycle_index in enumerate(index):
+            if cycle_index in seen:
+                raise BadUserInput(
+                    f"{names.value(position, 'index')} {cycle_index} is given twice; each "
+                    "index once.",
+                    field=names.field(position, "index"),
+                )
+            seen.add(cycle_index)
+    starts, ends = columns.start_seconds, columns.end_seconds
+    if index and (
+        min(index) < 0 or any(end < start for start, end in zip(starts, ends, strict=True))
+    ):
+        for position, (cycle_index, start, end) in enumerate(zip(index, starts, ends, strict=True)):
+            if cycle_index < 0:
+                raise BadUserInput(
+                    f"{names.value(position, 'index')} must be 0 or more.",
+                    field=names.field(position, "index"),
+                )
+            if end < start:
+                raise BadUserInput(
+                    f"{names.row(position)} ends ({end} s) before it starts ({start} s).",
+                    field=names.field(position, "endSeconds"),
+                )
+    for position, values in enumerate(columns.attributes):
+        if values is not None and type(values) is not dict:
             raise BadUserInput(
-                f"{where} ends ({cycle.end_seconds} s) before it starts ({cycle.start_seconds} s).",
-                field=where,
+                f"{names.value(position, 'attributes')} must be a JSON object ({{...}}), not "
+                f"{type(values).__name__}.",
+                field=names.value(position, "attributes"),
             )
+    return columns
 
 
 def unique_indexes(parts: Iterable[ChannelSpec | CycleSpec], name: str) -> None:

@@ -7,11 +7,25 @@ and saves its result again, and the database keeps one row per result.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    Integer,
+    Text,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from scimeta import models
 from scimeta.errors import BadUserInput
@@ -19,8 +33,6 @@ from scimeta.writes.core import FileSpec
 from scimeta.writes.recording_specs import (
     CHANNEL_COLUMNS,
     CYCLE_COLUMNS,
-    ChannelSpec,
-    CycleSpec,
     RecordingSpec,
 )
 from scimeta.writes.transaction import Writer
@@ -88,11 +100,12 @@ async def _create(writer: Writer, spec: RecordingSpec) -> models.Recording:
         file_id=file.id if file is not None else None,
         **spec.fields,
     )
-    await writer.create(recording, channels=len(spec.channels or ()), cycles=len(spec.cycles or ()))
+    cycles = spec.cycle_columns
+    await writer.create(recording, channels=len(spec.channels or ()), cycles=len(cycles or ()))
     if spec.channels:
-        await _insert_parts(writer, models.RecordingChannel, recording.id, spec.channels)
-    if spec.cycles:
-        await _insert_parts(writer, models.MovementCycle, recording.id, spec.cycles)
+        await _insert_parts(writer, models.RecordingChannel, recording.id, _channel_rows(spec))
+    if cycles:
+        await _insert_parts(writer, models.MovementCycle, recording.id, cycles.rows())
     return recording
 
 
@@ -108,13 +121,15 @@ async def _update(writer: Writer, recording: models.Recording, spec: RecordingSp
     counts: dict[str, int] = {}
     if spec.channels is not None:
         counts["channels"] = len(spec.channels)
-        if await _replace_parts(writer, models.RecordingChannel, recording.id, spec.channels):
+        if await _replace_parts(writer, models.RecordingChannel, recording.id, _channel_rows(spec)):
             changed.append("channels")
     elif values.get("num_channels") not in (None, recording.num_channels):
         await _check_stored_channels_fit(writer, recording.id, values["num_channels"])
-    if spec.cycles is not None:
-        counts["cycles"] = len(spec.cycles)
-        if await _replace_parts(writer, models.MovementCycle, recording.id, spec.cycles):
+    if spec.cycle_columns is not None:
+        counts["cycles"] = len(spec.cycle_columns)
+        if await _replace_parts(
+            writer, models.MovementCycle, recording.id, spec.cycle_columns.rows()
+        ):
             changed.append("cycles")
     changed += (name for name in assign_changes(recording, values) if name != "file_id")
     if not changed:
@@ -163,37 +178,70 @@ async def _check_stored_channels_fit(writer: Writer, recording_id: int, limit: i
         )
 
 
+def _channel_rows(spec: RecordingSpec) -> list[tuple[Any, ...]]:
+    return [channel.values() for channel in spec.channels or ()]
+
+
 async def _insert_parts(
-    writer: Writer, model: Part, recording_id: int, parts: Sequence[ChannelSpec | CycleSpec]
+    writer: Writer, model: Part, recording_id: int, rows: Sequence[tuple[Any, ...]]
 ) -> None:
-    """All parts in one multi-row INSERT."""
+    """All parts in one INSERT: cycles (up to 10,000) as one array per column unnested,
+    one statement whatever their number; channels (up to 64, each with an array of
+    artifact types, which unnest cannot take) as a multi-row INSERT."""
+    if model is models.MovementCycle:
+        index, start, end, qc_passed, attributes = (
+            list(column) for column in zip(*rows, strict=True)
+        )
+        cycles = (
+            func.unnest(
+                literal(index, ARRAY(Integer)),
+                literal(start, ARRAY(Float)),
+                literal(end, ARRAY(Float)),
+                literal(qc_passed, ARRAY(Boolean)),
+                literal([json.dumps(values) for values in attributes], ARRAY(Text)),
+            )
+            .table_valued(*CYCLE_COLUMNS)
+            .render_derived()
+        )
+        await writer.session.execute(
+            insert(models.MovementCycle).from_select(
+                ["recording_id", *CYCLE_COLUMNS],
+                select(
+                    literal(recording_id, BigInteger),
+                    cycles.c["index"],
+                    cycles.c.start_seconds,
+                    cycles.c.end_seconds,
+                    cycles.c.qc_passed,
+                    cast(cycles.c.attributes, JSONB),
+                ),
+            )
+        )
+        return
     columns = _columns(model)
     await writer.session.execute(
         insert(model),
-        [
-            {"recording_id": recording_id, **dict(zip(columns, part.values(), strict=True))}
-            for part in parts
-        ],
+        [{"recording_id": recording_id, **dict(zip(columns, row, strict=True))} for row in rows],
     )
 
 
 async def _replace_parts(
-    writer: Writer, model: Part, recording_id: int, parts: Sequence[ChannelSpec | CycleSpec]
+    writer: Writer, model: Part, recording_id: int, rows: Sequence[tuple[Any, ...]]
 ) -> bool:
-    """Replace the recording's parts with `parts`; False (and nothing written) if they are
-    the same already, so that saving a result again writes nothing."""
+    """Replace the recording's parts with `rows` (their values in column order); False (and
+    nothing written) if they are the same already, so that saving a result again writes
+    nothing."""
     columns = _columns(model)
     stored = await writer.session.execute(
         select(*(getattr(model, name) for name in columns))
         .where(model.recording_id == recording_id)
         .order_by(model.index)
     )
-    wanted = sorted((part.values() for part in parts), key=itemgetter(0))
+    wanted = sorted(rows, key=itemgetter(0))
     if [tuple(row) for row in stored] == wanted:
         return False
     await writer.session.execute(delete(model).where(model.recording_id == recording_id))
-    if parts:
-        await _insert_parts(writer, model, recording_id, parts)
+    if rows:
+        await _insert_parts(writer, model, recording_id, rows)
     return True
 
 
