@@ -198,16 +198,18 @@ class Subscription:
         while not self._queue.empty():
             self._queue.get_nowait()
 
-    async def next_events(self, session: AsyncSession) -> list[Event]:
+    async def next_events(self, session: AsyncSession | Callable[[], AsyncSession]) -> list[Event]:
         """The next events after the cursor (at least one), moving the cursor past them.
 
-        `session` is used only to read missed events, and is left without a transaction.
+        `session` (or the one `session()` opens, called only then) is used only to read
+        missed events, and is left without a transaction: given as a function, a
+        subscription pushing live events opens none.
         """
         while True:
             if self.hub.closed:
                 raise HubClosed
             if self._replaying:
-                events = await self._replay(session)
+                events = await self._replay(session() if callable(session) else session)
             else:
                 events = await self._live()
             fresh = [event for event in events if event.sequence > self.cursor]

@@ -33,7 +33,7 @@ import decimal
 import enum
 import json
 import os
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from contextvars import ContextVar, Token
 from typing import Any
 
@@ -80,12 +80,12 @@ class SharedData(dict[str, Any]):
             self._text = _str(encode(dict(self)))
         return self._text
 
-    def frame(self, operation_id: str, payload: Mapping[str, Any], encode: Encode) -> str:
-        """The `next` message of operation `operation_id` with this data and the rest of
-        `payload` (its `extensions`), exactly as `encode` encodes the whole message."""
-        rest = {key: value for key, value in payload.items() if key != "data"}
-        rest_text = _str(encode(rest)) if rest else ""
-        frames_key = (operation_id, rest_text)
+    def frame(self, route: Route) -> str:
+        """The `next` message of the route's operation with this data and the rest of its
+        payload (its `extensions`), exactly as the route's encoder encodes the whole
+        message."""
+        operation_id, rest, encode = route.operation_id, route.rest, route.encode
+        frames_key = (operation_id, route.rest_text)
         frame = self._frames.get(frames_key)
         if frame is None:
             # the message with a mark in the data's place, the mark replaced by the data's
@@ -107,6 +107,44 @@ def _str(encoded: str | bytes) -> str:
     return encoded.decode() if isinstance(encoded, bytes) else encoded
 
 
+class Route:
+    """Where a subscription's messages go: its socket, its operation's id, and what its
+    payloads carry besides the data (the operation's `extensions`: its cost, the same for
+    each message of an operation), as learned from a message strawberry sent."""
+
+    __slots__ = ("encode", "operation_id", "rest", "rest_text", "websocket")
+
+    def __init__(
+        self, websocket: Any, operation_id: str, rest: dict[str, Any], encode: Encode
+    ) -> None:
+        self.websocket = websocket
+        self.operation_id = operation_id
+        self.rest = rest
+        self.rest_text = _str(encode(rest)) if rest else ""
+        self.encode = encode
+
+    async def send(self, data: SharedData) -> bool:
+        """Send the message with `data`; False if the socket is gone (closed by the client,
+        or by the server for a token that no longer works)."""
+        try:
+            await self.websocket.ws.send_text(data.frame(self))
+        except (WebSocketDisconnect, RuntimeError):
+            # starlette raises RuntimeError for a socket it has sent its close on
+            return False
+        return True
+
+
+# The route of the subscription running in this task, once strawberry has sent one of its
+# shared messages (each operation runs in a task of its own). From then on the
+# subscription sends the shared messages it gets from others itself, without strawberry
+# and graphql-core handling each one again.
+_route: ContextVar[Route | None] = ContextVar("shared_route", default=None)
+
+
+def current_route() -> Route | None:
+    return _route.get()
+
+
 class Leader:
     """One event's message for the subscribers with one `message_key`: executed by the
     first to get there, awaited by the others."""
@@ -126,6 +164,47 @@ class Leader:
     async def close(self) -> None:
         """The batch is pushed: nobody waits any more (see `Delivery.release`)."""
         self.settle(None)
+
+    async def shared_data(self) -> SharedData | None:
+        """The shared data once another subscriber has executed the message; None if this
+        one is the first to get to it, or if the execution is not shared: then this
+        subscriber has it executed (and leads, if it is the first)."""
+        if self.done.done():
+            return self.done.result()
+        if not self.executing:
+            return None
+        # shielded: a subscriber that is cancelled does not cancel the shared future
+        return await asyncio.shield(self.done)
+
+
+class Shared:
+    """A value computed once for subscribers that would compute the same (which events
+    of a batch to deliver, for subscriptions with the same arguments and visibility): the
+    first computes it, the others wait for it. A computation that fails or is cancelled
+    is not shared: each of the others computes for itself."""
+
+    __slots__ = ("done", "started")
+
+    def __init__(self) -> None:
+        self.started = False
+        self.done: asyncio.Future[tuple[Any] | None] = asyncio.get_running_loop().create_future()
+
+    async def get(self, compute: Callable[[], Awaitable[Any]]) -> Any:
+        if not self.started:
+            self.started = True
+            result: tuple[Any] | None = None
+            try:
+                value = await compute()
+                result = (value,)
+                return value
+            finally:
+                self.done.set_result(result)
+        shared = self.done.result() if self.done.done() else await asyncio.shield(self.done)
+        return (await compute()) if shared is None else shared[0]
+
+    async def close(self) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
 
 
 # The message the subscription in this task is about to have executed: set by the
@@ -200,9 +279,14 @@ async def send_shared(websocket: Any, message: Mapping[str, Any], encode: Encode
     if not isinstance(data, SharedData):
         return False
     assert isinstance(payload, Mapping)
-    frame = data.frame(str(message["id"]), payload, encode)
+    rest = {key: value for key, value in payload.items() if key != "data"}
+    route = _route.get()
+    if route is None or route.rest != rest or route.operation_id != message["id"]:
+        route = Route(websocket, str(message["id"]), rest, encode)
+        # this task's subscription sends its next shared messages itself
+        _route.set(route)
     try:
-        await websocket.ws.send_text(frame)
+        await websocket.ws.send_text(data.frame(route))
     except WebSocketDisconnect as exc:
         raise WebSocketDisconnected from exc
     return True
@@ -252,14 +336,18 @@ def message_key(
     operation: OperationDefinitionNode,
     fragments: Mapping[str, FragmentDefinitionNode],
     variable_values: Mapping[str, Any],
+    every_variable: bool = False,
 ) -> Hashable | None:
     """What decides a subscription's messages besides the event, its rows and the
     caller's visibility; None where it cannot be told (the subscription then executes
-    every message itself)."""
+    every message itself). With `every_variable`, what decides its events too."""
     source = operation.loc.source.body if operation.loc is not None else None
     if source is None:
         return None
-    names = sorted(_message_variables(operation, fragments))
+    if every_variable:
+        names = sorted(variable_values)
+    else:
+        names = sorted(_message_variables(operation, fragments))
     try:
         values = json.dumps(
             {name: variable_values.get(name) for name in names if name in variable_values},

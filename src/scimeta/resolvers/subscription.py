@@ -22,7 +22,7 @@ from strawberry.types import Info
 from scimeta import models
 from scimeta.errors import BadUserInput, ClientError
 from scimeta.live.hub import HubClosed, Interest
-from scimeta.live.shared import Leader, done_with, expect, message_key
+from scimeta.live.shared import Leader, Shared, current_route, done_with, expect, message_key
 from scimeta.planner.execute import access_key
 from scimeta.resolvers.mutations.base import optional_row_id
 from scimeta.resolvers.mutations.core import node_of
@@ -226,6 +226,8 @@ async def _changes(
     values: Any = raw.variable_values
     variables: Mapping[str, Any] = getattr(values, "coerced", values)
     messages = message_key(raw.operation, raw.fragments, variables)
+    # what decides which events it pushes besides its visibility: all its variables
+    arguments = message_key(raw.operation, raw.fragments, variables, every_variable=True)
     async with hub.subscribe(interest) as subscription:
         newest = await _newest_sequence(context)
         if after_sequence is None:
@@ -244,7 +246,8 @@ async def _changes(
             await subscription.finish_batch()
             await context.close()
             try:
-                events = await subscription.next_events(context.session)
+                # a session only to read missed events from the log
+                events = await subscription.next_events(lambda: context.session)
             except HubClosed:
                 return
             if not await context.still_allowed():
@@ -262,20 +265,41 @@ async def _changes(
                     partial(OperationScope, context.sessionmaker, context.identity),
                 )
                 token = context.use_scope(cast(OperationScope, shared))
-            # subscribers whose messages are the same execute each one once
-            group = None
-            if delivery is not None and hub.share_messages and messages is not None:
-                group = ("message", messages, visibility)
+            sharing = delivery is not None and hub.share_messages
             try:
-                events = await _visible(context, events)
-                for event, row in await admit(context, events):
-                    if group is None or delivery is None:
+
+                async def admitted(batch: list[models.Event] = events) -> list[Any]:
+                    return await admit(context, await _visible(context, batch))
+
+                if not sharing or delivery is None or arguments is None:
+                    pushed = await admitted()
+                else:
+                    # subscriptions with the same arguments and visibility push the same
+                    # events of a batch: the first works out which, the others reuse it
+                    key = ("admitted", arguments, visibility, *(e.sequence for e in events))
+                    pushed = await cast(Shared, delivery.shared(key, Shared)).get(admitted)
+                for event, row in pushed:
+                    if not sharing or delivery is None or messages is None:
                         yield event, row
                         continue
-                    leader = delivery.shared(
-                        (*group, event.sequence), partial(Leader, event.sequence)
+                    # subscribers whose messages are the same execute each one once
+                    leader = cast(
+                        Leader,
+                        delivery.shared(
+                            ("message", messages, visibility, event.sequence),
+                            partial(Leader, event.sequence),
+                        ),
                     )
-                    pending = expect(cast(Leader, leader))
+                    route = current_route()
+                    if route is not None:
+                        data = await leader.shared_data()
+                        if data is not None:
+                            # executed by another: sent as it is, in order, by this task
+                            # as strawberry would send it
+                            if not await route.send(data):
+                                return
+                            continue
+                    pending = expect(leader)
                     try:
                         yield event, row
                     finally:
