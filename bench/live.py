@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import hashlib
 import json
 import math
 import multiprocessing
@@ -30,28 +31,58 @@ import os
 import queue
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Coroutine
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import httpx
-from read import admin_sql, asyncpg_dsn, migrate, print_report, scratch_server
+from read import (
+    admin_sql,
+    asyncpg_dsn,
+    free_port,
+    migrate,
+    print_report,
+    scratch_server,
+    start_server,
+    stop_server,
+    wait_ready,
+)
 from strawberry.relay import GlobalID
 from websockets.asyncio.client import ClientConnection, connect
 
+from scimeta.live.shared import SHARING_VARIABLE
 from scimeta.writes.transaction import EVENT_LOG_LOCK, EVENTS_CHANNEL
 
 DATABASE = "scimeta_bench_live"
 SERVER_WORKERS = 2
+SHARED = "shared"
+UNSHARED = "unshared"
 SUBSCRIPTION = """subscription Follow($run: ID!, $now: Long) {
   runChanged(id: $run, afterSequence: $now) {
     sequence event { type } run { id name status phase study { name } }
   }
 }"""
+# The scenarios with several documents: each selects a field of its own besides the same
+# ones, so that every document is a group of its own on the server.
+EXTRA_FIELDS = ("attempt", "claimedBy", "attributes", "startedAt", "endedAt", "error")
+
+
+def document(number: int, of: int) -> str:
+    """The `number`th of `of` distinct subscription documents (the first is SUBSCRIPTION)."""
+    if of == 1 or number == 0:
+        return SUBSCRIPTION
+    field = EXTRA_FIELDS[number % len(EXTRA_FIELDS)]
+    return SUBSCRIPTION.replace("Follow(", f"Follow{number}(").replace(
+        "study { name } }", f"study {{ name }} d{number}: {field} }}"
+    )
+
+
 CREATE_STUDY = """mutation Study($name: String!) {
   createStudy(input: {name: $name}) { study { id } }
 }"""
@@ -289,7 +320,7 @@ async def notify_baseline(dsn: str, rounds: int) -> dict[str, Any]:
 def client_process(
     ws_url: str,
     variables: dict[str, Any],
-    count: int,
+    queries: list[str],
     index: int,
     results: multiprocessing.Queue[tuple[Any, ...]],
     control: multiprocessing.Queue[str],
@@ -297,7 +328,7 @@ def client_process(
     """Entry point of a client process (spawned: it shares no event loop or socket with
     the parent). uvloop when present, as the server has it: the client's own overhead
     is part of every latency measured."""
-    main = _subscribers(ws_url, variables, count, index, results, control)
+    main = _subscribers(ws_url, variables, queries, index, results, control)
     try:
         import uvloop
 
@@ -309,29 +340,36 @@ def client_process(
 async def _subscribers(
     ws_url: str,
     variables: dict[str, Any],
-    count: int,
+    queries: list[str],
     index: int,
     results: multiprocessing.Queue[tuple[Any, ...]],
     control: multiprocessing.Queue[str],
 ) -> None:
-    """Opens `count` graphql-transport-ws connections with one `runChanged` each and
-    records when each message was read. Tells the parent ("reached", index, m, cpu) as
-    soon as every one of its subscribers has read m messages, so that the parent can
-    make the next change; on "stop" closes them and sends the read times."""
+    """Opens a graphql-transport-ws connection per query, with that `runChanged` as
+    operation "1", and records when each message was read, and its sequence and the
+    digest of its text. Tells the parent ("reached", index, m, cpu) as soon as every one
+    of its subscribers has read m messages, so that the parent can make the next change;
+    on "stop" closes them and sends what each read."""
+    count = len(queries)
     received: list[list[float]] = [[] for _ in range(count)]
+    # per subscriber, (sequence, digest of the message's text) of each message
+    messages: list[list[tuple[int, str]]] = [[] for _ in range(count)]
     complete: Counter[int] = Counter()
     errors: list[str] = []
     init = json.dumps({"type": "connection_init", "payload": {}})
-    subscribe = json.dumps(
-        {"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIPTION, "variables": variables}}
-    )
+    subscribes = {
+        query: json.dumps(
+            {"id": "1", "type": "subscribe", "payload": {"query": query, "variables": variables}}
+        )
+        for query in set(queries)
+    }
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
 
     def fail(message: str) -> None:
         errors.append(message)
         results.put(("error", index, message))
 
-    async def open_one() -> ClientConnection:
+    async def open_one(query: str) -> ClientConnection:
         async with gate:
             # the server pings; a client process busy reading 1000 sockets should not
             # also time its own pings out
@@ -346,7 +384,7 @@ async def _subscribers(
             ack = json.loads(await asyncio.wait_for(websocket.recv(), CONNECT_TIMEOUT))
             if ack.get("type") != "connection_ack":
                 raise RuntimeError(f"no connection_ack: {ack}")
-            await websocket.send(subscribe)
+            await websocket.send(subscribes[query])
             return websocket
 
     async def read(subscriber: int, websocket: ClientConnection) -> None:
@@ -357,6 +395,7 @@ async def _subscribers(
 
     async def read_messages(subscriber: int, websocket: ClientConnection) -> None:
         times = received[subscriber]
+        seen = messages[subscriber]
         last = 0
         async for raw in websocket:
             at = now()
@@ -379,12 +418,14 @@ async def _subscribers(
                 return
             last = sequence
             times.append(at)
+            text = raw if isinstance(raw, bytes) else raw.encode()
+            seen.append((sequence, hashlib.blake2b(text, digest_size=16).hexdigest()))
             complete[len(times)] += 1
             if complete[len(times)] == count:
                 results.put(("reached", index, len(times), time.process_time()))
 
     try:
-        websockets = await asyncio.gather(*(open_one() for _ in range(count)))
+        websockets = await asyncio.gather(*(open_one(query) for query in queries))
     except Exception as exc:
         fail(f"client process {index} could not subscribe: {exc!r}")
         websockets = []
@@ -402,31 +443,30 @@ async def _subscribers(
     for reader in readers:
         reader.cancel()
     await asyncio.gather(*(ws.close() for ws in websockets), return_exceptions=True)
-    results.put(("done", index, received, errors))
+    results.put(("done", index, received, messages, errors))
 
 
 class Clients:
     """The parent's side of the client processes: start, wait for their reports, stop."""
 
-    def __init__(self, ws_url: str, variables: dict[str, Any], total: int, per_process: int):
+    def __init__(self, variables: dict[str, Any], processes: list[tuple[str, list[str]]]):
+        """`processes`: per client process, the WebSocket URL and one query per
+        subscriber."""
         context = multiprocessing.get_context("spawn")
         self.results: multiprocessing.Queue[tuple[Any, ...]] = context.Queue()
-        counts = [per_process] * (total // per_process)
-        if total % per_process:
-            counts.append(total % per_process)
-        self.controls = [context.Queue() for _ in counts]
+        self.controls = [context.Queue() for _ in processes]
         self.processes = [
             context.Process(
                 target=client_process,
-                args=(ws_url, variables, n, i, self.results, self.controls[i]),
+                args=(url, variables, queries, i, self.results, self.controls[i]),
                 daemon=True,
             )
-            for i, n in enumerate(counts)
+            for i, (url, queries) in enumerate(processes)
         ]
         self.ready: set[int] = set()
-        self.reached = [0] * len(counts)
-        self.cpu: dict[int, list[float]] = {i: [] for i in range(len(counts))}
-        self.done: dict[int, tuple[list[list[float]], list[str]]] = {}
+        self.reached = [0] * len(processes)
+        self.cpu: dict[int, list[float]] = {i: [] for i in range(len(processes))}
+        self.done: dict[int, tuple[Any, ...]] = {}
 
     def __len__(self) -> int:
         return len(self.processes)
@@ -449,7 +489,7 @@ class Clients:
             self.reached[index] = max(self.reached[index], message[2])
             self.cpu[index].append(message[3])
         elif kind == "done":
-            self.done[index] = (message[2], message[3])
+            self.done[index] = message[2:]
 
     def wait(self, condition: Callable[[], bool], timeout: float, what: str) -> None:
         deadline = now() + timeout
@@ -469,18 +509,22 @@ class Clients:
             f"every subscriber to read {messages} messages",
         )
 
-    def stop(self) -> tuple[list[list[float]], list[str], float]:
-        """Closes the connections; every subscriber's read times, the errors, and the
-        client processes' CPU seconds from the first to the last change they reported."""
+    def stop(
+        self,
+    ) -> tuple[list[list[list[float]]], list[list[list[tuple[int, str]]]], list[str], float]:
+        """Closes the connections; per client process, each subscriber's read times and
+        messages (sequence, digest); the errors; and the client processes' CPU seconds
+        from the first to the last change they reported."""
         for control in self.controls:
             control.put("stop")
         self.wait(lambda: len(self.done) == len(self), CONNECT_TIMEOUT, "the clients to stop")
         for process in self.processes:
             process.join(timeout=30)
-        received = [times for i in sorted(self.done) for times in self.done[i][0]]
-        errors = [error for i in sorted(self.done) for error in self.done[i][1]]
+        received = [self.done[i][0] for i in range(len(self))]
+        messages = [self.done[i][1] for i in range(len(self))]
+        errors = [error for i in sorted(self.done) for error in self.done[i][2]]
         cpu = sum(marks[-1] - marks[0] for marks in self.cpu.values() if marks)
-        return received, errors, cpu
+        return received, messages, errors, cpu
 
     def kill(self) -> None:
         for process in self.processes:
@@ -491,7 +535,12 @@ class Clients:
 
 @dataclass
 class Latency:
+    # the server measured: "shared" (subscribers with the same messages share their
+    # execution) or "unshared" (SCIMETA_SHARED_SUBSCRIPTIONS=0: each executes its own)
+    way: str
     subscribers: int
+    # distinct subscription documents, the subscribers spread evenly over them
+    documents: int
     client_processes: int
     changes: int
     messages: int
@@ -508,34 +557,62 @@ class Latency:
     # process), and the machine's busy share meanwhile
     cpu_ms_per_change: dict[str, Any]
     machine_busy: float
+    # every subscriber read each change once, in order
+    exactly_once: bool
+    # every message was byte for byte the one a subscriber of the same document on the
+    # unshared server read
+    same_as_unshared: bool
+    check_failures: list[str] = field(default_factory=list)
     db_per_change: dict[str, float] | None = None
     ratios: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass
+class Way:
+    """A server measured, and the unshared server whose subscribers are the reference."""
+
+    name: str
+    base_url: str
+    pid: int
+    reference_ws_url: str
+
+    @property
+    def ws_url(self) -> str:
+        return self.base_url.replace("http://", "ws://") + "/graphql"
+
+
 def subscription_latency(
     dsn: str,
-    base_url: str,
+    way: Way,
     run: str,
     subscribers: int,
+    documents: int,
     args: argparse.Namespace,
-    server_pid: int,
 ) -> Latency:
-    """N subscribers of one run; `args.changes` updates of it, one at a time, each once
-    every subscriber has read the one before."""
-    ws_url = base_url.replace("http://", "ws://") + "/graphql"
+    """N subscribers of one run, spread evenly over `documents` distinct documents, plus
+    one reference subscriber per document on the unshared server; `args.changes` updates
+    of the run, one at a time, each once every subscriber has read the one before."""
     newest = asyncio.run(_newest_sequence(dsn))
-    clients = Clients(ws_url, {"run": run, "now": newest}, subscribers, args.per_process)
+    queries = [document(i % documents, documents) for i in range(subscribers)]
+    chunks = [
+        (way.ws_url, queries[i : i + args.per_process])
+        for i in range(0, subscribers, args.per_process)
+    ]
+    references = [document(i, documents) for i in range(documents)]
+    clients = Clients({"run": run, "now": newest}, [*chunks, (way.reference_ws_url, references)])
     print(
-        f"subscriptions: {subscribers} subscribers in {len(clients)} client processes ...",
+        f"subscriptions ({way.name}): {subscribers} subscribers of {documents} documents in "
+        f"{len(chunks)} client processes ...",
         file=sys.stderr,
         flush=True,
     )
     requested: list[float] = []
     responded: list[float] = []
+    server_pid = way.pid
     try:
         clients.start()
         clients.wait(lambda: len(clients.ready) == len(clients), CONNECT_TIMEOUT, "subscribers")
-        with httpx.Client(base_url=base_url, timeout=CHANGE_TIMEOUT) as http:
+        with httpx.Client(base_url=way.base_url, timeout=CHANGE_TIMEOUT) as http:
             # the warm-up change: a subscription that registered late replays it from the
             # table, so once every subscriber has it, every subscription is live
             graphql(http, UPDATE_RUN, run=run, attributes={"change": 0})
@@ -553,17 +630,23 @@ def subscription_latency(
             own_cpu = time.process_time() - own_before
             cpu_after = cpu_snapshot(server_pid, asyncio.run(backend_pids(dsn)))
             stats_after = _settled_db_stats(dsn, args.db_stats)
-        received, errors, client_cpu = clients.stop()
+        received_by_process, messages_by_process, errors, client_cpu = clients.stop()
     finally:
         clients.kill()
     if errors:
         raise RuntimeError(f"{len(errors)} subscriber errors, first: {errors[0]}")
-    if any(len(times) != args.changes + 1 for times in received):
-        raise RuntimeError("a subscriber did not read exactly one message per change")
+    # the reference process is the last: it is not measured
+    received = [times for process in received_by_process[:-1] for times in process]
+    messages = [seen for process in messages_by_process[:-1] for seen in process]
+    reference = messages_by_process[-1]
+    failures = check_messages(messages, queries, reference, references, args.changes + 1)
+    for failure in failures:
+        print(f"CHECK FAILED ({way.name}, {subscribers}x{documents}): {failure}", file=sys.stderr)
     from_response = [t[k] - responded[k - 1] for t in received for k in range(1, len(t))]
     from_request = [t[k] - requested[k - 1] for t in received for k in range(1, len(t))]
     last_read = [
-        max(times[k] for times in received) - responded[k - 1] for k in range(1, args.changes + 1)
+        max(times[k] for times in received if len(times) > k) - responded[k - 1]
+        for k in range(1, args.changes + 1)
     ]
     slowest = sorted(enumerate(last_read, start=1), key=lambda item: -item[1])[:3]
     cpu = cpu_used(cpu_before, cpu_after, server_pid)
@@ -575,8 +658,10 @@ def subscription_latency(
         "bench": round(own_cpu / args.changes * 1000, 1),
     }
     result = Latency(
+        way=way.name,
         subscribers=subscribers,
-        client_processes=len(clients),
+        documents=documents,
+        client_processes=len(chunks),
         changes=args.changes,
         messages=len(from_response),
         from_response=summary_ms(from_response),
@@ -586,6 +671,9 @@ def subscription_latency(
         seconds_per_change=round(elapsed / args.changes, 4),
         cpu_ms_per_change=per_change,
         machine_busy=round(cpu["machine_busy"], 3),
+        exactly_once=not any(f.startswith("delivery") for f in failures),
+        same_as_unshared=not any(f.startswith("message") for f in failures),
+        check_failures=failures[:10],
     )
     if stats_before is not None and stats_after is not None:
         result.db_per_change = {
@@ -593,6 +681,39 @@ def subscription_latency(
             for key in stats_before
         }
     return result
+
+
+def check_messages(
+    messages: list[list[tuple[int, str]]],
+    queries: list[str],
+    reference: list[list[tuple[int, str]]],
+    references: list[str],
+    expected: int,
+) -> list[str]:
+    """What went wrong, if anything: a subscriber that did not read each change exactly
+    once ("delivery ..."), or whose message differs from the reference subscriber's of
+    the same document, which the unshared server executed for itself ("message ...")."""
+    failures: list[str] = []
+    by_document = {query: dict(seen) for query, seen in zip(references, reference, strict=True)}
+    sequences = [sequence for sequence, _ in reference[0]]
+    if len(sequences) != expected or len(set(sequences)) != expected:
+        failures.append(f"delivery: the reference read {len(sequences)} messages, not {expected}")
+    for subscriber, (query, seen) in enumerate(zip(queries, messages, strict=True)):
+        if [sequence for sequence, _ in seen] != sequences:
+            failures.append(
+                f"delivery: subscriber {subscriber} read sequences "
+                f"{[sequence for sequence, _ in seen][:5]}..., not {sequences[:5]}..."
+            )
+            continue
+        expected_digests = by_document[query]
+        for sequence, digest in seen:
+            if expected_digests.get(sequence) != digest:
+                failures.append(
+                    f"message: subscriber {subscriber}'s message of event {sequence} is not "
+                    "the unshared server's"
+                )
+                break
+    return failures
 
 
 async def _newest_sequence(dsn: str) -> int:
@@ -820,29 +941,32 @@ async def claims(
 # --- the whole run ------------------------------------------------------------------
 
 
-def benchmark(url: str, base_url: str, args: argparse.Namespace, server_pid: int) -> dict[str, Any]:
-    """The floor first, on an idle machine; then the subscriber counts, smallest first,
-    each with client processes of its own; then the claims, on a server without
-    subscriptions."""
+def benchmark(url: str, ways: dict[str, Way], args: argparse.Namespace) -> dict[str, Any]:
+    """The floor first, on an idle machine; then each scenario (subscriber count and
+    documents), smallest first, on each way in turn, each with client processes of its
+    own; then the claims, on the shared server without subscriptions."""
     dsn = asyncpg_dsn(url)
     print("LISTEN/NOTIFY baseline ...", file=sys.stderr, flush=True)
     baseline = asyncio.run(notify_baseline(dsn, args.notify_rounds))
-    with httpx.Client(base_url=base_url, timeout=CHANGE_TIMEOUT) as http:
+    main_way = ways[SHARED]
+    with httpx.Client(base_url=main_way.base_url, timeout=CHANGE_TIMEOUT) as http:
         study = graphql(http, CREATE_STUDY, name="bench-live")["createStudy"]["study"]["id"]
         run = graphql(http, CREATE_RUN, name="bench-live-run", study=study)
     run_id = run["createRun"]["run"]["id"]
+    scenarios = [(n, 1) for n in args.subscribers] + args.spread
     latencies = []
-    for subscribers in args.subscribers:
-        result = subscription_latency(dsn, base_url, run_id, subscribers, args, server_pid)
-        # the commit-return baseline is about zero (the notification and the commit's
-        # reply leave together): both bounds are compared with a whole round trip
-        floor = max(baseline["from_commit_sent"]["p50_ms"], 0.001)
-        for bound in ("response", "request"):
-            figures = getattr(result, f"from_{bound}")
-            result.ratios[f"p50_from_{bound}/floor_p50"] = round(figures["p50_ms"] / floor)
-        latencies.append(result)
-        # let the server end the closed subscriptions before the next round
-        time.sleep(1)
+    for subscribers, documents in scenarios:
+        for name in args.ways:
+            result = subscription_latency(dsn, ways[name], run_id, subscribers, documents, args)
+            # the commit-return baseline is about zero (the notification and the commit's
+            # reply leave together): both bounds are compared with a whole round trip
+            floor = max(baseline["from_commit_sent"]["p50_ms"], 0.001)
+            for bound in ("response", "request"):
+                figures = getattr(result, f"from_{bound}")
+                result.ratios[f"p50_from_{bound}/floor_p50"] = round(figures["p50_ms"] / floor)
+            latencies.append(result)
+            # let the servers end the closed subscriptions before the next round
+            time.sleep(1)
     # the subscribed run is queued too: take it off the queue before the claims
     asyncio.run(admin_sql(url, f"UPDATE runs SET status = 'CANCELLED' WHERE id = {row_id(run_id)}"))
     return {
@@ -850,7 +974,10 @@ def benchmark(url: str, base_url: str, args: argparse.Namespace, server_pid: int
         "server_workers": SERVER_WORKERS,
         "notify_baseline": baseline,
         "subscriptions": [asdict(result) for result in latencies],
-        "claims": asyncio.run(claims(dsn, base_url, args, server_pid)),
+        "checks_passed": all(r.exactly_once and r.same_as_unshared for r in latencies),
+        "claims": asyncio.run(claims(dsn, main_way.base_url, args, main_way.pid))
+        if args.claims
+        else None,
     }
 
 
@@ -865,19 +992,21 @@ def markdown(report: dict[str, Any]) -> str:
         f"COMMIT sent -> notification (the floor) p50 {floor} ms, "
         f"p99 {base['from_commit_sent']['p99_ms']} ms",
         "",
-        "| subscribers | client procs | messages | p50 ms | p99 ms | max ms "
+        "| way | subscribers | documents | client procs | messages | p50 ms | p99 ms | max ms "
         "| from request: p50 ms | p99 ms | max ms | p50 / floor | p50 from request / floor "
-        "| last subscriber: p50 ms | max ms | s per change |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| last subscriber: p50 ms | max ms | s per change | each once | same as unshared |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for r in report["subscriptions"]:
         low, high, ratios = r["from_response"], r["from_request"], r["ratios"]
         lines.append(
-            f"| {r['subscribers']} | {r['client_processes']} | {r['messages']} "
+            f"| {r['way']} | {r['subscribers']} | {r['documents']} | {r['client_processes']} "
+            f"| {r['messages']} "
             f"| {low['p50_ms']} | {low['p99_ms']} | {low['max_ms']} "
             f"| {high['p50_ms']} | {high['p99_ms']} | {high['max_ms']} "
             f"| {ratios['p50_from_response/floor_p50']} | {ratios['p50_from_request/floor_p50']} "
-            f"| {r['fan_out']['p50_ms']} | {r['fan_out']['max_ms']} | {r['seconds_per_change']} |"
+            f"| {r['fan_out']['p50_ms']} | {r['fan_out']['max_ms']} | {r['seconds_per_change']} "
+            f"| {r['exactly_once']} | {r['same_as_unshared']} |"
         )
     lines += [
         "",
@@ -886,20 +1015,30 @@ def markdown(report: dict[str, Any]) -> str:
         "COMMIT -> notification p50; last subscriber: per change, when its last subscriber "
         "read it (from the response)",
         "",
-        "| subscribers | server CPU ms/change (per worker) | PostgreSQL CPU ms/change "
-        "| client CPU ms/change | bench CPU ms/change | machine busy | DB transactions/change "
-        "| DB sessions/change |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| way | subscribers | documents | server CPU ms/change (per worker) "
+        "| PostgreSQL CPU ms/change | client CPU ms/change | bench CPU ms/change | machine busy "
+        "| DB transactions/change | DB sessions/change |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in report["subscriptions"]:
         cpu, db = r["cpu_ms_per_change"], r["db_per_change"] or {}
         workers = " / ".join(str(ms) for ms in cpu["workers"])
         lines.append(
-            f"| {r['subscribers']} | {cpu['server']} ({workers}) | {cpu['postgres']} "
+            f"| {r['way']} | {r['subscribers']} | {r['documents']} | {cpu['server']} ({workers}) "
+            f"| {cpu['postgres']} "
             f"| {cpu['clients']} | {cpu['bench']} | {r['machine_busy']:.0%} "
             f"| {db.get('transactions', '-')} | {db.get('sessions', '-')} |"
         )
+    failures = [
+        f"{r['way']} {r['subscribers']}x{r['documents']}: {failure}"
+        for r in report["subscriptions"]
+        for failure in r["check_failures"]
+    ]
+    if failures:
+        lines += ["", "CHECKS FAILED:", *(f"- {failure}" for failure in failures)]
     claim = report["claims"]
+    if claim is None:
+        return "\n".join(lines)
     lines += [
         "",
         "| claims | runs claimed | seconds | claims/s | p50 ms | p99 ms | each run once "
@@ -962,6 +1101,25 @@ def main() -> int:
         default=[1, 100, 1000],
         help="subscriber counts, comma-separated (default 1,100,1000)",
     )
+    parser.add_argument(
+        "--spread",
+        type=lambda text: [
+            tuple(int(n) for n in item.split("x")) for item in text.split(",") if item
+        ],
+        default=[(1000, 10)],
+        metavar="NxD,...",
+        help="also N subscribers spread over D distinct documents (default 1000x10)",
+    )
+    parser.add_argument(
+        "--ways",
+        type=lambda text: text.split(","),
+        default=[UNSHARED, SHARED],
+        help="the servers to measure, in turn: unshared (each subscriber executes its "
+        "messages), shared (subscribers with the same messages share them); default both",
+    )
+    parser.add_argument(
+        "--no-claims", dest="claims", action="store_false", help="skip the claim measurements"
+    )
     parser.add_argument("--changes", type=int, default=50, help="changes per count (default 50)")
     parser.add_argument("--runs", type=int, default=2000, help="runs per claim batch (2000)")
     parser.add_argument("--claimers", type=int, default=8, help="concurrent claimers (8)")
@@ -985,13 +1143,34 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="write the JSON report here, not stdout")
     args = parser.parse_args()
 
-    with scratch_server(args.database_url, DATABASE, SERVER_WORKERS, migrate) as (
-        url,
-        base_url,
-        server,
+    with (
+        scratch_server(args.database_url, DATABASE, SERVER_WORKERS, migrate) as (
+            url,
+            base_url,
+            server,
+        ),
+        ExitStack() as stack,
     ):
-        report = benchmark(url, base_url, args, server.pid)
+        # the reference: a server on the same database whose subscribers each execute
+        # their messages (started after the first, which migrated the database)
+        port = free_port()
+        with tempfile.NamedTemporaryFile(suffix=".log", delete=False) as log_file:
+            log = Path(log_file.name)
+        stack.callback(log.unlink, missing_ok=True)
+        reference = start_server(url, port, SERVER_WORKERS, log, {SHARING_VARIABLE: "0"})
+        stack.callback(stop_server, reference)
+        reference_url = f"http://127.0.0.1:{port}"
+        asyncio.run(wait_ready(reference_url, reference, log))
+        reference_ws = reference_url.replace("http://", "ws://") + "/graphql"
+        ways = {
+            SHARED: Way(SHARED, base_url, server.pid, reference_ws),
+            UNSHARED: Way(UNSHARED, reference_url, reference.pid, reference_ws),
+        }
+        report = benchmark(url, ways, args)
     print_report(markdown(report), report, args.json)
+    if not report["checks_passed"]:
+        print("a subscriber missed or repeated an event, or got another message", file=sys.stderr)
+        return 1
     return 0
 
 
