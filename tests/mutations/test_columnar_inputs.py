@@ -354,7 +354,7 @@ RECORDING_KEY = {"kind": "AUDIO", "maneuver": "WALK", "knee": "LEFT", "passNumbe
 def cycle_input(form: str, cycles: list[dict[str, Any]]) -> dict[str, Any]:
     if form == ROWS:
         return {"cycles": cycles}
-    empty = {"index": [], "startSeconds": [], "endSeconds": []}
+    empty: dict[str, list[Any]] = {"index": [], "startSeconds": [], "endSeconds": []}
     return {"cycleColumns": columns_of(cycles, CYCLE_FIELDS) or empty}
 
 
