@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from scimeta.auth.tokens import TOKENS_CHANNEL
 from scimeta.live.shared import sharing_from_env
-from scimeta.models import Event
+from scimeta.models import Event, EventLevel
 from scimeta.writes.transaction import EVENTS_CHANNEL
 
 logger = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ MAX_CONNECT_SECONDS = 2.0
 STATEMENT_SECONDS = 5.0
 APPLICATION_NAME = "scimeta listener"
 
-EVENT_COLUMNS = "sequence, at, subject_type, subject_id, type, actor, payload"
+EVENT_COLUMNS = "sequence, at, subject_type, subject_id, level, type, actor, payload"
 
 
 class ConnectionLost(Exception):
@@ -492,6 +492,7 @@ def event_of(row: asyncpg.Record) -> Event:
         at=row["at"],
         subject_type=row["subject_type"],
         subject_id=row["subject_id"],
+        level=None if row["level"] is None else EventLevel(row["level"]),
         type=row["type"],
         actor=row["actor"],
         payload=json.loads(payload) if isinstance(payload, str) else payload,

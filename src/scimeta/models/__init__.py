@@ -6,6 +6,7 @@ from scimeta.models.chemistry import AtomicProperty, Batch, BatchItem, Calculati
 from scimeta.models.core import Event, File, IdempotencyKey, Metric, MetricKey
 from scimeta.models.enums import (
     AuditStatus,
+    EventLevel,
     FileRole,
     Knee,
     Maneuver,
@@ -37,6 +38,7 @@ __all__ = [
     "Chunk",
     "Entity",
     "Event",
+    "EventLevel",
     "File",
     "FileRole",
     "IdempotencyKey",

@@ -20,7 +20,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, synonym
 
-from scimeta.models.base import Base, Entity, reference
+from scimeta.models.base import Base, Entity, enum_column, reference
+from scimeta.models.enums import EventLevel
 
 
 class File(Entity):
@@ -121,7 +122,8 @@ class Event(Base):
     deleted (a trigger created by the migrations refuses both).
 
     The subject is any node, named by its type and id. It is not a foreign key: the log
-    outlives the rows it talks about.
+    outlives the rows it talks about. A service event (an error or a metric of a service
+    itself) has no subject; any event may carry a `level`.
     """
 
     __tablename__ = "events"
@@ -129,12 +131,20 @@ class Event(Base):
         Index("ix_events_subject_sequence", "subject_type", "subject_id", "sequence"),
         Index("ix_events_type_sequence", "type", "sequence"),
         Index("ix_events_at", "at"),
+        Index(
+            "ix_events_level_sequence",
+            "level",
+            "sequence",
+            postgresql_where=text("level IS NOT NULL"),
+        ),
+        CheckConstraint("(subject_type IS NULL) = (subject_id IS NULL)", name="subject_whole"),
     )
 
     sequence: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
     at: Mapped[datetime] = mapped_column(server_default=func.now())
-    subject_type: Mapped[str] = mapped_column(String(64))
-    subject_id: Mapped[int] = mapped_column(BigInteger)
+    subject_type: Mapped[str | None] = mapped_column(String(64))
+    subject_id: Mapped[int | None] = mapped_column(BigInteger)
+    level: Mapped[EventLevel | None] = enum_column(EventLevel, "level")
     type: Mapped[str] = mapped_column(String(128))
     actor: Mapped[str | None] = mapped_column(String(255))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")

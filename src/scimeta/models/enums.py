@@ -15,6 +15,16 @@ class Status(enum.Enum):
     CANCELLED = "CANCELLED"
 
 
+class EventLevel(enum.Enum):
+    """How much an event matters, as the logging module grades it."""
+
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+    CRITICAL = "CRITICAL"
+
+
 class AuditStatus(enum.Enum):
     PENDING = "PENDING"
     PASSED = "PASSED"

@@ -330,9 +330,9 @@ async def _newest_sequence(context: Context) -> int:
 async def _rows(
     context: Context, model: type[RowT], events: Sequence[models.Event]
 ) -> list[RowT | None]:
-    return list(
-        await context.loaders.by_id(model).load_many([event.subject_id for event in events])
-    )
+    # these subscriptions ask only for events about rows of `model`: each has a subject
+    ids = [cast(int, event.subject_id) for event in events]
+    return list(await context.loaders.by_id(model).load_many(ids))
 
 
 def _admit_by_parent(model: type[models.Entity], parents: dict[str, int | None]) -> Admit:

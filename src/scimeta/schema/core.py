@@ -13,6 +13,7 @@ from strawberry.scalars import JSON
 from scimeta import models
 from scimeta.schema.aggregates import Aggregates, AggregateSpec, GroupField
 from scimeta.schema.connections import list_field
+from scimeta.schema.enums import EventLevel
 from scimeta.schema.inputs import core as inputs
 from scimeta.schema.node import Entity, LoaderInfo, load_nodes
 from scimeta.schema.ordering import Column, OrderTerm
@@ -78,7 +79,13 @@ class Event(relay.Node):
         "order. Subscriptions resume after it (`afterSequence`)."
     )
     at: datetime = strawberry.field(description="When it happened.")
-    subject_type: str = strawberry.field(description="Type of the node the event is about.")
+    subject_type: str | None = strawberry.field(
+        description="Type of the node the event is about; null for a service event, which "
+        "is about the service itself."
+    )
+    level: EventLevel | None = strawberry.field(
+        description="How much it matters (DEBUG to CRITICAL), if its writer said."
+    )
     type: str = strawberry.field(description="What happened.")
     actor: str | None = strawberry.field(description="User, worker or agent that caused it.")
     payload: JSON = strawberry.field(description="Details, as JSON.")
@@ -87,9 +94,13 @@ class Event(relay.Node):
     def is_type_of(cls, obj: Any, info: LoaderInfo) -> bool:
         return isinstance(obj, models.Event)
 
-    @strawberry.field(description="Global id of the node the event is about.")
+    @strawberry.field(
+        description="Global id of the node the event is about; null for a service event."
+    )
     @reads(SubjectId("subject_type", "subject_id"))
-    def subject_id(self, root: strawberry.Parent[models.Event]) -> relay.GlobalID:
+    def subject_id(self, root: strawberry.Parent[models.Event]) -> relay.GlobalID | None:
+        if root.subject_type is None:
+            return None
         return relay.GlobalID(root.subject_type, str(root.subject_id))
 
     @classmethod
@@ -130,6 +141,7 @@ EVENT_AGGREGATES = Aggregates(
         groups={
             "TYPE": ("type", GroupField(models.Event.type, str)),
             "SUBJECT_TYPE": ("subject_type", GroupField(models.Event.subject_type, str)),
+            "LEVEL": ("level", GroupField(models.Event.level, EventLevel)),
             "ACTOR": ("actor", GroupField(models.Event.actor, str)),
         },
     )

@@ -13,6 +13,7 @@ RecordingKind: TypeAlias = models.RecordingKind
 Maneuver: TypeAlias = models.Maneuver
 Knee: TypeAlias = models.Knee
 FileRole: TypeAlias = models.FileRole
+EventLevel: TypeAlias = models.EventLevel
 
 strawberry.enum(Status, description="The lifecycle of jobs, runs, calculations and batches.")
 strawberry.enum(AuditStatus, description="The audit result of a chunk.")
@@ -21,6 +22,7 @@ strawberry.enum(RecordingKind, description="What a recording holds.")
 strawberry.enum(Maneuver, description="The movement a participant performed.")
 strawberry.enum(Knee, description="Which knee a recording is of.")
 strawberry.enum(FileRole, description="Whether a job reads or writes a file.")
+strawberry.enum(EventLevel, description="How much an event matters, DEBUG to CRITICAL.")
 
 Role: TypeAlias = models.Role
 strawberry.enum(

@@ -23,6 +23,7 @@ from scimeta.ids import parse_row_id
 from scimeta.models import Base
 from scimeta.schema.enums import (
     AuditStatus,
+    EventLevel,
     FileRole,
     Knee,
     Maneuver,
@@ -238,6 +239,7 @@ RecordingKindFilter = _enum_filter(RecordingKind, "RecordingKindFilter")
 ManeuverFilter = _enum_filter(Maneuver, "ManeuverFilter")
 KneeFilter = _enum_filter(Knee, "KneeFilter")
 FileRoleFilter = _enum_filter(FileRole, "FileRoleFilter")
+EventLevelFilter = _enum_filter(EventLevel, "EventLevelFilter")
 
 
 class WhereInput:

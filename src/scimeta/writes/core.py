@@ -156,22 +156,30 @@ async def record_metrics(writer: Writer, owner: Entity, metrics: Sequence[Metric
 
 @dataclass
 class EventSpec:
-    subject_type: str
-    subject_id: int
+    """An event to append: about a node (`subject_type` and `subject_id`), or about the
+    service itself (neither), with an optional level."""
+
+    subject_type: str | None
+    subject_id: int | None
     type: str
     payload: dict[str, Any] = field(default_factory=dict)
     actor: str | None = None
+    level: models.EventLevel | None = None
 
 
 async def append_events(writer: Writer, specs: Sequence[EventSpec]) -> list[models.Event]:
-    """Append events about existing nodes, in the order given (written when the
-    transaction ends)."""
+    """Append events about existing nodes, or service events about none, in the order
+    given (written when the transaction ends). A service event needs a grant on the
+    whole server, checked before anything is read."""
     by_type: dict[str, set[int]] = {}
     for position, spec in enumerate(specs):
         if not spec.type or len(spec.type) > 128:
             raise BadUserInput(
                 f"events[{position}].type must be 1 to 128 characters.", field="type"
             )
+        if spec.subject_type is None or spec.subject_id is None:
+            writer.authorize_server("service events (events about no node)")
+            continue
         by_type.setdefault(spec.subject_type, set()).add(spec.subject_id)
     for subject_type, ids in by_type.items():
         model = entity_model(subject_type)
@@ -189,6 +197,7 @@ async def append_events(writer: Writer, specs: Sequence[EventSpec]) -> list[mode
             models.Event(
                 subject_type=spec.subject_type,
                 subject_id=spec.subject_id,
+                level=spec.level,
                 type=spec.type,
                 actor=spec.actor if spec.actor and writer.names_actors else writer.actor,
                 payload=spec.payload

@@ -179,7 +179,13 @@ class Writer:
         events, self._events = self._events, []
         if not events:
             return
-        await self.authorize((event.subject_type, event.subject_id) for event in events)
+        subjects = [(event.subject_type, event.subject_id) for event in events]
+        if any(type_ is None or id_ is None for type_, id_ in subjects):
+            # a service event is about the server itself
+            self.authorize_server("service events (events about no node)")
+        await self.authorize(
+            (type_, id_) for type_, id_ in subjects if type_ is not None and id_ is not None
+        )
         rows = await self.session.execute(
             _PUBLISH,
             {
@@ -187,6 +193,7 @@ class Writer:
                 "channel": EVENTS_CHANNEL,
                 "subject_types": [event.subject_type for event in events],
                 "subject_ids": [event.subject_id for event in events],
+                "levels": [None if event.level is None else event.level.value for event in events],
                 "types": [event.type for event in events],
                 "actors": [event.actor for event in events],
                 "payloads": [json.dumps(event.payload or {}) for event in events],
@@ -204,11 +211,11 @@ class Writer:
 _PUBLISH = text(
     """
     WITH inserted AS (
-        INSERT INTO events (subject_type, subject_id, type, actor, payload)
-        SELECT e.subject_type, e.subject_id, e.type, e.actor, e.payload::jsonb
+        INSERT INTO events (subject_type, subject_id, level, type, actor, payload)
+        SELECT e.subject_type, e.subject_id, e.level, e.type, e.actor, e.payload::jsonb
         FROM (SELECT pg_advisory_xact_lock(:lock)) AS locked,
-             unnest(:subject_types, :subject_ids, :types, :actors, :payloads)
-                 WITH ORDINALITY AS e(subject_type, subject_id, type, actor, payload, n)
+             unnest(:subject_types, :subject_ids, :levels, :types, :actors, :payloads)
+                 WITH ORDINALITY AS e(subject_type, subject_id, level, type, actor, payload, n)
         ORDER BY e.n
         RETURNING sequence, at
     ),
@@ -220,6 +227,7 @@ _PUBLISH = text(
     bindparam("channel", type_=String),
     bindparam("subject_types", type_=ARRAY(String)),
     bindparam("subject_ids", type_=ARRAY(BigInteger)),
+    bindparam("levels", type_=ARRAY(String)),
     bindparam("types", type_=ARRAY(String)),
     bindparam("actors", type_=ARRAY(String)),
     bindparam("payloads", type_=ARRAY(Text)),

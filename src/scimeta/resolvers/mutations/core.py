@@ -14,6 +14,7 @@ from scimeta.errors import BadUserInput
 from scimeta.models import Entity
 from scimeta.resolvers.mutations.base import WriteInfo, capped, json_object, row_id, write
 from scimeta.schema.core import Event, MetricKey
+from scimeta.schema.enums import EventLevel
 from scimeta.schema.scalars import Long
 from scimeta.writes import core as writes
 from scimeta.writes.core import EventSpec, FileSpec, MetricValue, entity_model
@@ -73,23 +74,36 @@ def metric_specs(metrics: list[MetricInput], field: str = "metrics") -> list[Met
     return [metric.spec() for metric in metrics]
 
 
-@strawberry.input(description="An event to append to the audit log.")
+@strawberry.input(
+    description="An event to append to the audit log: about a node, or, without `subjectId`, "
+    "a service event about the service itself (an error, a metric), which needs a grant on "
+    "everything and is seen only by callers with one."
+)
 class EventInput:
-    subject_id: relay.GlobalID = strawberry.field(description="The node the event is about.")
+    subject_id: relay.GlobalID | None = strawberry.field(
+        default=None, description="The node the event is about; none for a service event."
+    )
     type: str = strawberry.field(description="What happened, e.g. simulation_completed.")
+    level: EventLevel | None = strawberry.field(
+        default=None, description="How much it matters (seed 002 log_event's status)."
+    )
     payload: JSON | None = strawberry.field(default=None, description="Details: a JSON object.")
     actor: str | None = strawberry.field(
         default=None, description="Who caused it (a worker or agent); the caller if not given."
     )
 
     def spec(self, field: str) -> EventSpec:
-        subject, subject_id = node_of(self.subject_id, f"{field}.subjectId")
+        subject_type = subject_id = None
+        if self.subject_id is not None:
+            subject, subject_id = node_of(self.subject_id, f"{field}.subjectId")
+            subject_type = subject.__name__
         return EventSpec(
-            subject_type=subject.__name__,
+            subject_type=subject_type,
             subject_id=subject_id,
             type=self.type,
             payload=json_object(self.payload, f"{field}.payload"),
             actor=self.actor,
+            level=self.level,
         )
 
 
@@ -123,8 +137,8 @@ def node_of(node_id: relay.GlobalID, field: str) -> tuple[type[Entity], int]:
 @strawberry.type
 class CoreMutations:
     @strawberry.mutation(
-        description="Append one event about a node to the audit log (seed 004 append_event, "
-        "seed 002 log_event)."
+        description="Append one event about a node, or a service event about none, to the "
+        "audit log (seed 004 append_event, seed 002 log_event)."
     )
     async def append_event(self, info: WriteInfo, input: EventInput) -> AppendEventsPayload:
         async with write(info, Action.RUN) as writer:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from scimeta import models
 from scimeta.schema.filters import (
     DateTimeFilter,
+    EventLevelFilter,
     FloatFilter,
     IDFilter,
     LongFilter,
@@ -109,6 +110,7 @@ EventWhere = where_input(
         "subject": SubjectFilter,
         "type": StringFilter,
         "actor": StringFilter,
+        "level": EventLevelFilter,
     },
 )
 EventOrder = order_input(
