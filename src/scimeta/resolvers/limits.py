@@ -588,7 +588,8 @@ def unstorable_text(
     for text in strings:
         if "\x00" in text:
             return BadUserInput("Text may not contain the NUL character (\\u0000).")
-        if any(0xD800 <= ord(character) <= 0xDFFF for character in text):
+        # ASCII holds no surrogate: most text is answered without a look at each character
+        if not text.isascii() and any(0xD800 <= ord(character) <= 0xDFFF for character in text):
             return BadUserInput(
                 "Text may not contain half of a surrogate pair (\\ud800 to \\udfff alone)."
             )
