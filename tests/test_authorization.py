@@ -15,7 +15,7 @@ the local admin's).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -670,6 +670,84 @@ WRITES = [
 ]
 
 
+NODE = "query($id: ID!) { node(id: $id) { id %s } }"
+
+
+async def node(caller: Caller, node_id: str, fields: str = "") -> dict[str, Any] | None:
+    found: dict[str, Any] | None = (await caller.data(NODE % fields, id=node_id))["node"]
+    return found
+
+
+async def _updated(caller: Caller, target: str, payload: Any, type_: str) -> None:
+    read = await node(caller, target, f"... on {type_} {{ description }}")
+    assert read == {"id": target, "description": "changed"}, read
+
+
+async def _exists(caller: Caller, payload: Any, key: str, fields: str, expected: Any) -> None:
+    made = payload[key]
+    made = made[0] if isinstance(made, list) else made
+    read = await node(caller, made["id"], fields)
+    assert read is not None and {k: read[k] for k in expected} == expected, read
+
+
+async def _has_metric(caller: Caller, target: str, payload: Any) -> None:
+    read = await node(caller, target, "... on Job { metrics { nodes { name value } } }")
+    assert read is not None
+    assert {"name": "rfactor", "value": 0.5} in read["metrics"]["nodes"], read
+
+
+async def _has_event(caller: Caller, target: str, payload: Any) -> None:
+    read = await node(caller, target, "... on Job { events { nodes { sequence type } } }")
+    assert read is not None
+    (event,) = payload["events"]
+    assert {"sequence": event["sequence"], "type": "note"} in read["events"]["nodes"], read
+
+
+async def _gone(caller: Caller, target: str, payload: Any) -> None:
+    assert payload["deletedId"] == target
+    missing = await caller.refused(NODE % "", id=target)
+    assert missing["extensions"]["code"] == "NOT_FOUND", missing
+
+
+async def _running(caller: Caller, target: str, payload: Any) -> None:
+    read = await node(caller, target, "... on Run { status }")
+    assert read == {"id": target, "status": "RUNNING"}, read
+
+
+# How each permitted write of WRITES is read back: (caller, the target's id, the payload)
+READ_BACK: dict[str, Callable[[Caller, str, Any], Awaitable[None]]] = {
+    "updateProject": lambda c, t, p: _updated(c, t, p, "Project"),
+    "createJob": lambda c, t, p: _exists(
+        c, p, "job", "... on Job { taskName }", {"taskName": "new"}
+    ),
+    "importFile": lambda c, t, p: _exists(
+        c, p, "file", "... on File { path }", {"path": "/new.mtz"}
+    ),
+    "recordMetrics-job": _has_metric,
+    "appendEvent-job": _has_event,
+    "deleteNode-job": _gone,
+    "updateStudy": lambda c, t, p: _updated(c, t, p, "Study"),
+    "saveRecording": lambda c, t, p: _exists(
+        c,
+        p,
+        "recording",
+        "... on Recording { kind passNumber }",
+        {"kind": "AUDIO", "passNumber": 1},
+    ),
+    "createRun": lambda c, t, p: _exists(
+        c, p, "run", "... on Run { name status }", {"name": "run-new", "status": "PENDING"}
+    ),
+    "setRunStatus": _running,
+    "addChunkAttempt": lambda c, t, p: _exists(
+        c, p, "chunk", "... on Chunk { index frameCount }", {"index": 1, "frameCount": 3}
+    ),
+    "addRunArtifacts": lambda c, t, p: _exists(
+        c, p, "artifacts", "... on RunArtifact { role }", {"role": "bundle"}
+    ),
+    "deleteNode-chunk": _gone,
+}
+
+
 def mutation(write: Write) -> str:
     return f"mutation($id: ID!) {{ {write.query} }}"
 
@@ -700,9 +778,12 @@ async def test_a_write_needs_its_role_on_own_rows_and_finds_no_other(
     assert other["message"].startswith("No "), other
     if may:
         assert await database_state(sessionmaker) == before
-        # own (A): done
+        # own (A): done, and stored: read back through the API
         data = await caller.data(mutation(write), id=world.a[write.key])
-        assert data[write.query.split("(")[0]] is not None
+        payload = data[write.query.split("(")[0]]
+        assert payload is not None
+        await READ_BACK[write.name](caller, world.a[write.key], payload)
+        assert await database_state(sessionmaker) != before
         return
     # own (A): FORBIDDEN, naming the token; and neither call wrote anything
     own = await caller.refused(mutation(write), id=world.a[write.key])
@@ -741,7 +822,10 @@ async def test_creating_a_root_of_the_server_needs_a_global_grant(
 
     if caller_name == "CONTRIBUTOR@global":
         assert "errors" not in body, body["errors"]
-        assert body["data"][create] is not None
+        made = next(iter(body["data"][create].values()))
+        # stored: the new root reads back as it was made
+        assert await node(caller, made["id"], "... on Node { id }") == {"id": made["id"]}
+        assert await database_state(sessionmaker) != before
         return
     assert body["data"] is None, body
     (error,) = body["errors"]
@@ -750,6 +834,41 @@ async def test_creating_a_root_of_the_server_needs_a_global_grant(
         f"server); the server answered {error}"
     )
     assert await database_state(sessionmaker) == before
+
+
+# --- idempotency keys are per caller ------------------------------------------------------------
+
+CREATE_JOB_ONCE = """
+mutation($project: ID!, $key: String!) {
+  createJob(input: {projectId: $project, taskName: "once", idempotencyKey: $key}) {
+    replayed job { id number }
+  }
+}"""
+
+
+async def test_one_idempotency_key_used_by_two_callers_gives_two_independent_results(
+    tokens: Tokens, world: World
+) -> None:
+    """A key names a call of one caller: another caller's use of the same key is another
+    call, neither replayed from nor refused by the first."""
+    first = await tokens.caller(Role.CONTRIBUTOR, "project")
+    second = await tokens.caller(Role.CONTRIBUTOR, "project")
+    project = world.a["project"]
+
+    made = [
+        (await caller.data(CREATE_JOB_ONCE, project=project, key="shared-key"))["createJob"]
+        for caller in (first, second)
+    ]
+    again = [
+        (await caller.data(CREATE_JOB_ONCE, project=project, key="shared-key"))["createJob"]
+        for caller in (first, second)
+    ]
+
+    assert [result["replayed"] for result in made] == [False, False]
+    assert made[0]["job"]["id"] != made[1]["job"]["id"]
+    # each caller's retry replays its own call
+    assert [result["replayed"] for result in again] == [True, True]
+    assert [result["job"] for result in again] == [result["job"] for result in made]
 
 
 # --- claims ------------------------------------------------------------------------------------
