@@ -324,11 +324,12 @@ def client_process(
     index: int,
     results: multiprocessing.Queue[tuple[Any, ...]],
     control: multiprocessing.Queue[str],
+    deflate: bool = True,
 ) -> None:
     """Entry point of a client process (spawned: it shares no event loop or socket with
     the parent). uvloop when present, as the server has it: the client's own overhead
     is part of every latency measured."""
-    main = _subscribers(ws_url, variables, queries, index, results, control)
+    main = _subscribers(ws_url, variables, queries, index, results, control, deflate)
     try:
         import uvloop
 
@@ -344,6 +345,7 @@ async def _subscribers(
     index: int,
     results: multiprocessing.Queue[tuple[Any, ...]],
     control: multiprocessing.Queue[str],
+    deflate: bool = True,
 ) -> None:
     """Opens a graphql-transport-ws connection per query, with that `runChanged` as
     operation "1", and records when each message was read, and its sequence and the
@@ -379,6 +381,8 @@ async def _subscribers(
                 open_timeout=CONNECT_TIMEOUT,
                 ping_interval=None,
                 max_queue=None,
+                # as browsers do, the client offers permessage-deflate unless told not to
+                compression="deflate" if deflate else None,
             )
             await websocket.send(init)
             ack = json.loads(await asyncio.wait_for(websocket.recv(), CONNECT_TIMEOUT))
@@ -449,7 +453,12 @@ async def _subscribers(
 class Clients:
     """The parent's side of the client processes: start, wait for their reports, stop."""
 
-    def __init__(self, variables: dict[str, Any], processes: list[tuple[str, list[str]]]):
+    def __init__(
+        self,
+        variables: dict[str, Any],
+        processes: list[tuple[str, list[str]]],
+        deflate: bool = True,
+    ):
         """`processes`: per client process, the WebSocket URL and one query per
         subscriber."""
         context = multiprocessing.get_context("spawn")
@@ -458,7 +467,7 @@ class Clients:
         self.processes = [
             context.Process(
                 target=client_process,
-                args=(url, variables, queries, i, self.results, self.controls[i]),
+                args=(url, variables, queries, i, self.results, self.controls[i], deflate),
                 daemon=True,
             )
             for i, (url, queries) in enumerate(processes)
@@ -599,7 +608,9 @@ def subscription_latency(
         for i in range(0, subscribers, args.per_process)
     ]
     references = [document(i, documents) for i in range(documents)]
-    clients = Clients({"run": run, "now": newest}, [*chunks, (way.reference_ws_url, references)])
+    clients = Clients(
+        {"run": run, "now": newest}, [*chunks, (way.reference_ws_url, references)], args.deflate
+    )
     print(
         f"subscriptions ({way.name}): {subscribers} subscribers of {documents} documents in "
         f"{len(chunks)} client processes ...",
@@ -972,6 +983,7 @@ def benchmark(url: str, ways: dict[str, Way], args: argparse.Namespace) -> dict[
     return {
         "commit": git_commit(),
         "server_workers": SERVER_WORKERS,
+        "permessage_deflate": args.deflate,
         "notify_baseline": baseline,
         "subscriptions": [asdict(result) for result in latencies],
         "checks_passed": all(r.exactly_once and r.same_as_unshared for r in latencies),
@@ -985,7 +997,8 @@ def markdown(report: dict[str, Any]) -> str:
     base = report["notify_baseline"]
     floor = base["from_commit_sent"]["p50_ms"]
     lines = [
-        f"server workers {report['server_workers']}, commit {report['commit']}",
+        f"server workers {report['server_workers']}, commit {report['commit']}, "
+        f"permessage-deflate {'offered' if report['permessage_deflate'] else 'off'}",
         "",
         f"raw LISTEN/NOTIFY, {base['rounds']} rounds: commit return -> notification p50 "
         f"{base['from_commit']['p50_ms']} ms, p99 {base['from_commit']['p99_ms']} ms; "
@@ -1119,6 +1132,13 @@ def main() -> int:
     )
     parser.add_argument(
         "--no-claims", dest="claims", action="store_false", help="skip the claim measurements"
+    )
+    parser.add_argument(
+        "--no-deflate",
+        dest="deflate",
+        action="store_false",
+        help="subscribers do not offer permessage-deflate (which browsers and the websockets "
+        "client do by default): messages go uncompressed",
     )
     parser.add_argument("--changes", type=int, default=50, help="changes per count (default 50)")
     parser.add_argument("--runs", type=int, default=2000, help="runs per claim batch (2000)")
