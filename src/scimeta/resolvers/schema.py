@@ -16,6 +16,7 @@ from strawberry.types.graphql import OperationType
 
 from scimeta.errors import ServiceUnavailable, add_code
 from scimeta.faults import WRITE_REASONS, WriteHealth
+from scimeta.live.shared import SharedEventExecution
 from scimeta.resolvers.admission import AdmissionExtension
 from scimeta.resolvers.compiled import CompiledReadsExtension
 from scimeta.resolvers.limits import (
@@ -85,7 +86,7 @@ NODE_TYPES = [
 ]
 
 
-class PerEventMemoExecutionContext(StrawberryGraphQLCoreExecutionContext):
+class PerEventMemoExecutionContext(SharedEventExecution, StrawberryGraphQLCoreExecutionContext):
     """Gives each event of a subscription a memo of its own.
 
     graphql-core (3.3) executes each subscription event with a shallow copy of the

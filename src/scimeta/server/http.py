@@ -42,6 +42,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage,
+    Message,
     SubscribeMessage,
 )
 from strawberry.types import ExecutionResult
@@ -53,6 +54,7 @@ from scimeta.auth.identity import NOBODY
 from scimeta.auth.tokens import Unauthenticated
 from scimeta.errors import INTERNAL, PARSE_FAILED, QueryTimeout, ServiceUnavailable
 from scimeta.faults import RETRY_AFTER_SECONDS, database_fault, is_retryable
+from scimeta.live.shared import send_shared
 from scimeta.planner.execute import JSONText
 from scimeta.resolvers.compiled import compiled_answer
 from scimeta.server.authn import Authenticator, ws_authorization, www_authenticate
@@ -347,6 +349,12 @@ class OperationCapHandler(BaseGraphQLTransportWSHandler[Context, None]):
             )
             return
         await super().handle_subscribe(message)
+
+    async def send_message(self, message: Message) -> None:
+        # a message executed once for subscribers that get the same one goes out as the
+        # text it was encoded to once (see `scimeta.live.shared`)
+        if not await send_shared(self.websocket, message, self.view.encode_json):
+            await super().send_message(message)
 
 
 class GraphQLView(GraphQL[Context, None]):
