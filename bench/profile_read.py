@@ -34,7 +34,7 @@ async def profile(url: str, repeat: int, small: bool) -> tuple[pstats.Stats, flo
     app = create_app(sessionmaker=create_sessionmaker(engine))
     transport = httpx.ASGITransport(app=app)
     try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             call = graphql_call(client, DEEP_QUERY, {})
             if small:
                 response = await client.post("/graphql", json={"query": RUN_ID_QUERY})

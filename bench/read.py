@@ -608,7 +608,7 @@ async def count_statements(
     app.state.authenticator.listening = lambda: True
     transport = httpx.ASGITransport(app=app)
     try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             path, _ = await answered_by(client, query, variables, token)
             event.listen(engine.sync_engine, "before_cursor_execute", listener)
             # a compiled read answered before runs its statement on a pooled connection
@@ -1175,7 +1175,29 @@ def main() -> int:
     ):
         report = asyncio.run(benchmark(url, servers, args))
     print_report(markdown(report), report, args.json)
-    return 0
+    failed = failures(report)
+    for failure in failed:
+        print(f"bench/read.py: FAILED: {failure}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def failures(report: dict[str, Any]) -> list[str]:
+    """What makes the figures wrong to quote: a way that failed, answered other JSON than
+    the floor (`data` alone: `extensions` differ by design), or was answered by another
+    path than the one measured; and authorized callers answered by another path."""
+    found = []
+    for result in report["results"]:
+        name = f"{result['query']} ({result['way']})"
+        if result["error"] is not None:
+            found.append(f"{name}: {result['error']}")
+        elif result["way"] != FLOOR and result["same_json_as_floor"] is not True:
+            found.append(f"{name}: not the floor's JSON ({result['json_difference']})")
+        elif result["expected_path"] is not None and result["path"] != result["expected_path"]:
+            found.append(f"{name}: answered by path {result['path']!r}")
+    for result in report["authorization"]["results"]:
+        if result["path"] != COMPILED:
+            found.append(f"{result['query']}: answered by path {result['path']!r}")
+    return found
 
 
 if __name__ == "__main__":
