@@ -66,7 +66,7 @@ from scimeta.writes.transaction import (
     EVENT_LOG_LOCK,
     EVENTS_CHANNEL,
     Writer,
-    global_id,
+    global_id_of,
     json_value,
 )
 
@@ -88,6 +88,9 @@ Run = models.Run
 # Rendered into the SQL rather than bound, so that the planner can match the partial
 # index of queued runs even in a prepared statement's generic plan.
 _PENDING = bindparam("pending", Status.PENDING, type_=Run.status.type, literal_execute=True)
+# Bounds of the first lookup's row comparison, which any run is below.
+_NEVER = literal_column("'infinity'::timestamptz", Run.created_at.type)
+_NO_ID = literal_column("9223372036854775807", BigInteger)
 _JSON_NULL = literal_column("'null'::jsonb", JSONB)
 _RUNNING = bindparam("running", Status.RUNNING, type_=Run.status.type, literal_execute=True)
 
@@ -308,23 +311,35 @@ def _claim_statement(
     `Writer.publish`."""
     now = func.now()
     where = condition if condition is not None else true()
-    lookups = [
-        select(
-            Run.id,
-            Run.created_at,
-            Run.status,
-            Run.claimed_by,
-            Run.lease_expires_at,
-            Run.attempt,
+    lookups: list[Any] = []
+    for status in _LOOKUP_ORDER:
+        if status not in sources:
+            continue
+        lookup = select(
+            Run.id, Run.created_at, Run.status, Run.claimed_by, Run.lease_expires_at, Run.attempt
+        ).where(where, _claimable(status, now))
+        if lookups:
+            # as in the steps, only runs older than the ones found before: the newest
+            # found is the oldest so far, and none at all bounds nothing
+            lookup = lookup.where(
+                tuple_(Run.created_at, Run.id)
+                < tuple_(
+                    func.coalesce(
+                        *(select(f.c.created_at).scalar_subquery() for f in reversed(lookups)),
+                        _NEVER,
+                    ),
+                    func.coalesce(
+                        *(select(f.c.id).scalar_subquery() for f in reversed(lookups)),
+                        _NO_ID,
+                    ),
+                )
+            )
+        lookups.append(
+            lookup.order_by(Run.created_at, Run.id)
+            .limit(1)
+            .with_for_update(skip_locked=True, key_share=True)
+            .cte(f"claimable_{status.value.lower()}")
         )
-        .where(where, _claimable(status, now))
-        .order_by(Run.created_at, Run.id)
-        .limit(1)
-        .with_for_update(skip_locked=True, key_share=True)
-        .cte(f"claimable_{status.value.lower()}")
-        for status in _LOOKUP_ORDER
-        if status in sources
-    ]
     found = union_all(*(select(lookup) for lookup in lookups)).subquery("found")
     picked = select(found).order_by(found.c.created_at, found.c.id).limit(1).cte("picked")
     taken_back = picked.c.status == _RUNNING
@@ -429,7 +444,124 @@ def _claim_statement(
         .returning(models.Event.sequence)
         .cte("inserted")
     )
-    notified = (
+    notified = _notification(inserted)
+    run = aliased(Run, claimed)
+    return select(run).select_from(claimed).join(notified, true())
+
+
+async def renew_lease(writer: Writer, token: uuid.UUID, *, lease_seconds: int) -> models.Run:
+    """Push the lease's expiry out to `lease_seconds` from now."""
+    duration = lease_duration(lease_seconds)
+    if ONE_STATEMENT:
+        return await _renew_in_one_statement(writer, token, duration)
+    run = await _leased_run(writer, token)
+    run.lease_expires_at = await writer.now() + duration
+    writer.event(
+        run,
+        "lease_renewed",
+        {"worker": run.claimed_by, "leaseExpiresAt": json_value(run.lease_expires_at)},
+    )
+    return run
+
+
+async def _renew_in_one_statement(
+    writer: Writer, token: uuid.UUID, duration: timedelta
+) -> models.Run:
+    """The renewal as one statement: lock the run by its token, renew the lease only if
+    it is live and the caller may run the run, write `lease_renewed` under the event
+    log's lock and notify. Otherwise nothing is written, and the row that comes back
+    says why, for the same refusal as the steps give."""
+    await _outside_a_transaction(writer)
+    studies = writer.studies_allowed()
+    statement = _renew_statement(token, duration, writer.actor, studies).execution_options(
+        populate_existing=True
+    )
+    row = (await writer.session.execute(statement)).one_or_none()
+    if row is None:
+        raise _not_held()
+    run, run_id, expires_at, now = row
+    if run is not None:
+        return _run_of(run)
+    assert expires_at is not None  # the lease_is_complete check: a token has an expiry
+    if expires_at < now:
+        raise _expired(run_id, expires_at, now)
+    # live, but not the caller's to run: the steps' check says so, and how
+    await writer.authorize([("Run", run_id)])
+    raise Forbidden(
+        f"You may not renew the lease on Run {global_id_of('Run', run_id)}: its study is not "
+        "one where your token may run runs.",
+        action=Action.RUN.name,
+    )
+
+
+def _run_of(run: object) -> models.Run:
+    assert isinstance(run, models.Run)
+    return run
+
+
+def _renew_statement(
+    token: uuid.UUID, duration: timedelta, actor: str, studies: list[int] | None
+) -> Select[Any]:
+    """WITH the run the token leases, locked (waiting for a claimer that takes it over,
+    which changes the token); renewed if its lease is live (and in `studies` when given);
+    its event inserted under the event log's lock; one NOTIFY: the renewed run (or None),
+    and the locked run's id, expiry and the transaction's time, or no row."""
+    now = func.now()
+    target = (
+        select(Run.id, Run.lease_expires_at)
+        .where(Run.lease_token == bindparam("token", token, type_=Run.lease_token.type))
+        .with_for_update(key_share=True)
+        .cte("target")
+    )
+    renewable = target.c.lease_expires_at >= now
+    if studies is not None:
+        renewable = and_(renewable, key_in(Run.study_id, studies))
+    renewed = (
+        update(Run)
+        .where(Run.id == target.c.id, renewable)
+        .values(lease_expires_at=now + bindparam("duration", duration, type_=Interval))
+        .returning(*Run.__table__.c)
+        .cte("renewed")
+    )
+    locked = (
+        select(func.pg_advisory_xact_lock(bindparam("lock", EVENT_LOG_LOCK, type_=BigInteger)))
+        .select_from(renewed)
+        .cte("locked")
+    )
+    inserted = (
+        insert(models.Event)
+        .from_select(
+            ["subject_type", "subject_id", "type", "actor", "payload"],
+            select(
+                literal("Run", String),
+                renewed.c.id,
+                literal("lease_renewed", String),
+                bindparam("actor", actor, type_=String),
+                func.jsonb_build_object(
+                    "worker",
+                    renewed.c.claimed_by,
+                    "leaseExpiresAt",
+                    _iso_timestamp(renewed.c.lease_expires_at),
+                ),
+            ).select_from(locked.join(renewed, true())),
+        )
+        .returning(models.Event.sequence)
+        .cte("inserted")
+    )
+    notified = _notification(inserted)
+    run = aliased(Run, renewed)
+    return (
+        select(run, target.c.id, target.c.lease_expires_at, now)
+        .select_from(target)
+        .outerjoin(renewed, true())
+        .outerjoin(notified, true())
+    )
+
+
+def _notification(inserted: Any) -> Any:
+    """The NOTIFY of `Writer.publish`, with the newest sequence inserted; none when
+    nothing was."""
+    return (
         select(
             func.pg_notify(
                 bindparam("channel", EVENTS_CHANNEL, type_=String),
@@ -439,21 +571,6 @@ def _claim_statement(
         .having(func.count() > 0)
         .cte("notified")
     )
-    run = aliased(Run, claimed)
-    return select(run).select_from(claimed).join(notified, true())
-
-
-async def renew_lease(writer: Writer, token: uuid.UUID, *, lease_seconds: int) -> models.Run:
-    """Push the lease's expiry out to `lease_seconds` from now."""
-    duration = lease_duration(lease_seconds)
-    run = await _leased_run(writer, token)
-    run.lease_expires_at = await writer.now() + duration
-    writer.event(
-        run,
-        "lease_renewed",
-        {"worker": run.claimed_by, "leaseExpiresAt": json_value(run.lease_expires_at)},
-    )
-    return run
 
 
 async def release_run(
@@ -513,25 +630,34 @@ async def _leased_run(writer: Writer, token: uuid.UUID) -> models.Run:
     )
     run = (await writer.session.scalars(statement)).one_or_none()
     if run is None:
-        raise Conflict(
-            "This lease is not held on any run: the run was released with it, or the lease "
-            "expired and was taken back, and the run may be claimed by another worker now. "
-            "Stop working on it and claim a run again.",
-            reason="STALE_LEASE",
-        )
+        raise _not_held()
     now = await writer.now()
     expires_at = run.lease_expires_at
     assert expires_at is not None  # the lease_is_complete check: a token has an expiry
     if expires_at < now:
-        raise Conflict(
-            f"Your lease on Run {global_id(run)} expired at {expires_at.isoformat()} "
-            f"({(now - expires_at).total_seconds():.0f} s ago); the run may be claimed by "
-            "another worker now. Stop working on it and claim a run again.",
-            reason="STALE_LEASE",
-            runId=global_id(run),
-            expiredAt=expires_at.isoformat(),
-        )
+        raise _expired(run.id, expires_at, now)
     return run
+
+
+def _not_held() -> Conflict:
+    return Conflict(
+        "This lease is not held on any run: the run was released with it, or the lease "
+        "expired and was taken back, and the run may be claimed by another worker now. "
+        "Stop working on it and claim a run again.",
+        reason="STALE_LEASE",
+    )
+
+
+def _expired(run_id: int, expires_at: datetime, now: datetime) -> Conflict:
+    run = global_id_of("Run", run_id)
+    return Conflict(
+        f"Your lease on Run {run} expired at {expires_at.isoformat()} "
+        f"({(now - expires_at).total_seconds():.0f} s ago); the run may be claimed by "
+        "another worker now. Stop working on it and claim a run again.",
+        reason="STALE_LEASE",
+        runId=run,
+        expiredAt=expires_at.isoformat(),
+    )
 
 
 async def expire_leases(writer: Writer, limit: int = 100) -> int:
