@@ -23,6 +23,7 @@ from scimeta.live.sweeper import LeaseSweeper
 from scimeta.resolvers.admission import Turns
 from scimeta.resolvers.schema import schema
 from scimeta.server.authn import access_notice
+from scimeta.server.cors import CorsMiddleware
 from scimeta.server.database import create_engine, create_sessionmaker
 from scimeta.server.hosts import HostCheck
 from scimeta.server.http import GraphQLView, sessionmaker_of
@@ -147,12 +148,18 @@ def create_app(
 
     # a page of another site must not reach a server that runs open (scimeta.server.hosts)
     host_check = Middleware(
-        HostCheck, authenticator=graphql.authenticator, allowed_hosts=settings.allowed_hosts
+        HostCheck,
+        authenticator=graphql.authenticator,
+        allowed_hosts=settings.allowed_hosts,
+        cors_origins=settings.cors_origins,
     )
+    # pages of the --cors-origin origins may call it from a browser; WebSockets of other
+    # pages are refused (scimeta.server.cors)
+    cors = Middleware(CorsMiddleware, origins=settings.cors_origins)
     # a client that stalls in the middle of a body is answered 408 and let go
     # (scimeta.server.timeouts; the request head's own deadline is uvicorn's protocol's)
     body_timeout = Middleware(BodyTimeoutMiddleware, seconds=settings.limits.body_timeout_seconds)
-    app = Starlette(routes=routes, middleware=[host_check, body_timeout], lifespan=lifespan)
+    app = Starlette(routes=routes, middleware=[host_check, cors, body_timeout], lifespan=lifespan)
     # what operations may ask for is checked where they run, which reach the application
     app.state.limits = settings.limits
     app.state.production = settings.production

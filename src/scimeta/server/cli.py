@@ -1,4 +1,5 @@
-"""The `scimeta` command: serve, migrate, load demo data, export the GraphQL schema."""
+"""The `scimeta` command: serve, migrate, load demo data, export the GraphQL schema, build
+the trusted documents' manifest."""
 
 from __future__ import annotations
 
@@ -30,17 +31,27 @@ from scimeta.errors import ClientError
 from scimeta.models import ApiToken, Project, Role, Study, TokenGrant
 from scimeta.server import migrate
 from scimeta.server.authn import access_notice
+from scimeta.server.cors import normalize_origins
 from scimeta.server.database import (
     DatabaseStartError,
     DatabaseURLError,
     create_engine,
     resolve_database_url,
 )
+from scimeta.server.documents import (
+    DocumentsError,
+    TrustedDocuments,
+    build_manifest,
+    manifest_json,
+)
 from scimeta.server.settings import (
     ALLOWED_HOSTS_VARIABLE,
+    CORS_ORIGINS_VARIABLE,
     DATABASE_URL_VARIABLE,
     HOST_VARIABLE,
     PRODUCTION_VARIABLE,
+    TRUSTED_DOCUMENTS_ONLY_VARIABLE,
+    TRUSTED_DOCUMENTS_VARIABLE,
     Settings,
 )
 
@@ -54,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     command: Command = args.command
     try:
         return command(args)
-    except (DatabaseStartError, DatabaseURLError, CommandError) as exc:
+    except (DatabaseStartError, DatabaseURLError, CommandError, DocumentsError) as exc:
         print(f"scimeta: error: {exc}", file=sys.stderr)
         return 1
     except ClientError as exc:
@@ -111,6 +122,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="a host name requests may address the server by besides localhost, 127.0.0.1 "
         f"and [::1]; repeat for more (also ${ALLOWED_HOSTS_VARIABLE}, comma-separated)",
     )
+    serve.add_argument(
+        "--cors-origin",
+        action="append",
+        metavar="ORIGIN",
+        help="an origin (https://app.example.org) whose pages may call the server from a "
+        f"browser; repeat for more (also ${CORS_ORIGINS_VARIABLE}, comma-separated)",
+    )
+    serve.add_argument(
+        "--trusted-documents",
+        type=Path,
+        metavar="FILE",
+        help="a manifest of `scimeta documents build`, or a folder of .graphql files, whose "
+        f"documents requests may name by documentId (also ${TRUSTED_DOCUMENTS_VARIABLE})",
+    )
+    serve.add_argument(
+        "--trusted-documents-only",
+        action="store_true",
+        help="run only the trusted documents, except for admins of everything "
+        f"(also {TRUSTED_DOCUMENTS_ONLY_VARIABLE}=1)",
+    )
     serve.add_argument("--demo", action="store_true", help="load demo data before serving")
     serve.add_argument(
         "--production",
@@ -165,6 +196,26 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("id", type=_positive_int, help="the token's id, as `token list` shows")
     revoke.set_defaults(command=token_revoke_command)
 
+    documents = commands.add_parser("documents", help="trusted documents")
+    documents_commands = documents.add_subparsers(
+        title="commands", required=True, metavar="COMMAND"
+    )
+    build = documents_commands.add_parser(
+        "build", help="write the manifest of a folder of .graphql files, keyed by sha256 id"
+    )
+    build.add_argument(
+        "directory",
+        nargs="?",
+        type=Path,
+        default=Path("frontend-queries"),
+        metavar="DIR",
+        help="the folder of .graphql files, searched recursively (default: frontend-queries)",
+    )
+    build.add_argument(
+        "-o", "--output", type=Path, metavar="FILE", help="where to write it (default: stdout)"
+    )
+    build.set_defaults(command=documents_build_command)
+
     export = commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
     export.set_defaults(command=export_schema_command)
     return parser
@@ -180,6 +231,19 @@ def serve_command(args: argparse.Namespace) -> int:
     )
     if args.allowed_host:
         settings = dataclasses.replace(settings, allowed_hosts=tuple(args.allowed_host))
+    if args.cors_origin:
+        settings = dataclasses.replace(settings, cors_origins=tuple(args.cors_origin))
+    if args.trusted_documents is not None:
+        settings = dataclasses.replace(settings, trusted_documents=args.trusted_documents)
+    if args.trusted_documents_only:
+        settings = dataclasses.replace(settings, trusted_documents_only=True)
+    try:
+        cors_origins = normalize_origins(settings.cors_origins)
+    except ValueError as exc:
+        raise CommandError(f"--cors-origin: {exc}") from None
+    trusted = settings.trusted_documents and settings.trusted_documents.resolve()
+    # refused now, with its reason, rather than by each worker as it starts
+    documents = TrustedDocuments.load(trusted, trusted_only=settings.trusted_documents_only)
     if args.production:
         settings = dataclasses.replace(settings, production=True, graphiql=False)
         os.environ[PRODUCTION_VARIABLE] = "1"
@@ -192,11 +256,23 @@ def serve_command(args: argparse.Namespace) -> int:
     os.environ[DATABASE_URL_VARIABLE] = url
     os.environ[HOST_VARIABLE] = settings.host
     os.environ[ALLOWED_HOSTS_VARIABLE] = ",".join(settings.allowed_hosts)
+    os.environ[CORS_ORIGINS_VARIABLE] = ",".join(cors_origins)
+    os.environ[TRUSTED_DOCUMENTS_VARIABLE] = str(trusted or "")
+    os.environ[TRUSTED_DOCUMENTS_ONLY_VARIABLE] = "1" if documents.trusted_only else ""
     address = f"http://{_url_host(settings.host)}:{settings.port}/graphql"
     print(f"scimeta serving GraphQL at {address}")
     print(access_notice(decision, settings.allowed_hosts))
     if settings.production:
         print("production mode: no GraphiQL, introspection for admins only")
+    if cors_origins:
+        print(f"pages of {', '.join(cors_origins)} may call it from a browser (CORS)")
+    if trusted:
+        only = (
+            ": the only documents callers other than admins of everything may run"
+            if documents.trusted_only
+            else ""
+        )
+        print(f"{len(documents.documents)} trusted documents from {trusted}{only}")
     if settings.graphiql:
         print(f"open {address} in a browser for GraphiQL")
     uvicorn.run(
@@ -328,6 +404,20 @@ async def _with_session(url: str, work: Callable[[AsyncSession], Awaitable[T]]) 
             return await work(session)
     finally:
         await engine.dispose()
+
+
+def documents_build_command(args: argparse.Namespace) -> int:
+    documents = build_manifest(args.directory)
+    text = manifest_json(documents)
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        args.output.write_text(text, encoding="utf-8")
+        print(
+            f"wrote the {len(documents)} trusted documents of {args.directory} to {args.output}",
+            file=sys.stderr,
+        )
+    return 0
 
 
 def export_schema_command(args: argparse.Namespace) -> int:

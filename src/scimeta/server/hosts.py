@@ -9,7 +9,9 @@ itself carries that site in `Origin`. So while the server runs open, an HTTP req
 a WebSocket handshake is answered only if its `Host` names loopback (localhost,
 127.0.0.1 or [::1], any port) or a name given with `--allowed-host`
 (`SCIMETA_ALLOWED_HOSTS`), and its `Origin`, when it has one, names one of those too.
-`Origin: null` (a sandboxed or local file's page) names none. A refused request gets 421
+`Origin: null` (a sandboxed or local file's page) names none; an origin given with
+`--cors-origin` (scimeta.server.cors) is admitted too, the operator's explicit choice. A
+refused request gets 421
 `HOST_NOT_ALLOWED` or 403 `ORIGIN_NOT_ALLOWED`; a refused WebSocket is answered the same
 way instead of its handshake (or closed with 1008 before it is accepted, where the
 server cannot answer a handshake with a response). A WebSocket that passes is still
@@ -38,10 +40,12 @@ from urllib.parse import urlsplit
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
+from strawberry.http.websocket_origin import normalize_origin
 
 from scimeta.auth.identity import is_loopback
 from scimeta.faults import database_fault
 from scimeta.server.authn import LOOPBACK_NAMES, Authenticator
+from scimeta.server.cors import normalize_origins
 
 # answered whatever the request's Host: probes that call them use names of their own
 UNCHECKED_PATHS = frozenset({"/healthz", "/readyz"})
@@ -54,12 +58,18 @@ class HostCheck:
     `Origin` names a host the server does not answer to (see the module's docstring)."""
 
     def __init__(
-        self, app: ASGIApp, *, authenticator: Authenticator, allowed_hosts: Iterable[str] = ()
+        self,
+        app: ASGIApp,
+        *,
+        authenticator: Authenticator,
+        allowed_hosts: Iterable[str] = (),
+        cors_origins: Iterable[str] = (),
     ) -> None:
         self.app = app
         self.authenticator = authenticator
         self.allowed_hosts = tuple(allowed_hosts)
         self._allowed = frozenset(name for name in map(host_name, self.allowed_hosts) if name)
+        self._cors_origins = frozenset(normalize_origins(cors_origins))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket") or scope["path"] in UNCHECKED_PATHS:
@@ -102,13 +112,19 @@ class HostCheck:
                 "if that name is meant to reach it." + (_WHILE_OPEN if runs_open else ""),
             )
         origin = headers.get("origin")
-        if runs_open and origin is not None and not self.allows(origin_host(origin)):
+        if (
+            runs_open
+            and origin is not None
+            and not self.allows(origin_host(origin))
+            and normalize_origin(origin) not in self._cors_origins
+        ):
             return _refused(
                 403,
                 "ORIGIN_NOT_ALLOWED",
                 f"This server answers no request sent by a page of {origin!r}: only pages "
                 f"of {self._names()} may call it. Start it with --allowed-host NAME to let "
-                "pages of NAME call it." + _WHILE_OPEN,
+                "pages of NAME call it, or with --cors-origin ORIGIN for pages of another "
+                "origin." + _WHILE_OPEN,
             )
         return None
 

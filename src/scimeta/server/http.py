@@ -59,6 +59,8 @@ from scimeta.planner.execute import JSONText
 from scimeta.resolvers.compiled import compiled_answer
 from scimeta.server.authn import Authenticator, ws_authorization, www_authenticate
 from scimeta.server.context import Context
+from scimeta.server.cors import normalize_origins
+from scimeta.server.documents import DocumentRefused, TrustedDocuments, requested_id
 from scimeta.server.settings import Limits, Settings
 
 logger = logging.getLogger(__name__)
@@ -211,18 +213,30 @@ def accepts_html(accept: str | None) -> bool:
 
 @dataclass(frozen=True)
 class GraphQLRequest:
-    query: str
+    # None when the request names a trusted document instead (`document_id`)
+    query: str | None
     variables: JSONObject | None
     operation_name: str | None
     extensions: JSONObject | None
+    document_id: str | None = None
 
 
 def graphql_request(parameters: Mapping[str, object]) -> GraphQLRequest:
     """The parameters of one GraphQL-over-HTTP request, checked for their types."""
     query = parameters.get("query")
-    if query is None:
-        raise Refusal(400, BAD_REQUEST, "the request has no `query`: send the GraphQL document")
-    if not isinstance(query, str):
+    extensions = _object_parameter(parameters, "extensions")
+    try:
+        document_id = requested_id(parameters)
+    except DocumentRefused as refused:
+        raise Refusal(400, refused.code, refused.message) from None
+    if query is None and document_id is None:
+        raise Refusal(
+            400,
+            BAD_REQUEST,
+            "the request has no `query`: send the GraphQL document (or the `documentId` "
+            "of a trusted one)",
+        )
+    if query is not None and not isinstance(query, str):
         raise Refusal(400, BAD_REQUEST, "`query` must be a string holding the GraphQL document")
     operation_name = parameters.get("operationName")
     if operation_name is not None and not isinstance(operation_name, str):
@@ -234,7 +248,8 @@ def graphql_request(parameters: Mapping[str, object]) -> GraphQLRequest:
         variables=_object_parameter(parameters, "variables"),
         # the specification reads an empty name as none
         operation_name=operation_name or None,
-        extensions=_object_parameter(parameters, "extensions"),
+        extensions=extensions,
+        document_id=document_id,
     )
 
 
@@ -348,7 +363,32 @@ class OperationCapHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 {"id": message["id"], "type": "error", "payload": [error.formatted]}
             )
             return
+        if self.connection_acknowledged and message["id"] not in self.operations:
+            try:
+                message = self._with_document(message)
+            except DocumentRefused as refused:
+                error = GraphQLError(refused.message, extensions={"code": refused.code})
+                await self.send_message(
+                    {"id": message["id"], "type": "error", "payload": [error.formatted]}
+                )
+                return
         await super().handle_subscribe(message)
+
+    def _with_document(self, message: SubscribeMessage) -> SubscribeMessage:
+        """The message with the text of the trusted document its payload names
+        (`documentId` or `extensions.persistedQuery`) as its `query`, and its free text
+        checked as an HTTP request's is (`scimeta.server.documents`)."""
+        payload = message.get("payload")
+        if not isinstance(payload, dict):
+            return message
+        document = requested_id(cast(Mapping[str, object], payload))
+        query = payload.get("query")
+        if document is None and not isinstance(query, str):
+            # strawberry refuses a subscribe message without a document as it does
+            return message
+        documents: TrustedDocuments = cast(GraphQLView, self.view).documents
+        text = documents.resolve(query, document, self.context.identity)
+        return cast(SubscribeMessage, {**message, "payload": {**payload, "query": text}})
 
     async def send_message(self, message: Message) -> None:
         # a message executed once for subscribers that get the same one goes out as the
@@ -370,8 +410,13 @@ class GraphQLView(GraphQL[Context, None]):
             subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
             connection_init_wait_timeout=timedelta(seconds=limits.connection_init_timeout_seconds),
             max_subscriptions_per_connection=limits.max_subscriptions_per_socket,
+            # pages of these origins may open a WebSocket too (see scimeta.server.cors)
+            allowed_origins=normalize_origins(settings.cors_origins),
         )
         self.limits: Limits = limits
+        self.documents = TrustedDocuments.load(
+            settings.trusted_documents, trusted_only=settings.trusted_documents_only
+        )
         self.authenticator = Authenticator(settings.host)
 
     async def get_context(
@@ -448,6 +493,7 @@ class GraphQLView(GraphQL[Context, None]):
                 request.method == "GET"
                 and self.graphql_ide
                 and "query" not in request.query_params
+                and "documentId" not in request.query_params
                 and accepts_html(accept)
             ):
                 return await self.render_graphql_ide(request)
@@ -479,7 +525,7 @@ class GraphQLView(GraphQL[Context, None]):
 
     def _get_request(self, request: Request) -> GraphQLRequest:
         parameters: dict[str, object] = {}
-        for name in ("query", "operationName", "variables", "extensions"):
+        for name in ("query", "operationName", "variables", "extensions", "documentId"):
             values = request.query_params.getlist(name)
             if len(values) > 1:
                 raise Refusal(400, BAD_REQUEST, f"`{name}` is given more than once")
@@ -570,8 +616,12 @@ class GraphQLView(GraphQL[Context, None]):
     ) -> tuple[JSONObject, bool]:
         """The GraphQL response to one request, and whether execution started."""
         try:
+            query = self.documents.resolve(graphql.query, graphql.document_id, context.identity)
+        except DocumentRefused as refused:
+            return error_body(refused.message, refused.code), False
+        try:
             answer = await compiled_answer(
-                self.schema, graphql.query, graphql.operation_name, graphql.variables, context
+                self.schema, query, graphql.operation_name, graphql.variables, context
             )
         except (QueryTimeout, ServiceUnavailable) as error:
             return {"errors": [error.formatted]}, False
@@ -587,7 +637,7 @@ class GraphQLView(GraphQL[Context, None]):
             allowed.add(OperationType.MUTATION)
         try:
             result = await self.schema.execute(
-                graphql.query,
+                query,
                 variable_values=graphql.variables,
                 context_value=context,
                 operation_name=graphql.operation_name,

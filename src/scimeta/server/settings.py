@@ -18,6 +18,11 @@ LEASE_SWEEP_VARIABLE = "SCIMETA_LEASE_SWEEP_SECONDS"
 COMPILED_READS_VARIABLE = "SCIMETA_COMPILED_READS"
 # names besides loopback that requests may address the server by, comma-separated
 ALLOWED_HOSTS_VARIABLE = "SCIMETA_ALLOWED_HOSTS"
+# origins whose pages may call the server from a browser, comma-separated
+CORS_ORIGINS_VARIABLE = "SCIMETA_CORS_ORIGINS"
+# a manifest of trusted documents, or a folder of .graphql files to build one from
+TRUSTED_DOCUMENTS_VARIABLE = "SCIMETA_TRUSTED_DOCUMENTS"
+TRUSTED_DOCUMENTS_ONLY_VARIABLE = "SCIMETA_TRUSTED_DOCUMENTS_ONLY"
 
 _FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 
@@ -117,14 +122,22 @@ class Settings:
     # host names requests may address the server by besides localhost, 127.0.0.1 and
     # [::1] (scimeta.server.hosts): checked while it runs open, and always once given
     allowed_hosts: tuple[str, ...] = ()
+    # origins whose pages may call the server from a browser (scimeta.server.cors)
+    cors_origins: tuple[str, ...] = ()
+    # the documents known by id: a manifest, or a folder of .graphql files built at start;
+    # with `trusted_documents_only`, the only ones callers who are not admins of
+    # everything may run (scimeta.server.documents)
+    trusted_documents: Path | None = None
+    trusted_documents_only: bool = False
     limits: Limits = field(default_factory=Limits)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Settings from `DATABASE_URL`, `SCIMETA_DATA_DIR`, `SCIMETA_HOST`,
         `SCIMETA_PRODUCTION`, `SCIMETA_GRAPHIQL`,
-        `SCIMETA_LEASE_SWEEP_SECONDS`, `SCIMETA_COMPILED_READS`, `SCIMETA_ALLOWED_HOSTS` and
-        the `Limits` variables.
+        `SCIMETA_LEASE_SWEEP_SECONDS`, `SCIMETA_COMPILED_READS`, `SCIMETA_ALLOWED_HOSTS`,
+        `SCIMETA_CORS_ORIGINS`, `SCIMETA_TRUSTED_DOCUMENTS`, `SCIMETA_TRUSTED_DOCUMENTS_ONLY`
+        and the `Limits` variables.
 
         Worker processes started by uvicorn learn the database only through these
         variables, so an empty value counts as unset rather than as a URL.
@@ -134,6 +147,8 @@ class Settings:
         graphiql = env.get(GRAPHIQL_VARIABLE)
         sweep = env.get(LEASE_SWEEP_VARIABLE)
         allowed_hosts = env.get(ALLOWED_HOSTS_VARIABLE, "")
+        cors_origins = env.get(CORS_ORIGINS_VARIABLE, "")
+        trusted_documents = env.get(TRUSTED_DOCUMENTS_VARIABLE)
         production = env.get(PRODUCTION_VARIABLE, "").strip().lower() not in {"", *_FALSE_WORDS}
         return cls(
             database_url=env.get(DATABASE_URL_VARIABLE) or None,
@@ -147,6 +162,10 @@ class Settings:
             else cls.lease_sweep_seconds,
             compiled_reads=env.get(COMPILED_READS_VARIABLE, "").strip().lower() not in _FALSE_WORDS,
             allowed_hosts=tuple(name.strip() for name in allowed_hosts.split(",") if name.strip()),
+            cors_origins=tuple(name.strip() for name in cors_origins.split(",") if name.strip()),
+            trusted_documents=Path(trusted_documents).expanduser() if trusted_documents else None,
+            trusted_documents_only=env.get(TRUSTED_DOCUMENTS_ONLY_VARIABLE, "").strip().lower()
+            not in {"", *_FALSE_WORDS},
             limits=Limits.from_env(env),
         )
 
