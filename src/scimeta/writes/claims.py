@@ -23,6 +23,7 @@ database waits for. Both write the same rows and events; the tests run against b
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from collections.abc import Iterable, Sequence
@@ -262,11 +263,28 @@ async def _claim_in_one_statement(
     """The claim as one statement in an implicit transaction of its own (see the module
     docstring): the same lookups, the same change and the same events as the steps."""
     await _outside_a_transaction(writer)
-    statement = _claim_statement(
-        worker, uuid.uuid4(), duration, writer.actor, condition, sources
-    ).execution_options(populate_existing=True)
-    run: models.Run | None = (await writer.session.scalars(statement)).one_or_none()
+    statement = (
+        _common_claim_statement(sources)
+        if condition is None
+        else _claim_statement(condition, sources)
+    )
+    values = {
+        "worker": worker,
+        "worker_name": worker,
+        "token": uuid.uuid4(),
+        "duration": duration,
+        "actor": writer.actor,
+    }
+    run: models.Run | None = (await writer.session.scalars(statement, values)).one_or_none()
     return run
+
+
+@functools.lru_cache(maxsize=16)
+def _common_claim_statement(sources: frozenset[Status]) -> Select[models.Run]:
+    """The statement of a claim without conditions (the usual worker's, with access to
+    every study), built once: building it costs more CPU than the server spends on the
+    rest of the request."""
+    return _claim_statement(None, sources)
 
 
 async def _outside_a_transaction(writer: Writer) -> None:
@@ -294,12 +312,7 @@ def _iso_timestamp(moment: ColumnElement[datetime]) -> ColumnElement[str]:
 
 
 def _claim_statement(
-    worker: str,
-    token: uuid.UUID,
-    duration: timedelta,
-    actor: str,
-    condition: ColumnElement[bool] | None,
-    sources: frozenset[Status],
+    condition: ColumnElement[bool] | None, sources: frozenset[Status]
 ) -> Select[models.Run]:
     """WITH the lookups (one per status, each locking at most one run with SKIP LOCKED),
     the oldest of them picked, the run updated, the event log's lock taken (only if a run
@@ -349,9 +362,9 @@ def _claim_statement(
         .where(Run.id == picked.c.id)
         .values(
             status=Status.RUNNING,
-            claimed_by=bindparam("worker", worker, type_=String),
-            lease_token=bindparam("token", token, type_=Run.lease_token.type),
-            lease_expires_at=now + bindparam("duration", duration, type_=Interval),
+            claimed_by=bindparam("worker", type_=String),
+            lease_token=bindparam("token", type_=Run.lease_token.type),
+            lease_expires_at=now + bindparam("duration", type_=Interval),
             attempt=Run.attempt + 1,
             # a run taken over from an expired lease keeps running: it started before
             started_at=case((taken_back, Run.started_at), else_=now),
@@ -369,7 +382,7 @@ def _claim_statement(
         )
         .cte("claimed")
     )
-    worker_text = cast(bindparam("worker_name", worker, type_=String), Text)
+    worker_text = cast(bindparam("worker_name", type_=String), Text)
 
     def event(
         n: int, type: str, payload: ColumnElement[Any], when: ColumnElement[bool]
@@ -434,7 +447,7 @@ def _claim_statement(
                 literal("Run", String),
                 events.c.subject_id,
                 events.c.type,
-                bindparam("actor", actor, type_=String),
+                bindparam("actor", type_=String),
                 events.c.payload,
             )
             .select_from(locked)
@@ -446,7 +459,12 @@ def _claim_statement(
     )
     notified = _notification(inserted)
     run = aliased(Run, claimed)
-    return select(run).select_from(claimed).join(notified, true())
+    return (
+        select(run)
+        .select_from(claimed)
+        .join(notified, true())
+        .execution_options(populate_existing=True)
+    )
 
 
 async def renew_lease(writer: Writer, token: uuid.UUID, *, lease_seconds: int) -> models.Run:
@@ -473,10 +491,9 @@ async def _renew_in_one_statement(
     says why, for the same refusal as the steps give."""
     await _outside_a_transaction(writer)
     studies = writer.studies_allowed()
-    statement = _renew_statement(token, duration, writer.actor, studies).execution_options(
-        populate_existing=True
-    )
-    row = (await writer.session.execute(statement)).one_or_none()
+    statement = _common_renew_statement() if studies is None else _renew_statement(studies)
+    values = {"token": token, "duration": duration, "actor": writer.actor}
+    row = (await writer.session.execute(statement, values)).one_or_none()
     if row is None:
         raise _not_held()
     run, run_id, expires_at, now = row
@@ -499,9 +516,13 @@ def _run_of(run: object) -> models.Run:
     return run
 
 
-def _renew_statement(
-    token: uuid.UUID, duration: timedelta, actor: str, studies: list[int] | None
-) -> Select[Any]:
+@functools.lru_cache(maxsize=1)
+def _common_renew_statement() -> Select[Any]:
+    """The statement of a renewal by a caller who may run every run, built once."""
+    return _renew_statement(None)
+
+
+def _renew_statement(studies: list[int] | None) -> Select[Any]:
     """WITH the run the token leases, locked (waiting for a claimer that takes it over,
     which changes the token); renewed if its lease is live (and in `studies` when given);
     its event inserted under the event log's lock; one NOTIFY: the renewed run (or None),
@@ -509,7 +530,7 @@ def _renew_statement(
     now = func.now()
     target = (
         select(Run.id, Run.lease_expires_at)
-        .where(Run.lease_token == bindparam("token", token, type_=Run.lease_token.type))
+        .where(Run.lease_token == bindparam("token", type_=Run.lease_token.type))
         .with_for_update(key_share=True)
         .cte("target")
     )
@@ -519,7 +540,7 @@ def _renew_statement(
     renewed = (
         update(Run)
         .where(Run.id == target.c.id, renewable)
-        .values(lease_expires_at=now + bindparam("duration", duration, type_=Interval))
+        .values(lease_expires_at=now + bindparam("duration", type_=Interval))
         .returning(*Run.__table__.c)
         .cte("renewed")
     )
@@ -536,7 +557,7 @@ def _renew_statement(
                 literal("Run", String),
                 renewed.c.id,
                 literal("lease_renewed", String),
-                bindparam("actor", actor, type_=String),
+                bindparam("actor", type_=String),
                 func.jsonb_build_object(
                     "worker",
                     renewed.c.claimed_by,
@@ -555,6 +576,7 @@ def _renew_statement(
         .select_from(target)
         .outerjoin(renewed, true())
         .outerjoin(notified, true())
+        .execution_options(populate_existing=True)
     )
 
 
