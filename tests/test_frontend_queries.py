@@ -1,9 +1,12 @@
 """The operations in frontend-queries/: each is valid against the schema, answers with real
 data over HTTP at demo scale 1, and costs a pinned number of statements that stays the
-same at scale 3 (the count follows the document's depth, not the number of rows)."""
+same at scale 3 (the count follows the document's depth, not the number of rows). Each is
+sent as the frontends send it to a server that runs only its trusted documents: by its
+`documentId`, from the manifest the server builds of the folder at start."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -27,6 +30,8 @@ from scimeta.demo import load_demo
 from scimeta.resolvers.schema import schema
 from scimeta.server.app import create_app
 from scimeta.server.database import create_sessionmaker
+from scimeta.server.documents import build_manifest, document_id
+from scimeta.server.settings import Settings
 from tests.conftest import (
     COMPILED_READS,
     DatabaseFactory,
@@ -320,14 +325,18 @@ async def demo_3(databases: DatabaseFactory) -> AsyncIterator[AsyncEngine]:
 
 
 async def _run(engine: AsyncEngine, query: FrontendQuery) -> tuple[list[str], Data]:
-    """Posts the document with its variables; returns the statements it ran and its data."""
-    app = await started(create_app(sessionmaker=create_sessionmaker(engine)))
+    """Posts the document's id with its variables; returns the statements it ran and its
+    data."""
+    settings = dataclasses.replace(
+        Settings.from_env(), trusted_documents=QUERIES, trusted_documents_only=True
+    )
+    app = await started(create_app(settings, sessionmaker=create_sessionmaker(engine)))
     with counting_statements(engine) as counter:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             response = await client.post(
                 "/graphql",
-                json={"query": query.text, "variables": query.variables},
+                json={"documentId": document_id(query.text), "variables": query.variables},
                 headers={"Scimeta-Report": "path"},
             )
     body: dict[str, Any] = response.json()
@@ -360,6 +369,11 @@ def test_every_document_is_covered() -> None:
     assert DOCUMENTS
     assert set(STATEMENTS) == set(DOCUMENTS)
     assert set(CHECKS) == set(DOCUMENTS)
+    # the server knows each by the id the frontends send
+    manifest = build_manifest(QUERIES)
+    assert len(manifest) == len(DOCUMENTS)
+    for path in DOCUMENTS:
+        assert manifest[document_id((QUERIES / path).read_text())] == (QUERIES / path).read_text()
 
 
 @pytest.mark.parametrize("path", DOCUMENTS)
