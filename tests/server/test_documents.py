@@ -10,7 +10,10 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import os
 import shutil
+import signal
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -30,7 +33,7 @@ from scimeta.auth.tokens import Grant, create_token
 from scimeta.models import Role
 from scimeta.server.app import create_app
 from scimeta.server.cli import main
-from scimeta.server.database import create_sessionmaker
+from scimeta.server.database import create_engine, create_sessionmaker
 from scimeta.server.documents import (
     DocumentsError,
     TrustedDocuments,
@@ -38,6 +41,7 @@ from scimeta.server.documents import (
     document_id,
     load_manifest,
 )
+from scimeta.server.migrate import run_upgrade
 from scimeta.server.settings import (
     TRUSTED_DOCUMENTS_ONLY_VARIABLE,
     TRUSTED_DOCUMENTS_VARIABLE,
@@ -395,3 +399,96 @@ async def test_a_websocket_operation_names_its_document_and_free_text_is_refused
     assert [e["extensions"]["code"] for e in unknown["payload"]] == ["PERSISTED_QUERY_NOT_FOUND"]
     assert by_admin["type"] == "next", by_admin
     assert by_admin["payload"]["data"]["viewer"]["name"].startswith("admin")
+
+
+# --- scimeta serve ------------------------------------------------------------------------
+
+
+async def test_serve_passes_trusted_documents_and_cors_origins_to_its_workers(
+    databases: DatabaseFactory, tmp_path: Path, documents_dir: Path, unused_tcp_port: int
+) -> None:
+    """The options reach the worker application through the environment; the manifest is
+    read (and checked) before serving."""
+    url = await databases.create()
+    manifest = tmp_path / "manifest.json"
+    assert main(["documents", "build", str(documents_dir), "-o", str(manifest)]) == 0
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(run_upgrade)
+        scoped, _ = await tokens(create_sessionmaker(engine))
+    finally:
+        await engine.dispose()
+    origin = "https://app.lab.example"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "scimeta",
+        "serve",
+        "--port",
+        str(unused_tcp_port),
+        "--trusted-documents",
+        str(manifest),
+        "--trusted-documents-only",
+        "--cors-origin",
+        origin,
+        env={**os.environ, "DATABASE_URL": url, "PYTHONUNBUFFERED": "1"},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    assert process.stdout is not None
+    output: list[str] = []
+    try:
+        # uvicorn says so once its socket listens
+        while not any("Uvicorn running on" in line for line in output):
+            line = await asyncio.wait_for(process.stdout.readline(), STARTUP_TIMEOUT)
+            assert line, "".join(output)
+            output.append(line.decode())
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{unused_tcp_port}",
+            timeout=MESSAGE_TIMEOUT,
+            headers={"Authorization": f"Bearer {scoped}"},
+        ) as client:
+            preflight = await client.options(
+                "/graphql",
+                headers={"Origin": origin, "Access-Control-Request-Method": "POST"},
+            )
+            by_id = await client.post(
+                "/graphql",
+                json={"documentId": document_id(VIEWER)},
+                headers={"Origin": origin},
+            )
+            free = await client.post("/graphql", json={"query": FREE_TEXT})
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.communicate(), STARTUP_TIMEOUT)
+
+    assert f"pages of {origin} may call it from a browser (CORS)\n" in output
+    assert any(line.startswith(f"2 trusted documents from {manifest}: the only") for line in output)
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == origin
+    assert by_id.status_code == 200, by_id.text
+    assert by_id.json()["data"]["viewer"]["isAdmin"] is False
+    assert by_id.headers["access-control-allow-origin"] == origin
+    assert free.status_code == 400
+    assert error_of(free)["extensions"] == {"code": "TRUSTED_DOCUMENTS_ONLY"}
+
+
+def test_serve_refuses_trusted_documents_it_cannot_use(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({document_id(VIEWER): PROJECTS}))
+    handler = signal.getsignal(signal.SIGTERM)
+    try:
+        tampered = main(["serve", "--trusted-documents", str(manifest)])
+        tampered_error = capsys.readouterr().err
+        without = main(["serve", "--trusted-documents-only"])
+        without_error = capsys.readouterr().err
+    finally:
+        signal.signal(signal.SIGTERM, handler)
+
+    assert tampered == 1
+    assert "has another hash" in tampered_error
+    assert without == 1
+    assert "no trusted documents were given" in without_error
