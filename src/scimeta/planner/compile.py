@@ -63,6 +63,7 @@ from scimeta.schema.filters import where_condition
 from scimeta.schema.ordering import OrderTerm, decode_cursor, keyset_condition, ordering_name
 from scimeta.schema.pagination import PageArgs
 from scimeta.schema.relations import DistinctValues, Figures, Relation, StatusCounts, SubjectId
+from scimeta.strawberry_internals import graphql_schema
 
 from .declarations import (
     DEFINITION,
@@ -104,9 +105,9 @@ def compile_operation(
     the rows `visibility` allows (all rows of an entity missing from it)."""
     if operation.operation is not OperationType.QUERY:
         raise NotCompilable("only queries are compiled")
-    graphql_schema: GraphQLSchema = schema._schema
+    core_schema = graphql_schema(schema)
     variables = get_variable_values(
-        graphql_schema, operation.variable_definitions or (), dict(raw_variables or {})
+        core_schema, operation.variable_definitions or (), dict(raw_variables or {})
     )
     if not isinstance(variables, VariableValues):
         raise NotCompilable("the variables do not coerce")
@@ -122,7 +123,7 @@ class _Compiler:
         variables: VariableValues,
         visibility: Mapping[type[models.Base], ColumnElement[bool]],
     ) -> None:
-        self.schema: GraphQLSchema = schema._schema
+        self.schema: GraphQLSchema = graphql_schema(schema)
         self.scalars = schema.schema_converter.scalar_registry
         self.config = schema.config
         self.selections = Selections(self.schema, document, variables)

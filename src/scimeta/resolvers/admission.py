@@ -29,6 +29,7 @@ from scimeta.errors import QueryTimeout, ServiceUnavailable
 from scimeta.faults import BUSY, RETRY_AFTER_SECONDS
 from scimeta.resolvers.limits import app_state, cached_measure, limits_of
 from scimeta.server.settings import Limits
+from scimeta.strawberry_internals import graphql_schema
 
 
 class Turns:
@@ -105,7 +106,7 @@ def operation_cost(execution: Any) -> int | None:
         return None
     limits = limits_of(execution.context)
     measures = cached_measure(
-        execution.schema._schema,
+        graphql_schema(execution.schema),
         execution.query or "",
         document,
         operation,

@@ -24,6 +24,7 @@ from scimeta.planner.execute import (
 )
 from scimeta.resolvers.admission import bounded
 from scimeta.resolvers.limits import app_state, cached_measure, limits_of
+from scimeta.strawberry_internals import graphql_schema, provided_operation_name
 
 # A client that sends `Scimeta-Report: path` learns which path answered, in
 # `extensions.scimeta.path`: "compiled" or "executor".
@@ -133,7 +134,7 @@ class CompiledReadsExtension(SchemaExtension):
         context = execution.context
         key = request_key(
             execution.query or "",
-            execution._provided_operation_name,
+            provided_operation_name(execution),
             execution.variables,
             context,
         )
@@ -141,7 +142,7 @@ class CompiledReadsExtension(SchemaExtension):
             return
         limits = limits_of(context)
         measures = cached_measure(
-            execution.schema._schema,
+            graphql_schema(execution.schema),
             execution.query or "",
             execution.graphql_document,
             operation,

@@ -73,6 +73,7 @@ from scimeta.faults import database_fault
 from scimeta.lru import LRU
 from scimeta.schema.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from scimeta.server.settings import Limits
+from scimeta.strawberry_internals import graphql_schema, provided_operation_name
 from scimeta.writes.database_errors import (
     client_error,
     is_aborted_transaction,
@@ -289,7 +290,7 @@ class QueryLimitsExtension(SchemaExtension):
         document = execution.graphql_document
         if document is not None and execution.pre_execution_errors is None:
             execution.pre_execution_errors = validate_document(
-                execution.schema._schema, document, execution.validation_rules
+                graphql_schema(execution.schema), document, execution.validation_rules
             )
         if document is not None and not execution.pre_execution_errors:
             unstorable = unstorable_text(document, execution.variables, execution.query)
@@ -297,7 +298,7 @@ class QueryLimitsExtension(SchemaExtension):
                 execution.pre_execution_errors = [unstorable]
         operation = get_operation_ast(document, execution.operation_name) if document else None
         # the name the client gave: strawberry takes the first operation's when none was
-        given_name: str | None = execution._provided_operation_name
+        given_name = provided_operation_name(execution)
         if (
             document is not None
             and given_name is None
@@ -312,7 +313,7 @@ class QueryLimitsExtension(SchemaExtension):
             ]
         if document is not None and operation is not None and not execution.pre_execution_errors:
             measures = cached_measure(
-                execution.schema._schema,
+                graphql_schema(execution.schema),
                 execution.query or "",
                 document,
                 operation,

@@ -20,6 +20,7 @@ from strawberry.extensions import SchemaExtension
 
 from scimeta.errors import ClientError
 from scimeta.resolvers.limits import app_state
+from scimeta.strawberry_internals import graphql_schema
 
 # graphql-core's suggestions end a message: " Did you mean 'x'?" or "... or 'z'?"
 _SUGGESTION = re.compile(r" Did you mean .*\?$", re.DOTALL)
@@ -70,7 +71,9 @@ class ProductionExtension(SchemaExtension):
             and production
             and not context.identity.is_admin
         ):
-            found = validate(execution.schema._schema, document, [NoSchemaIntrospectionCustomRule])
+            found = validate(
+                graphql_schema(execution.schema), document, [NoSchemaIntrospectionCustomRule]
+            )
             if found:
                 execution.pre_execution_errors = [
                     IntrospectionDisabled(

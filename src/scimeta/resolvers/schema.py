@@ -32,6 +32,7 @@ from scimeta.resolvers.query import Query
 from scimeta.resolvers.subscription import Subscription
 from scimeta.schema import chemistry, core, jobs, runs, studies
 from scimeta.schema.scalars import SCALARS
+from scimeta.strawberry_internals import forget_collected_sub_fields
 
 
 class OperationScopeExtension(SchemaExtension):
@@ -98,8 +99,7 @@ class PerEventMemoExecutionContext(SharedEventExecution, StrawberryGraphQLCoreEx
 
     def build_per_event_executor(self, payload: Any) -> Any:
         executor = super().build_per_event_executor(payload)
-        if hasattr(executor, "_relevant_sub_fields"):
-            executor._relevant_sub_fields = {}
+        forget_collected_sub_fields(executor)
         return executor
 
 

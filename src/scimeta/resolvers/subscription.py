@@ -32,6 +32,7 @@ from scimeta.schema.jobs import Job
 from scimeta.schema.runs import Chunk, Run
 from scimeta.schema.scalars import Long
 from scimeta.server.context import Context, OperationScope
+from scimeta.strawberry_internals import resolve_info
 
 RowT = TypeVar("RowT", bound=models.Entity)
 SubscriptionInfo: TypeAlias = Info[Context, Any]
@@ -221,7 +222,7 @@ async def _changes(
     # what, besides the event and its rows, decides this subscription's messages (each
     # message is built from the event and its row alone: the root field's arguments only
     # choose the events)
-    raw = info._raw_info
+    raw = resolve_info(info)
     # (graphql-core's resolve info holds the coerced values in `coerced`, or as they are)
     values: Any = raw.variable_values
     variables: Mapping[str, Any] = getattr(values, "coerced", values)

@@ -13,11 +13,13 @@ from typing import Any
 
 from graphql import FieldNode, FragmentDefinitionNode, FragmentSpreadNode, InlineFragmentNode
 
+from scimeta.strawberry_internals import resolve_info
+
 
 def selected_subfields(info: Any) -> dict[str, set[str]]:
     """For the field being resolved: each selected subfield's name, with the names of its
     own selected subfields, through fragments."""
-    raw = info._raw_info
+    raw = resolve_info(info)
     fragments: Mapping[str, FragmentDefinitionNode] = raw.fragments
     result: dict[str, set[str]] = {}
     for field_node in raw.field_nodes:
@@ -42,7 +44,7 @@ def _fields(node: Any, fragments: Mapping[str, FragmentDefinitionNode]) -> Itera
 def selected_node_fields(info: Any) -> set[str]:
     """For a connection field: the fields selected on its items, under `nodes` or under
     `edges { node }`."""
-    raw = info._raw_info
+    raw = resolve_info(info)
     fragments: Mapping[str, FragmentDefinitionNode] = raw.fragments
     names: set[str] = set()
     for field_node in raw.field_nodes:
