@@ -24,6 +24,25 @@ from scimeta.server.app import create_app
 from scimeta.server.database import create_engine, start_embedded, to_async_url
 from scimeta.server.migrate import run_upgrade
 from scimeta.server.settings import Settings
+from scimeta.writes.smiles import CHEMISTRY_EXTRA, RDKIT_AVAILABLE
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "chemistry: needs RDKit (the `chemistry` extra); skipped only where it is not installed",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without RDKit the server refuses molecule writes, so the tests that make them
+    cannot run; everything else runs either way."""
+    if RDKIT_AVAILABLE:
+        return
+    skip = pytest.mark.skip(reason=f"needs RDKit, which is not installed: {CHEMISTRY_EXTRA}")
+    for item in items:
+        if item.get_closest_marker("chemistry") is not None:
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")
