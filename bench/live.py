@@ -99,23 +99,36 @@ CLAIM_RUN = """mutation Claim($worker: String!) {
 }"""
 MUTATION_FIELDS = '{ __type(name: "Mutation") { fields { name } } }'
 
-# The floor's claim: the oldest queued run, skipping rows other claimers hold.
+# The floor's claim: the oldest queued run, skipping rows other claimers hold, changed as
+# the server changes it (lease, attempt, start, version). The server also looks for a run
+# whose lease expired (an index probe that finds none here); the floor does not.
 RAW_CLAIM = """
 UPDATE runs SET status = 'RUNNING', claimed_by = $1, lease_token = gen_random_uuid(),
-       lease_expires_at = now() + interval '600 seconds', attempt = attempt + 1
-WHERE id = (SELECT id FROM runs WHERE status = 'PENDING' AND claimed_by IS NULL
-            ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
-RETURNING id, attempt
+       lease_expires_at = now() + interval '600 seconds', attempt = attempt + 1,
+       started_at = now(), ended_at = NULL, updated_at = now(), version = version + 1
+WHERE id = (SELECT id FROM runs WHERE status = 'PENDING' AND lease_token IS NULL
+            ORDER BY created_at, id LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED)
+RETURNING id, attempt, lease_expires_at
 """
 RAW_EVENT = """
 INSERT INTO events (subject_type, subject_id, type, actor, payload)
 VALUES ('Run', $1, 'claimed', $2::text, jsonb_build_object('worker', $2::text, 'attempt', $3::int))
 """
 # What the server's event log adds to every write (scimeta.writes.transaction.publish):
-# the lock that orders event commits, and the notification the hubs listen for.
+# the lock that orders event commits, and the notification the hubs listen for; with the
+# two events a claim writes, as the server writes them.
 EVENT_LOG_LOCK_SQL = f"SELECT pg_advisory_xact_lock({EVENT_LOG_LOCK})"
 NOTIFY_SQL = f"SELECT pg_notify('{EVENTS_CHANNEL}', $1::bigint::text)"
-RAW_EVENT_SEQUENCE = RAW_EVENT.rstrip() + " RETURNING sequence"
+RAW_EVENTS_SEQUENCE = """
+INSERT INTO events (subject_type, subject_id, type, actor, payload)
+VALUES ('Run', $1, 'status_changed', $2::text, '{"from": "PENDING", "to": "RUNNING"}'),
+       ('Run', $1, 'claimed', $2::text, jsonb_build_object('worker', $2::text,
+        'attempt', $3::int, 'leaseExpiresAt', $4::timestamptz))
+RETURNING sequence
+"""
+# The server's claims in steps (the reference path), for the figures before the claim
+# was one statement.
+STEPS_VARIABLE = "SCIMETA_CLAIMS_IN_STEPS"
 CREATE_RUNS = """
 INSERT INTO runs (name, study_id)
 SELECT $1 || '-' || i, $2 FROM generate_series(1, $3) AS i
@@ -808,6 +821,10 @@ class WaitSampler:
 
 
 Claimer = Callable[[int], Coroutine[Any, Any, tuple[list[int], list[float]]]]
+CLAIM_RUN_WAY = "claimRun (GraphQL, one statement)"
+STEPS_WAY = "claimRun (GraphQL, steps: before)"
+RAW_WAY = "raw SQL"
+FLOOR_WAY = "raw SQL + event lock + events + NOTIFY (floor)"
 
 
 async def run_claimers(
@@ -891,10 +908,16 @@ def raw_claimer(pool: asyncpg.Pool, event_log: bool) -> Claimer:
                     if row is not None:
                         if event_log:
                             await connection.execute(EVENT_LOG_LOCK_SQL)
-                            sequence = await connection.fetchval(
-                                RAW_EVENT_SEQUENCE, row["id"], name, row["attempt"]
+                            sequences = await connection.fetch(
+                                RAW_EVENTS_SEQUENCE,
+                                row["id"],
+                                name,
+                                row["attempt"],
+                                row["lease_expires_at"],
                             )
-                            await connection.execute(NOTIFY_SQL, sequence)
+                            await connection.execute(
+                                NOTIFY_SQL, max(r["sequence"] for r in sequences)
+                            )
                         else:
                             await connection.execute(RAW_EVENT, row["id"], name, row["attempt"])
                 if row is None:
@@ -908,20 +931,30 @@ def raw_claimer(pool: asyncpg.Pool, event_log: bool) -> Claimer:
 async def claims(
     dsn: str, base_url: str, args: argparse.Namespace, server_pid: int
 ) -> dict[str, Any]:
-    """A fresh batch of `args.runs` queued runs for each way, claimed to the last."""
+    """A fresh batch of `args.runs` queued runs for each way, claimed to the last: the
+    server's claims (one statement each), the same server code with claims in steps (a
+    second server, started here with SCIMETA_CLAIMS_IN_STEPS=1: the figures before),
+    and the raw floors."""
     results: list[Claims] = []
     pool = await asyncpg.create_pool(dsn, min_size=args.claimers, max_size=args.claimers)
+    port = free_port()
+    with tempfile.NamedTemporaryFile(suffix=".log", delete=False) as log_file:
+        log = Path(log_file.name)
+    steps_server = start_server(dsn, port, SERVER_WORKERS, log, {STEPS_VARIABLE: "1"})
+    steps_url = f"http://127.0.0.1:{port}"
     try:
+        await wait_ready(steps_url, steps_server, log)
         async with httpx.AsyncClient(base_url=base_url) as client:
             response = await client.post("/graphql", json={"query": MUTATION_FIELDS})
             fields = {f["name"] for f in response.json()["data"]["__type"]["fields"]}
         has_claim_run = "claimRun" in fields
-        ways: list[tuple[str, Claimer]] = []
+        ways: list[tuple[str, Claimer, int]] = []
         if has_claim_run:
-            ways.append(("claimRun (GraphQL)", graphql_claimer(base_url)))
-        ways.append(("raw SQL", raw_claimer(pool, event_log=False)))
-        ways.append(("raw SQL + event lock + NOTIFY", raw_claimer(pool, event_log=True)))
-        for batch, (way, claimer) in enumerate(ways):
+            ways.append((CLAIM_RUN_WAY, graphql_claimer(base_url), server_pid))
+            ways.append((STEPS_WAY, graphql_claimer(steps_url), steps_server.pid))
+        ways.append((RAW_WAY, raw_claimer(pool, event_log=False), server_pid))
+        ways.append((FLOOR_WAY, raw_claimer(pool, event_log=True), server_pid))
+        for batch, (way, claimer, pid) in enumerate(ways):
             async with pool.acquire() as connection:
                 ids = [
                     row["id"]
@@ -929,23 +962,28 @@ async def claims(
                         CREATE_RUNS, f"claim-{batch}", None, args.runs
                     )
                 ]
-            result = await run_claimers(way, ids, claimer, dsn, server_pid, args.claimers)
+            result = await run_claimers(way, ids, claimer, dsn, pid, args.claimers)
             async with pool.acquire() as connection:
                 stored = await connection.fetchval(CLAIMED_ONCE, ids)
             result.exactly_once = result.exactly_once and stored == len(ids)
             results.append(result)
     finally:
         await pool.close()
+        stop_server(steps_server)
+        log.unlink(missing_ok=True)
     by_way = {result.way: result for result in results}
     report: dict[str, Any] = {
         "claim_run_in_schema": has_claim_run,
         "results": [asdict(result) for result in results],
+        "exactly_once": all(result.exactly_once for result in results),
     }
     if has_claim_run:
+        floor = by_way[FLOOR_WAY].claims_per_second
         report["graphql_over_raw"] = round(
-            by_way["claimRun (GraphQL)"].claims_per_second / by_way["raw SQL"].claims_per_second,
-            3,
+            by_way[CLAIM_RUN_WAY].claims_per_second / by_way[RAW_WAY].claims_per_second, 3
         )
+        report["graphql_over_floor"] = round(by_way[CLAIM_RUN_WAY].claims_per_second / floor, 3)
+        report["steps_over_floor"] = round(by_way[STEPS_WAY].claims_per_second / floor, 3)
     return report
 
 
@@ -1071,10 +1109,14 @@ def markdown(report: dict[str, Any]) -> str:
     claimers = claim["results"][0]["claimers"] if claim["results"] else 0
     if claim["claim_run_in_schema"]:
         lines.append(
-            f"{claimers} claimers; claimRun / raw SQL claims/s: {claim['graphql_over_raw']}"
+            f"{claimers} claimers; claims/s over the floor: claimRun {claim['graphql_over_floor']}"
+            f", claimRun in steps {claim['steps_over_floor']}; claimRun / raw SQL: "
+            f"{claim['graphql_over_raw']}"
         )
     else:
         lines.append("claimRun is not in the schema yet: only the raw floor was measured")
+    if not claim["exactly_once"]:
+        lines.append("CLAIMS FAILED: a way did not claim every run of its batch exactly once")
     return "\n".join(lines)
 
 
@@ -1190,6 +1232,9 @@ def main() -> int:
     print_report(markdown(report), report, args.json)
     if not report["checks_passed"]:
         print("a subscriber missed or repeated an event, or got another message", file=sys.stderr)
+        return 1
+    if report["claims"] is not None and not report["claims"]["exactly_once"]:
+        print("a claim way did not claim every run exactly once", file=sys.stderr)
         return 1
     return 0
 

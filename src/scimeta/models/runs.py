@@ -58,6 +58,14 @@ class Run(Entity):
             "id",
             postgresql_where=text("status = 'PENDING' AND lease_token IS NULL"),
         ),
+        # Failed and cancelled runs in claim order, for claims that retry them.
+        Index(
+            "ix_runs_retry_status_created_at_id",
+            "status",
+            "created_at",
+            "id",
+            postgresql_where=text("status IN ('FAILED', 'CANCELLED')"),
+        ),
     )
 
     name: Mapped[str] = mapped_column(String(255), unique=True)
