@@ -19,6 +19,7 @@ from graphql import (
     DocumentNode,
     FieldNode,
     OperationDefinitionNode,
+    OperationType,
     get_operation_ast,
     parse,
     validate,
@@ -41,14 +42,30 @@ from tests.conftest import (
 )
 
 QUERIES = Path(__file__).resolve().parent.parent / "frontend-queries"
-DOCUMENTS = sorted(path.relative_to(QUERIES).as_posix() for path in QUERIES.rglob("*.graphql"))
+ALL_DOCUMENTS = sorted(path.relative_to(QUERIES).as_posix() for path in QUERIES.rglob("*.graphql"))
+
+
+def _is_subscription(path: str) -> bool:
+    document = parse((QUERIES / path).read_text())
+    return any(
+        isinstance(definition, OperationDefinitionNode)
+        and definition.operation == OperationType.SUBSCRIPTION
+        for definition in document.definitions
+    )
+
+
+# subscriptions go over the WebSocket: tests/dashboard/test_documents.py runs them
+SUBSCRIPTIONS = [path for path in ALL_DOCUMENTS if _is_subscription(path)]
+DOCUMENTS = [path for path in ALL_DOCUMENTS if path not in SUBSCRIPTIONS]
 
 # One statement per list, count, aggregate and relation at each depth, whatever the rows.
 STATEMENTS = {
     "chemistry/batch_progress.graphql": 4,
     "chemistry/molecule_search.graphql": 4,
+    "dashboard/projects.graphql": 4,
     "dashboard/statistics.graphql": 9,
     "events/event_log.graphql": 5,
+    "events/subject_events.graphql": 2,
     "jobs/job_tree.graphql": 17,
     "runs/run_detail.graphql": 12,
     "runs/run_monitor.graphql": 8,
@@ -287,11 +304,31 @@ def check_statistics(data: Data, variables: Variables) -> None:
     assert all(value["min"] <= value["avg"] <= value["max"] for value in numeric)
 
 
+def check_projects(data: Data, variables: Variables) -> None:
+    projects = data["projects"]
+    (project,) = projects["nodes"]
+    assert projects["totalCount"] == 1
+    assert project["name"].startswith(variables["name"].rstrip("%"))
+    jobs = project["allJobs"]
+    assert sum(_counted(jobs["groups"], "status").values()) == jobs["totalCount"] > 0
+    assert project["lastJobNumber"] >= 1
+
+
+def check_subject_events(data: Data, variables: Variables) -> None:
+    events = data["events"]
+    assert len(events["nodes"]) == variables["last"] < events["totalCount"]
+    assert events["pageInfo"]["hasPreviousPage"]
+    assert _ordered([e["sequence"] for e in events["nodes"]])
+    assert {e["subjectType"] for e in events["nodes"]} == {"Run"}
+
+
 CHECKS: dict[str, Callable[[Data, Variables], None]] = {
     "chemistry/batch_progress.graphql": check_batch_progress,
     "chemistry/molecule_search.graphql": check_molecule_search,
+    "dashboard/projects.graphql": check_projects,
     "dashboard/statistics.graphql": check_statistics,
     "events/event_log.graphql": check_event_log,
+    "events/subject_events.graphql": check_subject_events,
     "jobs/job_tree.graphql": check_job_tree,
     "runs/run_detail.graphql": check_run_detail,
     "runs/run_monitor.graphql": check_run_monitor,
@@ -371,8 +408,8 @@ def test_every_document_is_covered() -> None:
     assert set(CHECKS) == set(DOCUMENTS)
     # the server knows each by the id the frontends send
     manifest = build_manifest(QUERIES)
-    assert len(manifest) == len(DOCUMENTS)
-    for path in DOCUMENTS:
+    assert len(manifest) == len(ALL_DOCUMENTS)
+    for path in ALL_DOCUMENTS:
         assert manifest[document_id((QUERIES / path).read_text())] == (QUERIES / path).read_text()
 
 
