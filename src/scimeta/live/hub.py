@@ -279,6 +279,8 @@ class Hub:
         # called when API tokens may have been made or revoked (a notification on
         # TOKENS_CHANNEL, or a reconnect, after which one may have been missed)
         self.token_listeners: list[Callable[[], None]] = []
+        # called when the listening connection is lost or could not be made
+        self.lost_listeners: list[Callable[[], None]] = []
         # whether subscribers whose messages are the same share their execution (see
         # `scimeta.live.shared`); off, each executes every message itself
         self.share_messages = sharing_from_env()
@@ -362,6 +364,9 @@ class Hub:
                 logger.exception("event listener failed; reconnecting")
             finally:
                 self.connected.clear()
+                # the database may have restarted: pooled connections are pinged again
+                for listener in self.lost_listeners:
+                    listener()
                 connection, self._connection = self._connection, None
                 if connection is not None and not connection.is_closed():
                     connection.terminate()

@@ -15,7 +15,7 @@ from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
 from scimeta.errors import ServiceUnavailable, add_code
-from scimeta.faults import WRITE_REASONS, WriteHealth
+from scimeta.faults import RESTARTING, UNREACHABLE, WRITE_REASONS, WriteHealth
 from scimeta.live.shared import SharedEventExecution
 from scimeta.resolvers.admission import AdmissionExtension
 from scimeta.resolvers.compiled import CompiledReadsExtension
@@ -32,6 +32,7 @@ from scimeta.resolvers.query import Query
 from scimeta.resolvers.subscription import Subscription
 from scimeta.schema import chemistry, core, jobs, runs, studies
 from scimeta.schema.scalars import SCALARS
+from scimeta.server.database import liveness_of
 from scimeta.strawberry_internals import forget_collected_sub_fields
 
 
@@ -124,8 +125,14 @@ class Schema(strawberry.Schema):
 
 
 def _remember_failed_write(context: Any, error: ServiceUnavailable) -> None:
-    health = app_state(context, "write_health")
     reason = (error.extensions or {}).get("reason")
+    if reason in (UNREACHABLE, RESTARTING):
+        # other pooled connections may be as dead as the one that failed
+        sessionmaker = getattr(context, "sessionmaker", None)
+        liveness = liveness_of(getattr(sessionmaker, "kw", {}).get("bind"))
+        if liveness is not None:
+            liveness.lost()
+    health = app_state(context, "write_health")
     if isinstance(health, WriteHealth) and reason in WRITE_REASONS:
         health.failed(reason)
 

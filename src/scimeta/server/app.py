@@ -24,7 +24,7 @@ from scimeta.resolvers.admission import Turns
 from scimeta.resolvers.schema import schema
 from scimeta.server.authn import access_notice
 from scimeta.server.cors import CorsMiddleware
-from scimeta.server.database import create_engine, create_sessionmaker
+from scimeta.server.database import create_engine, create_sessionmaker, liveness_of
 from scimeta.server.hosts import HostCheck
 from scimeta.server.http import GraphQLView, sessionmaker_of
 from scimeta.server.migrate import current_revision, head_revision
@@ -131,6 +131,9 @@ def create_app(
             logger.info(access_notice(decision, settings.allowed_hosts))
             hub = Hub(listener_connect_args(app.state.sessionmaker))
             hub.token_listeners.append(graphql.authenticator.tokens_changed)
+            liveness = liveness_of(app.state.sessionmaker.kw.get("bind"))
+            if liveness is not None:
+                hub.lost_listeners.append(liveness.lost)
             graphql.authenticator.listening = hub.connected.is_set
             # stopped also if starting is cancelled (the database may be down meanwhile)
             stack.push_async_callback(hub.stop)
