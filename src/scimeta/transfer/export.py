@@ -297,9 +297,7 @@ async def _export_table(
 ) -> EntityExport:
     total = await connection.scalar(select(func.count()).select_from(entity.table).where(condition))
     file = f"{entity.type_name}.{file_format.value}"
-    columns = entity.columns
-    if entity.key != "id":
-        columns = ["id", *columns]
+    columns = entity.fields
     progress.begin(entity.type_name, total)
     rows = 0
     statement = _page(entity, condition, page_rows)

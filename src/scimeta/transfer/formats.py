@@ -91,7 +91,7 @@ class ParquetWriter(RowWriter):
         self.pa = pa
         ids = set(entity.id_columns)
         fields, self.kinds = [], []
-        for name in entity.columns:
+        for name in entity.fields:
             arrow_type, kind = _arrow_type(pa, entity, name, ids)
             fields.append(pa.field(name, arrow_type))
             self.kinds.append(kind)

@@ -64,9 +64,15 @@ class EntityTable:
         return SUBJECT_TYPE in self.table.c and SUBJECT_ID in self.table.c
 
     @property
+    def fields(self) -> list[str]:
+        """The fields of an exported row: its `id` (an event's is its `sequence`), then
+        the stored columns."""
+        return self.columns if self.key == "id" else ["id", *self.columns]
+
+    @property
     def id_columns(self) -> list[str]:
-        """The columns an export holds as global ids."""
-        ids = [self.key, *self.references]
+        """The fields an export holds as global ids."""
+        ids = ["id", *self.references]
         if self.polymorphic:
             ids.append(SUBJECT_ID)
         return ids
