@@ -93,13 +93,14 @@ def serving_metrics(
 ) -> Iterator[None]:
     """Everything `scimeta serve` does for metrics while its workers run: their shared
     directory, and with `port` the separate port; says where to scrape them."""
-    with shared_metrics_directory():
+    with shared_metrics_directory() as directory:
+        gathered = f"the workers' values gathered in {directory}"
         if port is None:
-            protected = "with the metrics token" if token else "as the API is"
-            print(f"metrics at {api_address}/metrics (protected {protected})")
+            protected = "by the metrics token" if token else "as the API is"
+            print(f"metrics at {api_address}/metrics (protected {protected}; {gathered})")
             yield
             return
         with metrics_port(host, port, token) as (bound_host, bound_port):
             shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-            print(f"metrics at http://{shown}:{bound_port}/metrics (not on the API's port)")
+            print(f"metrics at http://{shown}:{bound_port}/metrics ({gathered})")
             yield

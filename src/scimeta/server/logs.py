@@ -158,7 +158,7 @@ class SummarisingHandler(logging.StreamHandler[TextIO]):
         self._windows: dict[Any, _Window] = {}
         self._summary_lock = threading.Lock()
         self._flusher: threading.Thread | None = None
-        self._closed = threading.Event()
+        self._stopping = threading.Event()
 
     @staticmethod
     def kind(record: logging.LogRecord) -> Any:
@@ -181,10 +181,17 @@ class SummarisingHandler(logging.StreamHandler[TextIO]):
                 window.count += 1
                 self._start_flusher()
                 return
-            self._windows[kind] = _Window(now, record)
-        if window is not None and window.count:
-            self._write(self._summary(window, now))
-        self._write(record)
+            if window is not None and window.count:
+                # the failure goes on: summarised, and this one counts in the next window
+                self._windows[kind] = _Window(now, window.first, count=1)
+                summary: logging.LogRecord | None = self._summary(window, now)
+            else:
+                self._windows[kind] = _Window(now, record)
+                summary = None
+        if summary is not None:
+            self._write(summary)
+        else:
+            self._write(record)
 
     def _start_flusher(self) -> None:
         if self._flusher is None:
@@ -194,7 +201,7 @@ class SummarisingHandler(logging.StreamHandler[TextIO]):
             self._flusher.start()
 
     def _flush_loop(self) -> None:
-        while not self._closed.wait(min(1.0, self.window_seconds / 4)):
+        while not self._stopping.wait(min(1.0, self.window_seconds / 4)):
             self.flush_summaries()
 
     def flush_summaries(self, everything: bool = False) -> None:
@@ -227,18 +234,21 @@ class SummarisingHandler(logging.StreamHandler[TextIO]):
     def _summary(self, window: _Window, now: float) -> logging.LogRecord:
         first = window.first
         seconds = max(1, round(min(now - window.started, self.window_seconds)))
+        request = getattr(first, "request", None)
+        message = first.getMessage()
+        if isinstance(request, dict):
+            # the first request's id is its own, not the repeats'
+            message = message.removesuffix(f" id {request.get('request_id')}")
         summary = logging.makeLogRecord(
             {
                 "name": first.name,
                 "levelno": first.levelno,
                 "levelname": first.levelname,
-                "msg": f"{first.getMessage()} (repeated {window.count} times in the last "
-                f"{seconds} s)",
+                "msg": f"{message} (repeated {window.count} times in the last {seconds} s)",
                 "repeated": window.count,
                 "window_seconds": seconds,
             }
         )
-        request = getattr(first, "request", None)
         if isinstance(request, dict):
             # what the failures had in common, not the first one's own id and timing
             summary.request = {
@@ -249,7 +259,7 @@ class SummarisingHandler(logging.StreamHandler[TextIO]):
         return summary
 
     def close(self) -> None:
-        self._closed.set()
+        self._stopping.set()
         self.flush_summaries(everything=True)
         super().close()
 

@@ -91,6 +91,14 @@ class RequestObserver:
                 if record.status is None:
                     record.status = 403
                 record.codes.append(f"CLOSE_{message.get('code', 1000)}")
+            if self.tracing is not None and (
+                kind == "websocket.close"
+                or (kind == "http.response.body" and not message.get("more_body", False))
+            ):
+                # the server span ends with the response's last part
+                name, operation_type = describe_record(record)
+                code = record.codes[0] if record.codes else None
+                self.tracing.annotate_request(record, name, operation_type, code)
             await send(message)
 
         try:
@@ -101,10 +109,10 @@ class RequestObserver:
             raise
         finally:
             current_request.reset(token)
-            finish(record, self.tracing)
+            finish(record)
 
 
-def finish(record: RequestRecord, tracing: Any = None) -> None:
+def finish(record: RequestRecord) -> None:
     """Write the request's log line and metrics."""
     _end_statement(record)
     seconds = time.perf_counter() - record.started
@@ -118,8 +126,6 @@ def finish(record: RequestRecord, tracing: Any = None) -> None:
         if record.statements:
             metrics.SQL_STATEMENTS.labels(operation, kind).inc(record.statements)
             metrics.SQL_SECONDS.labels(operation, kind).inc(record.sql_seconds)
-    if tracing is not None:
-        tracing.annotate_request(record, name, kind, code)
     fields: dict[str, Any] = {
         "request_id": record.request_id,
         "method": record.method,
