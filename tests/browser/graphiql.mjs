@@ -4,9 +4,11 @@
 // and any request or WebSocket to another origin is failed and recorded. It types a
 // query, runs it, reads the result pane, runs a subscription the same way, and prints
 // one JSON report on its last line for tests/browser/test_graphiql_browser.py to judge.
+// Given a token, it first runs the query with the headers editor as the page sets it
+// (the server asks for a token), then types the token there and runs it again.
 //
 // Usage: node graphiql.mjs '{"url": "http://127.0.0.1:PORT/graphql", "query": "...",
-//   "expect": "...", "subscription": "...", "subscriptionExpect": "...", "timeoutMs": N}'
+//   "expect": "...", "subscription": "...", "subscriptionExpect": "...", "token": "smt_..." or null, "timeoutMs": N}'
 
 import { chromium } from "playwright-core";
 
@@ -20,6 +22,8 @@ const report = {
   chromium: null,
   headersDefault: null,
   typed: null,
+  withoutToken: null,
+  headersTyped: null,
   response: null,
   subscriptionResponse: null,
   requests: [],
@@ -55,6 +59,15 @@ async function responseContaining(page, text) {
     throw new Error(`no ${JSON.stringify(text)} in the result pane, which shows ${JSON.stringify(shown)}`);
   }
   return editorValue(page, selector);
+}
+
+// replaces what an editor holds by typing `text` into it
+async function typeInto(page, selector, text) {
+  await page.click(`${selector} .CodeMirror-lines`);
+  await page.keyboard.press("Control+A");
+  await page.keyboard.press("Delete");
+  await page.keyboard.type(text);
+  await page.keyboard.press("Escape"); // closes an autocompletion list, if one is open
 }
 
 const args = [
@@ -116,12 +129,15 @@ try {
   report.headersDefault = await editorValue(page, headersEditor);
 
   // type the query as a person would, over the example the page starts with
-  await page.click(`${queryEditor} .CodeMirror-lines`);
-  await page.keyboard.press("Control+A");
-  await page.keyboard.press("Delete");
-  await page.keyboard.type(job.query);
-  await page.keyboard.press("Escape"); // closes an autocompletion list, if one is open
+  await typeInto(page, queryEditor, job.query);
   report.typed = await editorValue(page, queryEditor);
+  if (job.token) {
+    // with the placeholder left in place no token goes, and the server asks for one
+    await page.click(".graphiql-execute-button");
+    report.withoutToken = await responseContaining(page, "UNAUTHENTICATED");
+    await typeInto(page, headersEditor, `{"Authorization": "Bearer ${job.token}"}`);
+    report.headersTyped = await editorValue(page, headersEditor);
+  }
   await page.click(".graphiql-execute-button");
   report.response = await responseContaining(page, job.expect);
 
