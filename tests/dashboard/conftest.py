@@ -48,6 +48,7 @@ def _free_port() -> int:
 class DashboardServer:
     process: subprocess.Popen[str]
     port: int
+    database_url: str
 
     @property
     def base_url(self) -> str:
@@ -78,7 +79,7 @@ async def serving_demo(database_url: str, *arguments: str) -> AsyncIterator[Dash
         stderr=subprocess.STDOUT,
         text=True,
     )
-    server = DashboardServer(process, port)
+    server = DashboardServer(process, port, database_url)
     try:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + STARTUP_TIMEOUT

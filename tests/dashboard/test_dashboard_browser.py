@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 
 from tests.dashboard.conftest import Browser, DashboardServer, Proxy, browsing, serving_demo
@@ -159,3 +163,51 @@ async def test_the_dashboard_follows_runs_live_resumes_after_a_cut_and_shows_job
     }
     assert origins == {proxy.base_url}
     assert set(network["sockets"]) == {f"ws://127.0.0.1:{proxy.port}/graphql"}
+
+
+STUDY_RUNS = """
+query StudyRuns($study: String!) {
+  runs(where: {study: {name: {eq: $study}}}) { totalCount }
+  all: runs { totalCount }
+}
+"""
+
+
+async def test_the_dashboard_asks_for_a_token_keeps_it_in_the_tab_and_shows_its_runs(
+    server: DashboardServer, proxy: Proxy, browser: Browser
+) -> None:
+    counts = await server.graphql(STUDY_RUNS, study="pincell-001")
+    scimeta = shutil.which("scimeta", path=str(Path(sys.executable).parent))
+    assert scimeta is not None
+    created = await asyncio.to_thread(
+        subprocess.run,
+        [scimeta, "token", "create", "--role", "viewer", "--study", "pincell-001"],
+        env={**os.environ, "DATABASE_URL": server.database_url},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    match = re.search(r"smt_\S+", created.stdout)
+    assert match, created.stdout
+    secret = match.group(0)
+    # the server hears of the token through NOTIFY: from then on a request needs one
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
+        while (await http.post("/graphql", json={"query": "{ __typename }"})).status_code != 401:
+            assert loop.time() < deadline, "the server did not start asking for tokens"
+            await asyncio.sleep(0.05)
+
+    assert await browser.call("goto", url=f"{proxy.base_url}/dashboard") == 200
+    await browser.wait('[data-testid="token-form"]')
+    await browser.wait('[data-testid="connection"]', text="needs a token")
+    await browser.call("fill", selector='[data-testid="token-form"] input', value=secret)
+    await browser.call("press", selector='[data-testid="token-form"] input', key="Enter")
+    await browser.wait('[data-testid="connection"]', state="live")
+    shown = await browser.wait('[data-testid="count-ALL"] .value')
+    assert int(shown) == counts["runs"]["totalCount"] < counts["all"]["totalCount"]
+    kept = await browser.call(
+        "eval",
+        expression="[sessionStorage.getItem('scimeta.dashboard.token'), localStorage.length]",
+    )
+    assert kept == [secret, 0]
