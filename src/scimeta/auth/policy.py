@@ -260,6 +260,53 @@ def visible_rows(
     return conditions
 
 
+# Relations, as (local column, remote column), along which every row related to a visible
+# row is visible too, by the conditions above and the database's constraints: a sub-job
+# is in its parent's project and a chunk in its trajectory's run (composite foreign
+# keys), a metric has exactly one owner (a CHECK), and a file referred to by a visible
+# recording or run artifact is visible. A relation filter along them needs no condition
+# of its own: the row it starts from was restricted once, and a chain of them costs what
+# it costs a caller who reads everything, at any depth. The others (a job file's file,
+# which may be another project's) keep their related entity's condition.
+SAME_SCOPE_RELATIONS = frozenset(
+    {
+        ("projects.id", "jobs.project_id"),
+        ("jobs.project_id", "projects.id"),
+        ("jobs.parent_id", "jobs.id"),
+        ("jobs.id", "job_files.job_id"),
+        ("jobs.id", "metrics.job_id"),
+        ("metrics.job_id", "jobs.id"),
+        ("metrics.run_id", "runs.id"),
+        ("metrics.chunk_id", "chunks.id"),
+        ("metrics.recording_id", "recordings.id"),
+        ("studies.id", "participants.study_id"),
+        ("studies.id", "runs.study_id"),
+        ("participants.study_id", "studies.id"),
+        ("participants.id", "recordings.participant_id"),
+        ("recordings.participant_id", "participants.id"),
+        ("recordings.file_id", "files.id"),
+        ("recordings.id", "metrics.recording_id"),
+        ("runs.study_id", "studies.id"),
+        ("runs.id", "metrics.run_id"),
+        ("run_artifacts.file_id", "files.id"),
+        ("trajectories.run_id", "runs.id"),
+        ("chunks.run_id", "runs.id"),
+        ("chunks.trajectory_id", "trajectories.id"),
+    }
+)
+
+
+def keeps_scope(local: Any, remote: Any) -> bool:
+    """Whether the rows `remote` relates to a visible row through `local` are all visible
+    (see `SAME_SCOPE_RELATIONS`)."""
+    return (_column_name(local), _column_name(remote)) in SAME_SCOPE_RELATIONS
+
+
+def _column_name(attribute: Any) -> str:
+    column = attribute.property.columns[0]
+    return f"{column.table.name}.{column.name}"
+
+
 # The tables whose rows events are about, among those a project or study scopes.
 SUBJECT_TABLES = frozenset(
     {

@@ -25,7 +25,9 @@ SECRET_PREFIX = "smt_"
 TOKENS_CHANNEL = "scimeta_tokens"
 # what a listing shows of a secret: the prefix and a few characters after it
 SHOWN_CHARACTERS = 12
-NAME_LENGTH = 255
+# a token's events name it "NAME (token ID)" as their actor, which must fit the
+# 255 characters of `events.actor` whatever the id (up to 19 digits)
+NAME_LENGTH = 200
 
 
 class Unauthenticated(ClientError):

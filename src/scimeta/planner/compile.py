@@ -59,7 +59,7 @@ from scimeta.ids import parse_row_id
 from scimeta.models import Status
 from scimeta.schema.aggregates import NUMBER_MEASURES, TIME_MEASURES, AggregateSpec, GroupField
 from scimeta.schema.connections import ListSpec
-from scimeta.schema.filters import where_condition
+from scimeta.schema.filters import RESTRICTED_ONCE, where_condition
 from scimeta.schema.ordering import OrderTerm, decode_cursor, keyset_condition, ordering_name
 from scimeta.schema.pagination import PageArgs
 from scimeta.schema.relations import DistinctValues, Figures, Relation, StatusCounts, SubjectId
@@ -756,6 +756,10 @@ class _Compiler:
             return element
 
         def restrict(statement: Any) -> None:
+            # a relation filter that keeps the caller's scope: its rows are restricted
+            # by the row it starts from (`scimeta.schema.filters.restricted_once`)
+            if getattr(statement, RESTRICTED_ONCE, False):
+                return
             for table in statement.get_final_froms():
                 model = TABLES.get(table)
                 if model is not None and model in self.visibility:

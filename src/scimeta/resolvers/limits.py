@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 from graphql import (
@@ -71,6 +71,14 @@ from scimeta.errors import (
 )
 from scimeta.faults import database_fault
 from scimeta.lru import LRU
+from scimeta.schema.filters import (
+    RELATION_COST,
+    FilterSize,
+    filter_refusal,
+    filter_size,
+    is_where,
+    variables_refusal,
+)
 from scimeta.schema.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from scimeta.server.settings import Limits
 from scimeta.strawberry_internals import graphql_schema, provided_operation_name
@@ -112,6 +120,8 @@ class Measures:
     depth: int = 0
     aliases: int = 0
     cost: int = 0
+    # the operation's `where` inputs: the deepest nesting and the values they compare
+    filter: FilterSize = field(default_factory=FilterSize)
 
 
 def refusal(measures: Measures, limits: Limits) -> OperationRefused | None:
@@ -139,6 +149,9 @@ def refusal(measures: Measures, limits: Limits) -> OperationRefused | None:
             limit=limits.max_aliases,
             count=measures.aliases,
         )
+    refused = filter_refusal(measures.filter, limits.max_filter_depth, limits.max_filter_values)
+    if refused is not None:
+        return refused
     if measures.cost > limits.max_cost:
         return QueryTooCostly(
             f"The operation may return {measures.cost} rows (each page's size times the "
@@ -169,7 +182,7 @@ def measure(
     tokens = _expanded_tokens(operation, fragments)
     if tokens > limits.max_tokens:
         return Measures(tokens=tokens)
-    estimate = _Estimate(schema, fragments, operation, variables or {})
+    estimate = _Estimate(schema, fragments, operation, variables or {}, limits)
     return replace(estimate.run(), tokens=tokens)
 
 
@@ -193,7 +206,7 @@ def cached_measure(
     except (TypeError, ValueError):
         return measure(schema, document, operation, variables, limits)
     name = operation.name.value if operation.name else None
-    key = (id(schema), query, name, encoded, limits.max_tokens)
+    key = (id(schema), query, name, encoded, limits.max_tokens, limits.max_filter_depth)
     return _MEASURES.get_or_make(
         key, lambda: measure(schema, document, operation, variables, limits)
     )
@@ -253,11 +266,17 @@ def _client_error_behind(error: GraphQLError, limits: Limits) -> ClientError | N
     return client_error(original)
 
 
+def _deep_variables(variables: Any, max_depth: int) -> list[GraphQLError] | None:
+    refused = variables_refusal(variables, max_depth)
+    return None if refused is None else [refused]
+
+
 def refuse_with_status(errors: list[GraphQLError], context: Any) -> None:
     """Answer HTTP 400 if the operation was refused for a limit: it was not executed."""
     response = getattr(context, "response", None)
     if isinstance(response, Response) and any(
-        (error.extensions or {}).get("code") in REFUSAL_CODES for error in errors
+        isinstance(error, OperationRefused) or (error.extensions or {}).get("code") in REFUSAL_CODES
+        for error in errors
     ):
         response.status_code = 400
 
@@ -291,6 +310,11 @@ class QueryLimitsExtension(SchemaExtension):
         if document is not None and execution.pre_execution_errors is None:
             execution.pre_execution_errors = validate_document(
                 graphql_schema(execution.schema), document, execution.validation_rules
+            )
+        if document is not None and not execution.pre_execution_errors:
+            # before anything walks the variables recursively
+            execution.pre_execution_errors = _deep_variables(
+                execution.variables, self.limits.max_variable_depth
             )
         if document is not None and not execution.pre_execution_errors:
             unstorable = unstorable_text(document, execution.variables, execution.query)
@@ -400,8 +424,10 @@ class _Estimate:
         fragments: Mapping[str, FragmentDefinitionNode],
         operation: OperationDefinitionNode,
         variables: Mapping[str, Any],
+        limits: Limits,
     ) -> None:
         self.schema = schema
+        self.limits = limits
         self.fragments = fragments
         self.operation = operation
         defaults = {
@@ -446,6 +472,7 @@ class _Estimate:
             return
         named = get_named_type(definition.type)
         costed = place.costed and not named.name.startswith("__")
+        self.filters(node, definition, place.multiplier, costed)
         is_root = depth == 1
         root_items = self.list_items(node, definition) if is_root else place.root_items
         # a payload's lists return what the mutation's input lists gave
@@ -470,6 +497,21 @@ class _Estimate:
             self.add(place.multiplier, costed)
             inner = _Place(place.multiplier, depth, root_items=inherited_items, costed=costed)
         self.selections(node.selection_set, named, inner)
+
+    def filters(
+        self, node: FieldNode, definition: GraphQLField, multiplier: int, costed: bool
+    ) -> None:
+        """Measure the `where` arguments of `node`. Each costs, for each time the field
+        runs, the values it compares and a default page per relation it follows."""
+        for argument in node.arguments or ():
+            declared = definition.args.get(argument.name.value)
+            if declared is None or not is_where(declared.type):
+                continue
+            size = filter_size(
+                argument.value, declared.type, self.variables, self.limits.max_filter_depth
+            )
+            self.measures.filter.add(size)
+            self.add(multiplier * (size.values + RELATION_COST * size.relations), costed)
 
     def add(self, rows: int, costed: bool) -> None:
         if costed:

@@ -22,8 +22,10 @@ from scimeta.errors import ClientError
 from scimeta.resolvers.limits import app_state
 from scimeta.strawberry_internals import graphql_schema
 
-# graphql-core's suggestions end a message: " Did you mean 'x'?" or "... or 'z'?"
-_SUGGESTION = re.compile(r" Did you mean .*\?$", re.DOTALL)
+# graphql-core's suggestions: " Did you mean 'x'?" or "... 'y', or 'z'?", at the end of
+# a message or inside one (a variable's value names the field it found after them); the
+# names suggested hold no "?"
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 
 
 class IntrospectionDisabled(ClientError):

@@ -27,6 +27,7 @@ from scimeta.schema.inputs import jobs as jobs_inputs
 from scimeta.schema.inputs import runs as runs_inputs
 from scimeta.schema.inputs import studies as studies_inputs
 from scimeta.schema.jobs import Job, JobConnection, Project
+from scimeta.schema.node import ConcreteNodeIds
 from scimeta.schema.ordering import OrderTerm
 from scimeta.schema.relations import Figures, reads
 from scimeta.schema.runs import Chunk, ChunkConnection, Run, RunConnection, Trajectory
@@ -37,8 +38,12 @@ CalculationWhere = chemistry_inputs.CalculationWhere
 
 @strawberry.type(description="Read the metadata.")
 class Query:
-    node: relay.Node = relay.node(description="Any entity by its global id.")
-    nodes: list[relay.Node] = relay.node(description="Entities by their global ids.")
+    node: relay.Node = relay.node(
+        description="Any entity by its global id.", extensions=[ConcreteNodeIds()]
+    )
+    nodes: list[relay.Node] = relay.node(
+        description="Entities by their global ids.", extensions=[ConcreteNodeIds()]
+    )
 
     studies = list_field(
         Study,

@@ -9,16 +9,44 @@ Field names are the ORM attribute names; relations are declared in `__relations_
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from typing import Annotated, Any, ClassVar
 
 import strawberry
-from sqlalchemy import ColumnElement, and_, false, func, not_, or_, select, true
+from graphql import (
+    GraphQLInputObjectType,
+    GraphQLList,
+    GraphQLNonNull,
+    ListValueNode,
+    NullValueNode,
+    ObjectValueNode,
+    VariableNode,
+    get_named_type,
+)
+from sqlalchemy import (
+    ColumnClause,
+    ColumnElement,
+    ScalarSelect,
+    Select,
+    Subquery,
+    Table,
+    and_,
+    false,
+    func,
+    not_,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql import visitors
 from strawberry import relay
 
-from scimeta.errors import BadUserInput
+from scimeta.auth.policy import keeps_scope
+from scimeta.errors import BadUserInput, OperationRefused
 from scimeta.ids import parse_row_id
 from scimeta.models import Base
 from scimeta.schema.enums import (
@@ -82,10 +110,23 @@ class OperatorFilter:
             case "contains":
                 return column.contains(value, autoescape=True)
             case "ilike":
-                return column.ilike(value)
+                return column.ilike(_like_pattern(value))
             case "is_null":
                 return column.is_(None) if value else column.is_not(None)
         raise AssertionError(f"unknown operator {name}")
+
+
+def _like_pattern(pattern: str) -> str:
+    """`pattern`, refused if it ends in an escaping backslash, which escapes nothing (the
+    database would refuse the whole statement)."""
+    trailing = len(pattern) - len(pattern.rstrip("\\"))
+    if trailing % 2:
+        raise BadUserInput(
+            "An ilike pattern may not end in a lone backslash: \\ escapes the next "
+            "character (write \\\\ for a backslash itself).",
+            field="ilike",
+        )
+    return pattern
 
 
 _IN = "Any of these values (at most 1000)."
@@ -272,10 +313,45 @@ class WhereInput:
             return not_(func.coalesce(value.condition(), false()))
         if name in self.__relations__:
             local, remote = self.__relations__[name]
+            if keeps_scope(local, remote):
+                return local.in_(restricted_once(remote, value.condition()))
             return local.in_(select(remote).where(value.condition()))
         if isinstance(value, OperatorFilter):
             return value.model_condition(model, name)
         raise AssertionError(f"{type(self).__name__}.{name} has no translation")
+
+
+def restricted_once(remote: Column, condition: ColumnElement[bool]) -> Select[Any]:
+    """`SELECT remote WHERE condition` that no visibility condition is added to: a
+    relation filter along a relation that keeps the caller's scope (see
+    `scimeta.auth.policy.SAME_SCOPE_RELATIONS`). The select and its own conditions are
+    on the plain table, which the loaders' criteria do not apply to, and it is marked for
+    compiled reads (`RESTRICTED_ONCE`); subqueries nested in it keep theirs."""
+    column = remote.property.columns[0]
+    statement = select(column).where(_shallow_deannotate(condition))
+    setattr(statement, RESTRICTED_ONCE, True)
+    return statement
+
+
+# the attribute marking a select that compiled reads add no visibility condition to
+RESTRICTED_ONCE = "_scimeta_restricted_once"
+
+
+def _shallow_deannotate(element: ColumnElement[bool]) -> ColumnElement[bool]:
+    """`element` with the ORM's annotations removed from its columns, but not from the
+    subqueries it holds."""
+
+    def replace(item: Any, **_: Any) -> Any:
+        if isinstance(item, Select | ScalarSelect | Subquery):
+            return item
+        if isinstance(item, ColumnClause | Table) and item._annotations:
+            return item._deannotate()
+        return None
+
+    # (typed for the Protocol of its callback, which a plain function does not match)
+    traverse: Any = visitors.replacement_traverse
+    result: ColumnElement[bool] = traverse(element, {}, replace)
+    return result
 
 
 def where_condition(where: WhereInput | None) -> list[ColumnElement[bool]]:
@@ -334,3 +410,143 @@ def where_input(
 
 def _words(field_name: str) -> str:
     return field_name.replace("_", " ")
+
+
+# -- the size of a filter, measured before anything runs ----------------------------------
+
+
+class FilterTooDeep(OperationRefused):
+    code = "FILTER_TOO_DEEP"
+
+
+class FilterTooWide(OperationRefused):
+    code = "FILTER_TOO_WIDE"
+
+
+class VariablesTooDeep(OperationRefused):
+    code = "VARIABLES_TOO_DEEP"
+
+
+# a relation filter's subquery counts in the cost estimate as a default page of rows
+RELATION_COST = 50
+_COMBINATORS = frozenset({"and", "or", "not"})
+
+
+@dataclass
+class FilterSize:
+    """How deep `where` inputs nest (relations, `and`, `or` and `not` each a level), the
+    values they compare (each item of an `in` list one), and the relations they follow."""
+
+    depth: int = 0
+    values: int = 0
+    relations: int = 0
+
+    def add(self, other: FilterSize) -> None:
+        self.depth = max(self.depth, other.depth)
+        self.values += other.values
+        self.relations += other.relations
+
+
+def is_where(type_: Any) -> bool:
+    named = get_named_type(type_)
+    return isinstance(named, GraphQLInputObjectType) and named.name.endswith("Where")
+
+
+def filter_size(value: Any, type_: Any, variables: Mapping[str, Any], stop: int) -> FilterSize:
+    """The size of `value`, a literal (`ValueNode`, which may hold variables) or a
+    variable's value, given for an argument of type `type_`. Walks no deeper than `stop`
+    levels, so that a filter nested thousands deep is measured as just over the limit."""
+    size = FilterSize()
+    # (value, its type, its level of `where` nesting)
+    pending: list[tuple[Any, Any, int]] = [(value, type_, 0)]
+    while pending:
+        item, item_type, level = pending.pop()
+        if isinstance(item, VariableNode):
+            item = variables.get(item.name.value)
+        if item is None or isinstance(item, NullValueNode):
+            continue
+        nullable = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
+        if isinstance(nullable, GraphQLList):
+            items = item.values if isinstance(item, ListValueNode) else item
+            if not isinstance(items, list | tuple):
+                items = [items]
+            if not is_where(nullable):
+                size.values += len(items)
+                continue
+            pending.extend((inner, nullable.of_type, level) for inner in items)
+            continue
+        if not isinstance(nullable, GraphQLInputObjectType):
+            size.values += 1
+            continue
+        if is_where(nullable):
+            level += 1
+            size.depth = max(size.depth, level)
+            if level > stop:
+                continue
+        if isinstance(item, ObjectValueNode):
+            fields: list[tuple[str, Any]] = [(f.name.value, f.value) for f in item.fields]
+        elif isinstance(item, Mapping):
+            fields = list(item.items())
+        else:
+            size.values += 1
+            continue
+        for name, inner in fields:
+            declared = nullable.fields.get(name)
+            if declared is None:
+                continue
+            if is_where(nullable) and is_where(declared.type) and name not in _COMBINATORS:
+                size.relations += 1
+            pending.append((inner, declared.type, level))
+    return size
+
+
+def filter_refusal(size: FilterSize, max_depth: int, max_values: int) -> OperationRefused | None:
+    """The error refusing an operation whose filters measure `size`, if any."""
+    if size.depth > max_depth:
+        return FilterTooDeep(
+            f"A where input nests {size.depth} levels deep (relations, and, or, not); the "
+            f"limit is {max_depth}. Filter on fewer levels, or query the related rows "
+            "first and filter on their ids.",
+            limit=max_depth,
+            count=size.depth,
+        )
+    if size.values > max_values:
+        return FilterTooWide(
+            f"The filters of the operation compare {size.values} values (each item of an "
+            f"`in` list counts); the limit is {max_values}. Split the operation.",
+            limit=max_values,
+            count=size.values,
+        )
+    return None
+
+
+def variables_depth(variables: Any, stop: int) -> int:
+    """How deep `variables` nest (objects and lists), counted without recursion and no
+    further than `stop` + 1: the values a client sends are refused over the limit before
+    anything walks them recursively."""
+    deepest = 0
+    pending: list[tuple[Any, int]] = [(variables, 0)]
+    while pending:
+        value, level = pending.pop()
+        if isinstance(value, Mapping):
+            inner: Any = value.values()
+        elif isinstance(value, list | tuple):
+            inner = value
+        else:
+            continue
+        level += 1
+        deepest = max(deepest, level)
+        if level <= stop:
+            pending.extend((item, level) for item in inner)
+    return deepest
+
+
+def variables_refusal(variables: Any, max_depth: int) -> OperationRefused | None:
+    depth = variables_depth(variables, max_depth)
+    if depth > max_depth:
+        return VariablesTooDeep(
+            f"The variables nest more than {max_depth} levels deep (objects and lists); "
+            "send flatter values.",
+            limit=max_depth,
+        )
+    return None

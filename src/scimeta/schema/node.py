@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, ClassVar, Protocol, Self, TypeAlias
 
 import strawberry
 from strawberry import relay
+from strawberry.extensions import FieldExtension
 from strawberry.types import Info
+from strawberry.types.base import StrawberryObjectDefinition
 
 from scimeta.errors import BadUserInput, NotFound
 from scimeta.ids import parse_row_id
@@ -79,3 +82,35 @@ def _row_id(model: type[Base], node_id: str) -> int:
     if row is None:
         raise BadUserInput(f"Invalid {model.__name__} id: pass an id this API returned.")
     return row
+
+
+class ConcreteNodeIds(FieldExtension):
+    """Refuses, as a bad id, a global id naming an interface (`Node:1`, `Entity:1`) or
+    another type that is not an entity, before `node`/`nodes` try to resolve it (an
+    interface cannot)."""
+
+    def resolve(self, next_: Any, source: Any, info: Info, **kwargs: Any) -> Any:
+        _check_node_types(info, kwargs)
+        return next_(source, info, **kwargs)
+
+    async def resolve_async(self, next_: Any, source: Any, info: Info, **kwargs: Any) -> Any:
+        _check_node_types(info, kwargs)
+        result = next_(source, info, **kwargs)
+        return await result if inspect.isawaitable(result) else result
+
+
+def _check_node_types(info: Info, arguments: dict[str, Any]) -> None:
+    given = arguments.get("ids") or []
+    if arguments.get("id") is not None:
+        given = [arguments["id"]]
+    for global_id in given:
+        definition = info.schema.get_type_by_name(global_id.type_name)
+        if (
+            not isinstance(definition, StrawberryObjectDefinition)
+            or definition.is_interface
+            or not issubclass(definition.origin, Entity)
+        ):
+            raise BadUserInput(
+                f"Invalid id: {global_id.type_name} is not a type of node; pass an id this "
+                "API returned."
+            )

@@ -13,7 +13,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
@@ -99,7 +99,7 @@ def decode_cursor(terms: list[OrderTerm], cursor: str) -> list[Any]:
     """The sort values in `cursor`, which must come from a list with the same ordering."""
     try:
         ordering, values = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (binascii.Error, UnicodeError, ValueError, TypeError):
+    except (binascii.Error, UnicodeError, ValueError, TypeError, RecursionError):
         raise BadUserInput(f"Invalid cursor {cursor!r}: pass a cursor this API returned.") from None
     if ordering != ordering_name(terms) or not isinstance(values, list):
         raise BadUserInput(
@@ -108,7 +108,7 @@ def decode_cursor(terms: list[OrderTerm], cursor: str) -> list[Any]:
         )
     try:
         return [_decode_value(term, value) for term, value in zip(terms, values, strict=True)]
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         raise BadUserInput(f"Invalid cursor {cursor!r}: pass a cursor this API returned.") from None
 
 
@@ -125,7 +125,13 @@ def _decode_value(term: OrderTerm, value: Any) -> Any:
         return None
     python_type = term.column.type.python_type
     if python_type is datetime:
-        return datetime.fromisoformat(value)
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            raise ValueError(value)
+        # the database compares in UTC: a time that has none (before year 1 there, as
+        # 0001-01-01T00:00:00+05:00 is) is not one this API wrote
+        moment.astimezone(UTC)
+        return moment
     if issubclass(python_type, Enum):
         return python_type(value)
     if python_type is float and isinstance(value, int):

@@ -12,6 +12,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from scimeta import models
+from scimeta.auth.policy import SERVER, Action
 from scimeta.errors import BadUserInput, Conflict, NotFound
 from scimeta.models import Entity
 from scimeta.models.core import METRIC_OWNERS
@@ -82,20 +83,64 @@ METRIC_OWNER_COLUMNS = {
 assert set(METRIC_OWNER_COLUMNS.values()) == set(METRIC_OWNERS)
 
 
+# a metric key's name and unit: printable text that no page shows as markup
+MAX_METRIC_KEY_NAME = 255
+MAX_METRIC_KEY_UNIT = 64
+_MARKUP = frozenset("<>&\"'`")
+
+
+def check_metric_key_text(value: str | None, label: str, maximum: int) -> None:
+    """Refuse a metric key name or unit the catalogue, read by every caller, should not
+    hold: empty, longer than its column, with control characters, markup characters
+    (`< > & " ' ` + "`" + `) or spaces at its ends."""
+    if value is None:
+        return
+    if not value or len(value) > maximum:
+        raise BadUserInput(f"{label} takes 1 to {maximum} characters.", field=label)
+    if not value.isprintable() or value.strip() != value or not _MARKUP.isdisjoint(value):
+        raise BadUserInput(
+            f"{label} must be printable text without spaces at its ends or any of < > & \" ' `.",
+            field=label,
+        )
+
+
 async def metric_keys(
-    writer: Writer, names: Sequence[str], units: dict[str, str | None]
+    writer: Writer, names: Sequence[str], units: dict[str, str | None], *, label: str = "key"
 ) -> dict[str, int]:
-    """The ids of the metric keys called `names`, creating the missing ones."""
+    """The ids of the metric keys called `names`, creating the missing ones.
+
+    The catalogue belongs to the whole server and every caller reads it, so a new key
+    needs what `defineMetricKey` needs, wherever it is made (a contributor or admin of
+    everything), and writes its `created` event; keys that exist are used by anyone who
+    may record the metric."""
     wanted = sorted(set(names))
     if not wanted:
         return {}
-    await writer.session.execute(
-        insert(models.MetricKey)
-        .values([{"name": name, "unit": units.get(name)} for name in wanted])
-        .on_conflict_do_nothing(index_elements=[models.MetricKey.name])
-    )
+    for name in wanted:
+        check_metric_key_text(name, label, MAX_METRIC_KEY_NAME)
+        check_metric_key_text(units.get(name), "unit", MAX_METRIC_KEY_UNIT)
+    existing = await _metric_key_ids(writer, wanted)
+    missing = [name for name in wanted if name not in existing]
+    if missing:
+        if writer.access is not None:
+            writer.access.require(Action.WRITE, SERVER, "the metric catalogue (a new key)")
+        created = await writer.session.scalars(
+            insert(models.MetricKey)
+            .values([{"name": name, "unit": units.get(name)} for name in missing])
+            .on_conflict_do_nothing(index_elements=[models.MetricKey.name])
+            .returning(models.MetricKey)
+        )
+        for key in created:
+            # checked above, on the whole server
+            writer.trust(("MetricKey", key.id))
+            writer.event(key, "created", {"name": key.name, "unit": key.unit})
+        existing = await _metric_key_ids(writer, wanted)
+    return existing
+
+
+async def _metric_key_ids(writer: Writer, names: Sequence[str]) -> dict[str, int]:
     rows = await writer.session.execute(
-        select(models.MetricKey.name, models.MetricKey.id).where(models.MetricKey.name.in_(wanted))
+        select(models.MetricKey.name, models.MetricKey.id).where(models.MetricKey.name.in_(names))
     )
     return {name: key_id for name, key_id in rows}
 

@@ -62,7 +62,7 @@ class GrantInput:
 
 @strawberry.input(description="A new API token.")
 class CreateApiTokenInput:
-    name: str = strawberry.field(description="Who or what it is for (1 to 255 characters).")
+    name: str = strawberry.field(description="Who or what it is for (1 to 200 characters).")
     grants: list[GrantInput] = strawberry.field(description="Its roles (at least one).")
     expires_at: datetime | None = strawberry.field(
         default=None, description="When it stops working; never if left out."
@@ -149,6 +149,13 @@ async def _administer(writer: Writer, grants: list[Grant]) -> None:
             access.require(Action.ADMINISTER, scope, "tokens on " + scope.describe())
 
 
+def _may_administer(writer: Writer, grants: list[models.TokenGrant]) -> bool:
+    access = writer.access
+    return access is None or all(
+        access.may(Action.ADMINISTER, Scope(grant.project_id, grant.study_id)) for grant in grants
+    )
+
+
 async def _token_grants(writer: Writer, token_id: int) -> list[models.TokenGrant]:
     rows = await writer.session.scalars(
         select(models.TokenGrant)
@@ -201,7 +208,9 @@ class TokenMutations:
         token_id = row_id(input.id, models.ApiToken, "id")
         async with write(info, Action.ADMINISTER) as writer:
             stored = await _token_grants(writer, token_id)
-            if not stored:
+            # a token the caller may not revoke is one it cannot see: refused as a missing
+            # one, so that no answer names its grants or tells that it exists
+            if not stored or not _may_administer(writer, stored):
                 raise NotFound(f"No API token has the id {input.id}.")
             await _administer(writer, [Grant(g.role, g.project_id, g.study_id) for g in stored])
             writer.trust(("ApiToken", token_id))
