@@ -12,6 +12,7 @@ scimeta's revision, so a backup made by an older scimeta comes back usable.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 from dataclasses import dataclass
@@ -26,6 +27,9 @@ from scimeta.transfer.formats import TransferError
 
 # what every custom-format dump starts with
 DUMP_MAGIC = b"PGDMP"
+# the first server version that knows every setting pg_restore makes
+SETS_TRANSACTION_TIMEOUT = 17
+NEWER_SETTINGS = (b"SET transaction_timeout",)
 
 
 @dataclass(frozen=True)
@@ -95,19 +99,23 @@ def backup(url: str, file: Path, *, force: bool = False) -> int:
     return file.stat().st_size
 
 
-async def user_tables(url: str) -> int:
-    """How many tables the database at `url` holds outside PostgreSQL's own schemas."""
+async def database_state(url: str) -> tuple[int, int]:
+    """How many tables the database at `url` holds outside PostgreSQL's own schemas, and
+    its server's major version."""
     engine = create_engine(url, statement_timeout_seconds=0)
     try:
         async with engine.connect() as connection:
-            count = await connection.scalar(
-                text(
-                    "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-                    " WHERE c.relkind IN ('r', 'p') AND n.nspname <> 'information_schema'"
-                    " AND n.nspname NOT LIKE 'pg\\_%'"
+            tables, version = (
+                await connection.execute(
+                    text(
+                        "SELECT count(*), current_setting('server_version_num')::int / 10000"
+                        " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                        " WHERE c.relkind IN ('r', 'p') AND n.nspname <> 'information_schema'"
+                        " AND n.nspname NOT LIKE 'pg\\_%'"
+                    )
                 )
-            )
-            return int(count or 0)
+            ).one()
+            return int(tables), int(version)
     finally:
         await engine.dispose()
 
@@ -123,7 +131,7 @@ def restore(url: str, file: Path, *, force: bool = False) -> None:
         raise TransferError(f"cannot read {file}: {exc.strerror or exc}") from None
     if magic != DUMP_MAGIC:
         raise TransferError(f"{file} is not a backup made by scimeta backup (pg_dump -Fc)")
-    tables = asyncio.run(user_tables(url))
+    tables, server_major = asyncio.run(database_state(url))
     if tables and not force:
         raise TransferError(
             f"the database holds {tables} tables already; restore into a new data directory "
@@ -131,15 +139,59 @@ def restore(url: str, file: Path, *, force: bool = False) -> None:
             "using it first)"
         )
     connection = libpq_connection(url)
-    arguments = [
-        "--single-transaction",
-        "--exit-on-error",
-        # the restoring user owns everything, whoever owned it where the dump was made
-        "--no-owner",
-        "--no-privileges",
-        f"--dbname={connection.dsn}",
-    ]
+    # the restoring user owns everything, whoever owned it where the dump was made
+    arguments = ["--no-owner", "--no-privileges"]
     if tables:
-        arguments[:0] = ["--clean", "--if-exists"]
-    _run("pg_restore", [*arguments, str(file)], connection)
+        arguments += ["--clean", "--if-exists"]
+    if server_major >= SETS_TRANSACTION_TIMEOUT:
+        arguments += ["--single-transaction", "--exit-on-error", f"--dbname={connection.dsn}"]
+        _run("pg_restore", [*arguments, str(file)], connection)
+    else:
+        _restore_through_psql(arguments, file, connection)
     migrate.upgrade(url)
+
+
+def _restore_through_psql(arguments: list[str], file: Path, connection: Connection) -> None:
+    """pg_restore's SQL, run by psql in one transaction, without the settings older
+    servers do not have: pg_restore always sets transaction_timeout (PostgreSQL 17),
+    which an older server refuses."""
+    environment = dict(os.environ)
+    if connection.password is not None:
+        environment["PGPASSWORD"] = connection.password
+    with (
+        subprocess.Popen(
+            [str(_postgres_program("pg_restore")), *arguments, "--file=-", str(file)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        ) as script,
+        subprocess.Popen(
+            [
+                str(_postgres_program("psql")),
+                "--no-psqlrc",
+                "--quiet",
+                "--single-transaction",
+                "--set=ON_ERROR_STOP=1",
+                f"--dbname={connection.dsn}",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=environment,
+        ) as psql,
+    ):
+        assert script.stdout is not None and script.stderr is not None
+        assert psql.stdin is not None and psql.stderr is not None
+        # psql stops at an error (a broken pipe here): its message says which
+        with contextlib.suppress(BrokenPipeError):
+            for line in script.stdout:
+                if not line.startswith(NEWER_SETTINGS):
+                    psql.stdin.write(line)
+        with contextlib.suppress(BrokenPipeError):
+            psql.stdin.close()
+        errors = {"pg_restore": script.stderr.read(), "psql": psql.stderr.read()}
+        script.wait()
+        psql.wait()
+    for program, process in (("pg_restore", script), ("psql", psql)):
+        if process.returncode != 0:
+            output = errors[program].decode(errors="replace").strip()
+            raise TransferError(f"{program} failed (status {process.returncode}): {output}")
