@@ -140,6 +140,10 @@ def mask_internal_error(error: GraphQLError) -> None:
         ".".join(map(str, error.path or [])) or "(no field)",
         error.message,
         exc_info=error.original_error,
+        # a field of its own in JSON lines, beside the request id of the request's line;
+        # each one is written, never summarised with others (scimeta.server.logs): the
+        # operators must find the id a client quotes
+        extra={"error_id": error_id, "summary_key": None},
     )
     error.message = f"Internal server error; quote error id {error_id} to the operators"
     error.extensions = {"code": INTERNAL, "errorId": error_id}

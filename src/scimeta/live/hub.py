@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from scimeta.auth.tokens import TOKENS_CHANNEL
 from scimeta.live.shared import sharing_from_env
 from scimeta.models import Event, EventLevel
+from scimeta.server import metrics
 from scimeta.writes.transaction import EVENTS_CHANNEL
 
 logger = logging.getLogger(__name__)
@@ -324,10 +325,12 @@ class Hub:
         block ends."""
         subscription = Subscription(self, interest)
         self._subscriptions.add(subscription)
+        metrics.SUBSCRIPTIONS_OPEN.inc()
         await self._membership_changed()
         try:
             yield subscription
         finally:
+            metrics.SUBSCRIPTIONS_OPEN.dec()
             self._subscriptions.discard(subscription)
             await subscription.finish_batch()
             await self._membership_changed()
@@ -367,10 +370,12 @@ class Hub:
                 # the database may have restarted: pooled connections are pinged again
                 for listener in self.lost_listeners:
                     listener()
+                metrics.LISTENER_CONNECTED.set(0)
                 connection, self._connection = self._connection, None
                 if connection is not None and not connection.is_closed():
                     connection.terminate()
             self.reconnects += 1
+            metrics.LISTENER_RECONNECTS.inc()
             delay = self.retry_delay
             self._failures += 1
             if delay > 0:
@@ -426,6 +431,7 @@ class Hub:
         # caught up: the next loss is retried at once
         self._failures = 0
         self.connected.set()
+        metrics.LISTENER_CONNECTED.set(1)
         while True:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(POLL_SECONDS):
@@ -450,6 +456,8 @@ class Hub:
     def _on_notify(self, connection: Any, pid: int, channel: str, payload: str) -> None:
         with contextlib.suppress(ValueError):
             self._announced = max(self._announced, int(payload))
+        if self._last_read is not None:
+            metrics.LISTENER_LAG.set(max(self._announced - self._last_read, 0))
         self._wake.set()
 
     async def _newest(self, connection: asyncpg.Connection) -> int:
@@ -465,6 +473,7 @@ class Hub:
                 self._last_read = self._announced
             else:
                 await connection.fetchval("SELECT 1")
+            metrics.LISTENER_LAG.set(0)
             return
         while True:
             rows = await connection.fetch(
@@ -474,9 +483,11 @@ class Hub:
                 READ_BATCH,
             )
             if not rows:
+                metrics.LISTENER_LAG.set(max(self._announced - self._last_read, 0))
                 return
             self._dispatch(event_of(row) for row in rows)
             self._last_read = rows[-1]["sequence"]
+            metrics.LISTENER_LAG.set(max(self._announced - self._last_read, 0))
             if len(rows) < READ_BATCH:
                 return
 

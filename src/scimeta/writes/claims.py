@@ -60,6 +60,7 @@ from scimeta.auth.policy import Action, Forbidden
 from scimeta.errors import BadUserInput, Conflict
 from scimeta.loaders.batch import key_in
 from scimeta.models import RunPhase, Status
+from scimeta.server import metrics
 from scimeta.writes.core import MetricValue, record_metrics
 from scimeta.writes.lifecycle import set_phase, set_status
 from scimeta.writes.runs import NAME_LENGTH, checked_text, clear_lease, move_run_status
@@ -161,8 +162,11 @@ async def claim_run(
         allowed = key_in(Run.study_id, studies)
         condition = allowed if condition is None else and_(condition, allowed)
     if ONE_STATEMENT:
-        return await _claim_in_one_statement(writer, worker, duration, condition, sources)
-    return await _claim_in_steps(writer, worker, duration, condition, sources)
+        run = await _claim_in_one_statement(writer, worker, duration, condition, sources)
+    else:
+        run = await _claim_in_steps(writer, worker, duration, condition, sources)
+    metrics.CLAIMS.labels("empty" if run is None else "claimed").inc()
+    return run
 
 
 async def _claim_in_steps(
@@ -703,6 +707,7 @@ async def expire_leases(writer: Writer, limit: int = 100) -> int:
 
 def _take_back(writer: Writer, run: models.Run) -> None:
     """End an expired lease, recording whose it was."""
+    metrics.LEASE_EXPIRIES.inc()
     writer.event(
         run,
         "lease_expired",
