@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -36,6 +37,19 @@ async def snapshot(engine: AsyncEngine) -> Snapshot:
             )
             tables[entity.name] = list(rows.scalars())
     return tables
+
+
+def rounded(value: Any) -> Any:
+    """`value` with every float to 12 significant digits: an average over the same rows
+    summed in another order (another plan, another physical order) differs in its last
+    bits."""
+    if isinstance(value, float):
+        return float(f"{value:.12g}")
+    if isinstance(value, dict):
+        return {key: rounded(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [rounded(item) for item in value]
+    return value
 
 
 async def run_import(

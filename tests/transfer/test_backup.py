@@ -23,7 +23,7 @@ from scimeta.transfer.formats import TransferError
 from tests.conftest import DatabaseFactory
 from tests.server.test_serve import _serving
 from tests.test_frontend_queries import DOCUMENTS, FrontendQuery
-from tests.transfer.conftest import Snapshot, snapshot
+from tests.transfer.conftest import Snapshot, rounded, snapshot
 
 COMMAND_TIMEOUT_SECONDS = 120
 
@@ -99,7 +99,7 @@ def _answers(base: str) -> dict[str, Any]:
                 "/graphql", json={"query": query.text, "variables": query.variables}
             ).json()
             assert "errors" not in body, body
-            answers[path] = body["data"]
+            answers[path] = rounded(body["data"])
     return answers
 
 
