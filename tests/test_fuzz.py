@@ -547,6 +547,107 @@ def describe(content: str, response: httpx.Response, found: list[str]) -> str:
     )
 
 
+# --- nested filters and cursors ------------------------------------------------------
+
+# ids as a client should not send them: non-canonical numbers, and interfaces and
+# other types that are no node
+ODD_IDS = st.builds(
+    global_id,
+    st.sampled_from(["Job", "Run", "Node", "Entity", "JobWhere", "Query"]),
+    st.sampled_from(["1_0", "\u0663", " 1", "+1", "01", "0", "1 ", "-1", "1.0", "1e3"]),
+)
+ANY_IDS = IDS | ODD_IDS
+PATTERNS = TEXT | st.sampled_from(["\\", "a\\", "%\\\\", "\\\\\\", "_%", "%"])
+TIMES = SCALAR_VALUES["DateTime"][0]
+STRING_OPERATORS = st.fixed_dictionaries(
+    {},
+    optional={
+        "eq": TEXT,
+        "in": st.lists(TEXT, max_size=4),
+        "ilike": PATTERNS,
+        "contains": TEXT,
+        "gt": TEXT,
+        "isNull": st.booleans(),
+    },
+)
+TIME_OPERATORS = st.fixed_dictionaries({}, optional={"gte": TIMES, "lt": TIMES, "eq": TIMES})
+ID_OPERATORS = st.fixed_dictionaries(
+    {}, optional={"eq": ANY_IDS, "in": st.lists(ANY_IDS, max_size=4)}
+)
+
+
+def nested_wheres(
+    fields: dict[str, st.SearchStrategy[Any]],
+    relations: Callable[[st.SearchStrategy[Any]], dict[str, st.SearchStrategy[Any]]],
+) -> st.SearchStrategy[dict[str, Any]]:
+    """`where` values of any shape: fields, relations, and, or, not, nested as deep as
+    hypothesis takes them, and now and then one relation nested past the depth limit."""
+    leaves = st.fixed_dictionaries({}, optional=fields)
+
+    def extend(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+        return st.fixed_dictionaries(
+            {},
+            optional={
+                **relations(inner),
+                "and": st.lists(inner, max_size=3),
+                "or": st.lists(inner, max_size=3),
+                "not": inner,
+            },
+        )
+
+    trees = st.recursive(leaves, extend, max_leaves=12)
+    name = sorted(relations(leaves))[0]
+    chains = st.builds(lambda leaf, depth: _chain(name, leaf, depth), leaves, st.integers(1, 16))
+    return trees | chains
+
+
+def _chain(relation: str, leaf: dict[str, Any], depth: int) -> dict[str, Any]:
+    where = leaf
+    for _ in range(depth):
+        where = {relation: where}
+    return where
+
+
+JOB_WHERES = nested_wheres(
+    {"taskName": STRING_OPERATORS, "id": ID_OPERATORS, "createdAt": TIME_OPERATORS},
+    lambda inner: {
+        "parent": inner,
+        "project": st.fixed_dictionaries({}, optional={"jobs": inner, "name": STRING_OPERATORS}),
+    },
+)
+RUN_WHERES = nested_wheres(
+    {"name": STRING_OPERATORS, "id": ID_OPERATORS, "createdAt": TIME_OPERATORS},
+    lambda inner: {
+        "study": st.fixed_dictionaries({}, optional={"runs": inner, "name": STRING_OPERATORS}),
+    },
+)
+# cursors of the time ordering with any time in them, and of any ordering
+TIME_CURSORS = st.builds(
+    lambda moment, row: cursor("created_at:desc,id:desc", [moment, row]),
+    TIMES | TEXT,
+    INTEGERS,
+)
+ANY_CURSORS = st.none() | CURSORS | TIME_CURSORS
+FILTERED = {
+    "jobs": ("JobWhere", JOB_WHERES),
+    "runs": ("RunWhere", RUN_WHERES),
+}
+
+
+@st.composite
+def filtered_lists(draw: st.DrawFn) -> str:
+    """A root list with a nested `where` and a cursor, both as variables."""
+    field = draw(st.sampled_from(sorted(FILTERED)))
+    where_type, wheres = FILTERED[field]
+    query = (
+        f"query($w: {where_type}, $after: String, $before: String) {{ {field}(where: $w, "
+        "after: $after, before: $before, first: 3, orderBy: [{field: CREATED_AT, "
+        "direction: DESC}]) { totalCount edges { cursor node { id } } } }"
+    )
+    variables = {"w": draw(wheres), "after": draw(ANY_CURSORS), "before": draw(ANY_CURSORS)}
+    return body(query, variables)
+
+
 # --- fixtures ------------------------------------------------------------------------
 
 
@@ -649,4 +750,12 @@ async def test_documents_that_do_not_parse(fuzzer: Fuzzer, content: str) -> None
 @fuzz_settings(200)
 @given(content=MALFORMED_BODIES)
 async def test_malformed_request_bodies(fuzzer: Fuzzer, content: str) -> None:
+    await fuzzer.check(content)
+
+
+# (the strategies of nested filters describe themselves at length; only their examples matter)
+@pytest.mark.filterwarnings("ignore:Generating overly large repr")
+@fuzz_settings(150)
+@given(content=filtered_lists())
+async def test_nested_filters_and_cursors(fuzzer: Fuzzer, content: str) -> None:
     await fuzzer.check(content)
