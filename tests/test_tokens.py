@@ -108,7 +108,7 @@ async def test_bad_token_requests_are_refused(session: AsyncSession) -> None:
         await create_token(session, name="past", grants=[Grant(Role.VIEWER)], expires_at=now)
     with pytest.raises(BadUserInput, match="not both"):
         Grant(Role.VIEWER, project_id=project.id, study_id=1)
-    with pytest.raises(BadUserInput, match="1 to 255"):
+    with pytest.raises(BadUserInput, match="1 to 200"):
         await create_token(session, name="", grants=[Grant(Role.VIEWER)])
 
 
