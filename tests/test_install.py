@@ -28,7 +28,14 @@ from typing import Any
 import httpx
 import pytest
 import strawberry
-from graphql import FieldNode, FragmentDefinitionNode, GraphQLSchema, OperationDefinitionNode
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    parse,
+)
 from sqlalchemy import text
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
@@ -295,3 +302,11 @@ def test_the_transport_ws_handler_state_the_operation_cap_reads() -> None:
         assert callable(getattr(BaseGraphQLTransportWSHandler, method, None)), method
         assert f"self.{method}(" in source, method
         assert method in vars(OperationCapHandler), method
+
+
+def test_graphql_core_parses_with_the_token_and_comment_limits() -> None:
+    """`scimeta.resolvers.limits` passes these options to graphql-core's parser (through
+    strawberry's `parse_options`); graphql-core before 3.3.2 refuses them."""
+    with pytest.raises(GraphQLError, match="more than 3 tokens"):
+        parse("{ a b c d }", max_lexical_tokens=3, max_comments=3)
+    assert parse("{ a }", max_lexical_tokens=3, max_comments=3).definitions

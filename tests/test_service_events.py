@@ -16,6 +16,9 @@ from scimeta.models import Role
 from tests.conftest import GraphQLClient
 from tests.test_authorization import Tokens, engine, tokens, world
 
+# the tests use tests.test_authorization's seed, which creates a molecule by SMILES
+pytestmark = pytest.mark.chemistry
+
 __all__ = ["engine", "tokens", "world"]
 
 LOG = """

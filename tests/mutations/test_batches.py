@@ -3,8 +3,13 @@ and take only calculations of their own molecule."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import GraphQLClient
 from tests.mutations.test_chemistry import calculation, events, molecule
+
+# every test writes molecules by SMILES
+pytestmark = pytest.mark.chemistry
 
 CREATE_BATCH = """
 mutation($input: CreateBatchInput!) {

@@ -7,7 +7,12 @@ import asyncio
 import itertools
 from typing import Any
 
+import pytest
+
 from tests.conftest import GraphQLClient, StatementCounter
+
+# every test writes molecules by SMILES
+pytestmark = pytest.mark.chemistry
 
 CREATE_MOLECULE = """
 mutation($input: CreateMoleculeInput!) {

@@ -46,6 +46,7 @@ async def methane(graphql: GraphQLClient) -> str:
     return result
 
 
+@pytest.mark.chemistry
 async def test_the_counts_see_what_mutations_write(
     graphql: GraphQLClient, session: AsyncSession
 ) -> None:
@@ -62,6 +63,7 @@ async def test_the_counts_see_what_mutations_write(
 
 
 @pytest.mark.parametrize("smiles", ["C1CC", "not a smiles", "C(C)(C)(C)(C)C", "c1cccc1", ""])
+@pytest.mark.chemistry
 async def test_unparsable_smiles(
     graphql: GraphQLClient, session: AsyncSession, smiles: str
 ) -> None:
@@ -70,6 +72,7 @@ async def test_unparsable_smiles(
     assert f"{smiles!r} is not a" in error["message"]
 
 
+@pytest.mark.chemistry
 async def test_batch_with_a_bad_smiles_creates_none_of_its_molecules(
     graphql: GraphQLClient, session: AsyncSession
 ) -> None:
@@ -80,6 +83,7 @@ async def test_batch_with_a_bad_smiles_creates_none_of_its_molecules(
     assert "smiles[1] 'C1CC' is not a valid SMILES" in error["message"]
 
 
+@pytest.mark.chemistry
 async def test_duplicate_atom_index(graphql: GraphQLClient, session: AsyncSession) -> None:
     input = {"moleculeId": await methane(graphql), "atomicProperties": atoms(3) + atoms(1, 2)}
     error = await refused(graphql, session, CREATE_CALCULATION, input=input)
@@ -87,6 +91,7 @@ async def test_duplicate_atom_index(graphql: GraphQLClient, session: AsyncSessio
     assert "atomicProperties[3].atomIndex 2 is given twice" in error["message"]
 
 
+@pytest.mark.chemistry
 async def test_atom_index_a_calculation_already_has(
     graphql: GraphQLClient, session: AsyncSession
 ) -> None:
@@ -100,6 +105,7 @@ async def test_atom_index_a_calculation_already_has(
     assert "already has atom index 4" in error["message"]
 
 
+@pytest.mark.chemistry
 async def test_negative_atom_index(graphql: GraphQLClient, session: AsyncSession) -> None:
     input = {"moleculeId": await methane(graphql), "atomicProperties": atoms(1, -1)}
     error = await refused(graphql, session, CREATE_CALCULATION, input=input)
@@ -108,6 +114,7 @@ async def test_negative_atom_index(graphql: GraphQLClient, session: AsyncSession
 
 
 @pytest.mark.parametrize("element", ["Xx", "CL", "", "D"])
+@pytest.mark.chemistry
 async def test_unknown_element(graphql: GraphQLClient, session: AsyncSession, element: str) -> None:
     properties = [*atoms(2), {"atomIndex": 2, "element": element}]
     input = {"moleculeId": await methane(graphql), "atomicProperties": properties}
@@ -117,6 +124,7 @@ async def test_unknown_element(graphql: GraphQLClient, session: AsyncSession, el
 
 
 @pytest.mark.parametrize("field", ["gap", "dipole", "executionSeconds"])
+@pytest.mark.chemistry
 async def test_negative_result(graphql: GraphQLClient, session: AsyncSession, field: str) -> None:
     input = {"moleculeId": await methane(graphql), field: -0.1}
     error = await refused(graphql, session, CREATE_CALCULATION, input=input)
@@ -124,6 +132,7 @@ async def test_negative_result(graphql: GraphQLClient, session: AsyncSession, fi
     assert error["message"] == f"{field} cannot be negative (got -0.1)."
 
 
+@pytest.mark.chemistry
 async def test_too_many_atoms(graphql: GraphQLClient, session: AsyncSession) -> None:
     input = {"moleculeId": await methane(graphql), "atomicProperties": atoms(10_001)}
     error = await refused(graphql, session, CREATE_CALCULATION, input=input)
@@ -132,6 +141,7 @@ async def test_too_many_atoms(graphql: GraphQLClient, session: AsyncSession) -> 
     assert "atomicProperties has 10001 entries; one call takes at most 10000" in error["message"]
 
 
+@pytest.mark.chemistry
 async def test_too_many_batch_items(graphql: GraphQLClient, session: AsyncSession) -> None:
     input = {"name": "b", "moleculeIds": [await methane(graphql)], "smiles": ["CC"] * 10_000}
     error = await refused(graphql, session, CREATE_BATCH, input=input)
@@ -146,6 +156,7 @@ async def test_unknown_molecule_id(graphql: GraphQLClient, session: AsyncSession
     assert f"No Molecule has the id {missing}" in error["message"]
 
 
+@pytest.mark.chemistry
 async def test_unknown_molecule_id_in_a_batch(
     graphql: GraphQLClient, session: AsyncSession
 ) -> None:
@@ -163,6 +174,7 @@ async def test_wrong_id_type(graphql: GraphQLClient, session: AsyncSession) -> N
     assert error["message"] == "moleculeId must be the id of a Molecule, not of a Batch."
 
 
+@pytest.mark.chemistry
 async def test_illegal_status_transition(graphql: GraphQLClient, session: AsyncSession) -> None:
     created = await calculation(graphql, moleculeId=await methane(graphql), status="SUCCEEDED")
     input = {"id": created["calculation"]["id"], "status": "RUNNING", "energy": -4.0}
@@ -172,6 +184,7 @@ async def test_illegal_status_transition(graphql: GraphQLClient, session: AsyncS
     assert "is SUCCEEDED and cannot become RUNNING" in error["message"]
 
 
+@pytest.mark.chemistry
 async def test_calculation_of_another_molecule_on_a_batch_item(
     graphql: GraphQLClient, session: AsyncSession
 ) -> None:
@@ -187,6 +200,7 @@ async def test_calculation_of_another_molecule_on_a_batch_item(
     assert f"but batch item {item['id']} is for the molecule" in error["message"]
 
 
+@pytest.mark.chemistry
 async def test_adding_to_a_succeeded_batch(graphql: GraphQLClient, session: AsyncSession) -> None:
     batch = (await graphql.data(CREATE_BATCH, input={"name": "b", "smiles": ["C"]}))["createBatch"][
         "batch"
@@ -200,6 +214,7 @@ async def test_adding_to_a_succeeded_batch(graphql: GraphQLClient, session: Asyn
     assert "has SUCCEEDED, which is final" in error["message"]
 
 
+@pytest.mark.chemistry
 async def test_deleting_a_molecule_that_has_calculations(
     graphql: GraphQLClient, session: AsyncSession
 ) -> None:

@@ -133,6 +133,7 @@ def sample_atoms(count: int) -> list[dict[str, Any]]:
     return atoms
 
 
+@pytest.mark.chemistry
 async def test_create_calculation_stores_the_same_atoms_and_events_both_ways(
     graphql: GraphQLClient, session: AsyncSession
 ) -> None:
@@ -151,6 +152,7 @@ async def test_create_calculation_stores_the_same_atoms_and_events_both_ways(
     assert await stored_events(session, made[COLUMNS]) == events
 
 
+@pytest.mark.chemistry
 async def test_add_atomic_properties_stores_the_same_atoms_and_events_both_ways(
     graphql: GraphQLClient, session: AsyncSession
 ) -> None:
@@ -188,6 +190,7 @@ def _atoms_with(position: int, **changes: Any) -> list[dict[str, Any]]:
         (_atoms_with(0, values="text"), "values", 0, "must be a JSON object"),
     ],
 )
+@pytest.mark.chemistry
 async def test_a_bad_atom_is_refused_alike_both_ways(
     graphql: GraphQLClient,
     session: AsyncSession,
@@ -215,6 +218,7 @@ async def test_a_bad_atom_is_refused_alike_both_ways(
 
 
 @pytest.mark.parametrize("mutation", ["createCalculation", "addAtomicProperties"])
+@pytest.mark.chemistry
 async def test_more_atoms_than_the_cap_are_refused_both_ways(
     graphql: GraphQLClient, session: AsyncSession, mutation: str
 ) -> None:
@@ -258,6 +262,7 @@ async def test_more_atoms_than_the_cap_are_refused_both_ways(
         ),
     ],
 )
+@pytest.mark.chemistry
 async def test_columns_of_other_lengths_are_refused(
     graphql: GraphQLClient, session: AsyncSession, columns: dict[str, Any], field: str, says: str
 ) -> None:
@@ -272,6 +277,7 @@ async def test_columns_of_other_lengths_are_refused(
     assert error["extensions"]["field"] == field
 
 
+@pytest.mark.chemistry
 async def test_atoms_given_both_ways_at_once_are_refused(
     graphql: GraphQLClient, session: AsyncSession
 ) -> None:
@@ -317,6 +323,7 @@ ATOMS = st.lists(
 
 @fuzz_settings(60)
 @given(atoms=ATOMS)
+@pytest.mark.chemistry
 async def test_generated_atoms_give_the_same_result_both_ways(
     graphql: GraphQLClient, session: AsyncSession, atoms: list[dict[str, Any]]
 ) -> None:

@@ -16,6 +16,9 @@ import pytest
 
 from tests.conftest import GraphQLClient
 
+# the workflow creates molecules by SMILES
+pytestmark = pytest.mark.chemistry
+
 CREATE_MOLECULE = """
 mutation($smiles: String!, $name: String) {
   createMolecule(input: {smiles: $smiles, name: $name}) { created molecule { id smiles formula } }
