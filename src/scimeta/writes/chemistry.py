@@ -41,18 +41,63 @@ class NewMolecule:
     attributes: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class MoleculeColumns:
+    """Molecules as one list per column, entry n of each being molecule n's; attributes
+    are each a JSON object or None (none), checked by `get_or_create_molecules`. `names`
+    says how errors name a value: as in the list of objects the client sent
+    (`molecules[3].smiles`) or in its columns (`moleculeColumns.smiles[3]`)."""
+
+    smiles: Sequence[str]
+    name: Sequence[str | None]
+    attributes: Sequence[Any]
+    names: Names = field(default_factory=lambda: Names("molecules"))
+
+    def __len__(self) -> int:
+        return len(self.smiles)
+
+
+def check_molecules(molecules: MoleculeColumns) -> list[NewMolecule]:
+    """The molecules, once every attributes value is a JSON object or null."""
+    names = molecules.names
+    for position, attributes in enumerate(molecules.attributes):
+        if attributes is not None and type(attributes) is not dict:
+            raise BadUserInput(
+                f"{names.value(position, 'attributes')} must be a JSON object ({{...}}), not "
+                f"{type(attributes).__name__}.",
+                field=names.value(position, "attributes"),
+            )
+    return [
+        NewMolecule(smiles=smiles, name=name, attributes=attributes or {})
+        for smiles, name, attributes in zip(
+            molecules.smiles, molecules.name, molecules.attributes, strict=True
+        )
+    ]
+
+
 async def get_or_create_molecules(
-    writer: Writer, molecules: Sequence[NewMolecule], *, field: str = "molecules[{}].smiles"
+    writer: Writer,
+    molecules: MoleculeColumns | Sequence[NewMolecule],
+    *,
+    field: str = "molecules[{}].smiles",
 ) -> list[tuple[models.Molecule, bool]]:
     """Each molecule by its canonical SMILES, created if no molecule has it yet, in input
     order, with True where this call created it. A molecule that exists keeps its name and
     attributes; of several inputs with one structure the first creates it. `field` names
-    the SMILES of the n-th input in errors ("{}" stands for n).
+    the SMILES of the n-th input of a list in errors ("{}" stands for n); columns name it
+    by their `names`.
 
     INSERT ... ON CONFLICT DO NOTHING makes this safe under concurrency: a second writer of
     the same SMILES waits for the first to commit, then skips the row and reads it.
     """
-    structures = [structure(m.smiles, field.format(n)) for n, m in enumerate(molecules)]
+    if isinstance(molecules, MoleculeColumns):
+        names = molecules.names
+        molecules = check_molecules(molecules)
+        structures = [
+            structure(m.smiles, names.value(n, "smiles")) for n, m in enumerate(molecules)
+        ]
+    else:
+        structures = [structure(m.smiles, field.format(n)) for n, m in enumerate(molecules)]
     first: dict[str, int] = {}
     for position, parsed in enumerate(structures):
         first.setdefault(parsed.smiles, position)

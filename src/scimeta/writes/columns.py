@@ -24,18 +24,25 @@ class Names:
 
     list_field: str
     columnar: bool = False
+    # one row given on its own (`addChunkAttempt(input: {...})`): named without a position,
+    # as `input.payload`, or as `index` when `list_field` is empty
+    single: bool = False
 
     def value(self, row: int, column: str) -> str:
+        if self.single:
+            return f"{self.list_field}.{column}" if self.list_field else column
         if self.columnar:
             return f"{self.list_field}.{column}[{row}]"
         return f"{self.list_field}[{row}].{column}"
 
     def row(self, row: int) -> str:
         """A whole row: `cycles[3]`, or `row 3 of cycleColumns`."""
+        if self.single:
+            return self.list_field or "input"
         return f"row {row} of {self.list_field}" if self.columnar else f"{self.list_field}[{row}]"
 
     def field(self, row: int, column: str) -> str:
-        return self.value(row, column) if self.columnar else f"{self.list_field}[{row}]"
+        return self.value(row, column) if self.columnar or self.single else self.row(row)
 
     def column(self, column: str) -> str:
         """A whole column (columnar) or the list of objects."""
@@ -71,3 +78,4 @@ def check_columns(
 def nulls(column: Sequence[Any] | None, rows: int) -> Sequence[Any]:
     """An optional column as given, or `rows` nulls when it was left out."""
     return [None] * rows if column is None else column
+

@@ -8,14 +8,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import BigInteger, and_, any_, func, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 
 from scimeta import models
 from scimeta.auth.policy import SERVER, Action
 from scimeta.errors import BadUserInput, Conflict, NotFound
 from scimeta.models import Entity
 from scimeta.models.core import METRIC_OWNERS
+from scimeta.writes.columns import Names
 from scimeta.writes.transaction import (
     Writer,
     check_version,
@@ -207,29 +208,90 @@ class EventSpec:
     subject_type: str | None
     subject_id: int | None
     type: str
-    payload: dict[str, Any] = field(default_factory=dict)
+    # a JSON object or None (none); checked with the other values by `append_events`
+    payload: Any = field(default_factory=dict)
     actor: str | None = None
     level: models.EventLevel | None = None
 
 
-async def append_events(writer: Writer, specs: Sequence[EventSpec]) -> list[models.Event]:
-    """Append events about existing nodes, or service events about none, in the order
-    given (written when the transaction ends). A service event needs a grant on the
-    whole server, checked before anything is read."""
-    by_type: dict[str, set[int]] = {}
-    for position, spec in enumerate(specs):
-        if not spec.type or len(spec.type) > 128:
+@dataclass
+class EventColumns:
+    """Events as one list per column, entry n of each being event n's; a null subject is
+    a service event. `names` says how errors name a value: as in the list of objects the
+    client sent (`events[3].type`) or in its columns (`eventColumns.type[3]`)."""
+
+    subject_type: Sequence[str | None]
+    subject_id: Sequence[int | None]
+    type: Sequence[str]
+    payload: Sequence[Any]
+    actor: Sequence[str | None]
+    level: Sequence[models.EventLevel | None]
+    names: Names = field(default_factory=lambda: Names("events"))
+
+    def __len__(self) -> int:
+        return len(self.type)
+
+    @classmethod
+    def of(cls, specs: Sequence[EventSpec], names: Names | None = None) -> EventColumns:
+        """The columns of a list of events, named in errors as that list."""
+        return cls(
+            subject_type=[spec.subject_type for spec in specs],
+            subject_id=[spec.subject_id for spec in specs],
+            type=[spec.type for spec in specs],
+            payload=[spec.payload for spec in specs],
+            actor=[spec.actor for spec in specs],
+            level=[spec.level for spec in specs],
+            names=names or Names("events"),
+        )
+
+
+MAX_EVENT_TYPE = 128
+
+
+def check_events(events: EventColumns | Sequence[EventSpec]) -> EventColumns:
+    """The events as columns, once every value is one an event can have: a type of 1 to
+    128 characters, a payload that is a JSON object or null (none). The first offending
+    value is refused (BAD_USER_INPUT), named as the client sent it."""
+    columns = events if isinstance(events, EventColumns) else EventColumns.of(events)
+    names = columns.names
+    for position, type_ in enumerate(columns.type):
+        if not type_ or len(type_) > MAX_EVENT_TYPE:
             raise BadUserInput(
-                f"events[{position}].type must be 1 to 128 characters.", field="type"
+                f"{names.value(position, 'type')} must be 1 to {MAX_EVENT_TYPE} characters.",
+                field=names.value(position, "type"),
             )
-        if spec.subject_type is None or spec.subject_id is None:
-            writer.authorize_server("service events (events about no node)")
-            continue
-        by_type.setdefault(spec.subject_type, set()).add(spec.subject_id)
+    for position, payload in enumerate(columns.payload):
+        if payload is not None and type(payload) is not dict:
+            raise BadUserInput(
+                f"{names.value(position, 'payload')} must be a JSON object ({{...}}), not "
+                f"{type(payload).__name__}.",
+                field=names.value(position, "payload"),
+            )
+    return columns
+
+
+async def append_events(
+    writer: Writer, events: EventColumns | Sequence[EventSpec]
+) -> list[models.Event]:
+    """Append events about existing nodes, or service events about none, in the order
+    given (written when the transaction ends, in one INSERT with the transaction's other
+    events). A service event needs a grant on the whole server, checked before anything
+    is read."""
+    columns = check_events(events)
+    if None in columns.subject_id:
+        writer.authorize_server("service events (events about no node)")
+    by_type: dict[str, set[int]] = {}
+    for subject_type, subject_id in zip(columns.subject_type, columns.subject_id, strict=True):
+        if subject_type is not None and subject_id is not None:
+            by_type.setdefault(subject_type, set()).add(subject_id)
     for subject_type, ids in by_type.items():
         model = entity_model(subject_type)
         found = set(
-            (await writer.session.execute(select(model.id).where(model.id.in_(ids)))).scalars()
+            (
+                await writer.session.execute(
+                    select(model.id).where(model.id == any_(literal(list(ids), ARRAY(BigInteger))))
+                )
+            ).scalars()
         )
         missing = sorted(ids - found)
         if missing:
@@ -237,20 +299,29 @@ async def append_events(writer: Writer, specs: Sequence[EventSpec]) -> list[mode
                 f"No {subject_type} has the id {global_id_of(subject_type, missing[0])}; "
                 "an event must be about an existing node."
             )
+    names_actors = writer.names_actors
     return [
         writer.record(
             models.Event(
-                subject_type=spec.subject_type,
-                subject_id=spec.subject_id,
-                level=spec.level,
-                type=spec.type,
-                actor=spec.actor if spec.actor and writer.names_actors else writer.actor,
-                payload=spec.payload
-                if not spec.actor or writer.names_actors
-                else {**spec.payload, "reportedActor": spec.actor},
+                subject_type=subject_type,
+                subject_id=subject_id,
+                level=level,
+                type=type_,
+                actor=actor if actor and names_actors else writer.actor,
+                payload=(payload or {})
+                if not actor or names_actors
+                else {**(payload or {}), "reportedActor": actor},
             )
         )
-        for spec in specs
+        for subject_type, subject_id, type_, payload, actor, level in zip(
+            columns.subject_type,
+            columns.subject_id,
+            columns.type,
+            columns.payload,
+            columns.actor,
+            columns.level,
+            strict=True,
+        )
     ]
 
 

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import BigInteger, String, func, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 
 from scimeta import models
 from scimeta.errors import BadUserInput, Conflict
 from scimeta.models import FileRole, Status
+from scimeta.writes.columns import Names
 from scimeta.writes.core import FileSpec, MetricValue, record_metrics
+from scimeta.writes.files import FileColumns, check_files, insert_files
 from scimeta.writes.lifecycle import set_status
 from scimeta.writes.transaction import Writer, check_version, global_id
 from scimeta.writes.unique import column_values, create_unique
@@ -192,15 +195,40 @@ class OutputFile:
     parameter_name: str | None = None
 
 
+@dataclass
+class OutputFileColumns:
+    """Output files as one list per column, entry n of each being file n's. `names` says
+    how errors name a value: as in the list of objects the client sent
+    (`files[3].file.path`) or in its columns (`fileColumns.file.path[3]`)."""
+
+    file: FileColumns
+    parameter_name: Sequence[str | None]
+    names: Names = field(default_factory=lambda: Names("files"))
+
+    def __len__(self) -> int:
+        return len(self.file)
+
+    @classmethod
+    def of(cls, outputs: Sequence[OutputFile]) -> OutputFileColumns:
+        """The columns of a list of output files, named in errors as that list."""
+        return cls(
+            file=FileColumns.of([output.file for output in outputs]),
+            parameter_name=[output.parameter_name for output in outputs],
+        )
+
+
 async def glean_outputs(
     writer: Writer,
     job_id: int,
-    files: Sequence[OutputFile],
+    files: OutputFileColumns | Sequence[OutputFile],
     metrics: Sequence[MetricValue],
     *,
     expected_version: int | None = None,
 ) -> models.Job:
-    """Register all output files and KPIs of a job that has run, in one transaction."""
+    """Register all output files and KPIs of a job that has run, in one transaction: the
+    files and their links to the job in one INSERT each, whatever their number."""
+    columns = files if isinstance(files, OutputFileColumns) else OutputFileColumns.of(files)
+    rows = check_files(columns.file, columns.names)
     job = await writer.lock(models.Job, job_id)
     check_version(job, expected_version)
     if job.status in (Status.PENDING, Status.CANCELLED):
@@ -210,21 +238,31 @@ async def glean_outputs(
             reason="ILLEGAL_TRANSITION",
             current=job.status.value,
         )
-    rows = [output.file.row(project_id=job.project_id) for output in files]
-    writer.session.add_all(rows)
-    await writer.flush()
-    await attach_files(
-        writer,
-        job.id,
-        [
-            (row, FileRole.OUTPUT, output.parameter_name)
-            for row, output in zip(rows, files, strict=True)
-        ],
-    )
+    file_ids = await insert_files(writer, columns.file, rows, job.project_id)
+    if file_ids:
+        links = (
+            func.unnest(
+                literal(file_ids, ARRAY(BigInteger)),
+                literal(list(columns.parameter_name), ARRAY(String)),
+            )
+            .table_valued("file_id", "parameter_name", with_ordinality="n")
+            .render_derived()
+        )
+        await writer.session.execute(
+            insert(models.JobFile).from_select(
+                ["job_id", "file_id", "role", "parameter_name"],
+                select(
+                    literal(job.id, BigInteger),
+                    links.c.file_id,
+                    literal(FileRole.OUTPUT.value, String),
+                    links.c.parameter_name,
+                ).order_by(links.c.n),
+            )
+        )
     await record_metrics(writer, job, metrics)
     writer.event(
         job,
         "outputs_gleaned",
-        {"files": [row.path for row in rows], "metrics": [m.key for m in metrics]},
+        {"files": list(columns.file.path), "metrics": [m.key for m in metrics]},
     )
     return job

@@ -6,15 +6,18 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import BigInteger, String, func, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 
 from scimeta import models
 from scimeta.errors import BadUserInput, Conflict, NotFound
 from scimeta.models import RunPhase, Status
+from scimeta.writes.columns import Names
 from scimeta.writes.core import FileSpec
+from scimeta.writes.files import FileColumns, check_files, insert_files
 from scimeta.writes.lifecycle import set_phase, set_status
 from scimeta.writes.transaction import Writer, check_version, global_id
 from scimeta.writes.unique import create_unique, insert_new
@@ -219,25 +222,63 @@ class ArtifactSpec:
     file: FileSpec
 
 
+@dataclass
+class ArtifactColumns:
+    """Run artifacts as one list per column, entry n of each being artifact n's. `names`
+    says how errors name a value: as in the list of objects the client sent
+    (`artifacts[3].role`) or in its columns (`artifactColumns.role[3]`)."""
+
+    role: Sequence[str]
+    file: FileColumns
+    names: Names = field(default_factory=lambda: Names("artifacts"))
+
+    def __len__(self) -> int:
+        return len(self.role)
+
+    @classmethod
+    def of(cls, artifacts: Sequence[ArtifactSpec]) -> ArtifactColumns:
+        """The columns of a list of artifacts, named in errors as that list."""
+        return cls(
+            role=[artifact.role for artifact in artifacts],
+            file=FileColumns.of([artifact.file for artifact in artifacts]),
+        )
+
+
 async def add_run_artifacts(
-    writer: Writer, run_id: int, artifacts: Sequence[ArtifactSpec]
+    writer: Writer, run_id: int, artifacts: ArtifactColumns | Sequence[ArtifactSpec]
 ) -> tuple[models.Run, list[models.RunArtifact]]:
-    """Register files a run produced; the run's log gets one event with the roles."""
-    for position, artifact in enumerate(artifacts):
-        checked_text(artifact.role, f"artifacts[{position}].role", ROLE_LENGTH)
-    files = [artifact.file.row() for artifact in artifacts]
+    """Register files a run produced, the files and the artifacts in one INSERT each; the
+    run's log gets one event with the roles."""
+    columns = artifacts if isinstance(artifacts, ArtifactColumns) else ArtifactColumns.of(artifacts)
+    for position, role in enumerate(columns.role):
+        checked_text(role, columns.names.value(position, "role"), ROLE_LENGTH)
+    rows = check_files(columns.file, columns.names)
     run = await writer.lock(models.Run, run_id)
-    writer.session.add_all(files)
-    await writer.flush()
-    rows = [
-        models.RunArtifact(run_id=run.id, file_id=file.id, role=artifact.role)
-        for file, artifact in zip(files, artifacts, strict=True)
-    ]
-    writer.session.add_all(rows)
-    await writer.flush()
-    roles = Counter(artifact.role for artifact in artifacts)
-    writer.event(run, "artifacts_added", {"count": len(rows), "roles": dict(roles)})
-    return run, rows
+    if not rows:
+        writer.event(run, "artifacts_added", {"count": 0, "roles": {}})
+        return run, []
+    file_ids = await insert_files(writer, columns.file, rows, None)
+    given = (
+        func.unnest(
+            literal(file_ids, ARRAY(BigInteger)), literal(list(columns.role), ARRAY(String))
+        )
+        .table_valued("file_id", "role", with_ordinality="n")
+        .render_derived()
+    )
+    inserted = await writer.session.scalars(
+        insert(models.RunArtifact)
+        .from_select(
+            ["run_id", "file_id", "role"],
+            select(literal(run.id, BigInteger), given.c.file_id, given.c.role).order_by(given.c.n),
+        )
+        .returning(models.RunArtifact),
+        execution_options={"populate_existing": True},
+    )
+    # identities are taken in the order the rows are inserted: that of the arrays
+    added = sorted(inserted, key=lambda artifact: artifact.id)
+    roles = Counter(columns.role)
+    writer.event(run, "artifacts_added", {"count": len(added), "roles": dict(roles)})
+    return run, added
 
 
 async def store_agent_output(

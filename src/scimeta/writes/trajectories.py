@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, Integer, String, any_, func, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 
 from scimeta import models
 from scimeta.errors import BadUserInput, Conflict
 from scimeta.models import AuditStatus
+from scimeta.writes.columns import Names
 from scimeta.writes.core import FileSpec
+from scimeta.writes.files import FileColumns, check_files, insert_files
 from scimeta.writes.lifecycle import set_audit_status
 from scimeta.writes.runs import NAME_LENGTH, checked_text
 from scimeta.writes.smiles import ELEMENTS
@@ -150,22 +153,65 @@ class ChunkAttemptSpec:
     audit_status: AuditStatus = AuditStatus.PENDING
     file: FileSpec | None = None
 
-    def check(self, field: str) -> None:
-        non_negative(self.index, f"{field}index")
-        non_negative(self.frame_count, f"{field}frameCount")
-        if self.model_version is not None:
-            checked_text(self.model_version, f"{field}modelVersion", NAME_LENGTH)
+
+@dataclass
+class ChunkColumns:
+    """Chunk attempts as one list per column, entry n of each being attempt n's; a null
+    `file.path` is an attempt without a file. `names` says how errors name a value: as
+    in the list of objects the client sent (`chunks[3].frameCount`) or in its columns
+    (`chunkColumns.frameCount[3]`)."""
+
+    index: Sequence[int]
+    model_version: Sequence[str | None]
+    frame_count: Sequence[int | None]
+    audit_status: Sequence[AuditStatus]
+    file: FileColumns
+    names: Names = field(default_factory=lambda: Names("chunks"))
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @classmethod
+    def of(cls, specs: Sequence[ChunkAttemptSpec], names: Names | None = None) -> ChunkColumns:
+        """The columns of a list of attempts, named in errors as that list."""
+        return cls(
+            index=[spec.index for spec in specs],
+            model_version=[spec.model_version for spec in specs],
+            frame_count=[spec.frame_count for spec in specs],
+            audit_status=[spec.audit_status for spec in specs],
+            file=FileColumns.of([spec.file for spec in specs]),
+            names=names or Names("chunks"),
+        )
+
+
+def check_chunks(
+    chunks: ChunkColumns | Sequence[ChunkAttemptSpec],
+) -> tuple[ChunkColumns, list[int]]:
+    """The attempts as columns, once every value is one an attempt can have: an index and
+    a frame count of 0 or more, a model version of 1 to 255 characters, files as
+    `check_files` takes them; and the positions of the attempts that have a file. The
+    first offending value is refused (BAD_USER_INPUT), named as the client sent it."""
+    columns = chunks if isinstance(chunks, ChunkColumns) else ChunkColumns.of(chunks)
+    names = columns.names
+    for column, values in (("index", columns.index), ("frameCount", columns.frame_count)):
+        given = [value for value in values if value is not None]
+        if given and min(given) < 0:
+            position = next(n for n, value in enumerate(values) if value is not None and value < 0)
+            non_negative(values[position], names.value(position, column))
+    if any(version is not None for version in columns.model_version):
+        for position, version in enumerate(columns.model_version):
+            if version is not None:
+                checked_text(version, names.value(position, "modelVersion"), NAME_LENGTH)
+    with_files = check_files(columns.file, names, optional=True)
+    return columns, with_files
 
 
 async def add_chunk_attempts(
-    writer: Writer,
-    trajectory_id: int,
-    specs: Sequence[ChunkAttemptSpec],
-    *,
-    list_field: str | None = "chunks",
+    writer: Writer, trajectory_id: int, chunks: ChunkColumns | Sequence[ChunkAttemptSpec]
 ) -> list[models.Chunk]:
     """New attempts at chunks of a trajectory, each numbered after the last attempt at
-    its chunk index (in the order given when one call has several for one index).
+    its chunk index (in the order given when one call has several for one index); their
+    files and the attempts go in one INSERT each, whatever their number.
 
     The trajectory row is locked first, so allocators on one trajectory take turns; the
     lock is held until commit. Under READ COMMITTED each statement reads the data
@@ -173,48 +219,85 @@ async def add_chunk_attempts(
     attempt the previous holder committed: numbers are unique. A transaction that rolls
     back never made its attempts visible, so the next one takes the same numbers: no gaps.
     """
-    for position, spec in enumerate(specs):
-        spec.check(f"{list_field}[{position}]." if list_field else "")
+    columns, with_files = check_chunks(chunks)
     trajectory = await writer.lock(models.Trajectory, trajectory_id)
+    if not columns:
+        return []
     last_attempts = await writer.session.execute(
         select(models.Chunk.index, func.max(models.Chunk.attempt))
         .where(
             models.Chunk.trajectory_id == trajectory.id,
-            models.Chunk.index.in_(sorted({spec.index for spec in specs})),
+            models.Chunk.index == any_(literal(sorted(set(columns.index)), ARRAY(Integer))),
         )
         .group_by(models.Chunk.index)
     )
     last_attempt: dict[int, int] = {index: attempt for index, attempt in last_attempts}
-    files = {
-        position: spec.file.row() for position, spec in enumerate(specs) if spec.file is not None
-    }
-    writer.session.add_all(files.values())
-    await writer.flush()
-    chunks = []
-    for position, spec in enumerate(specs):
-        last_attempt[spec.index] = last_attempt.get(spec.index, 0) + 1
-        file = files.get(position)
-        chunks.append(
-            models.Chunk(
-                run_id=trajectory.run_id,
-                trajectory_id=trajectory.id,
-                index=spec.index,
-                attempt=last_attempt[spec.index],
-                model_version=spec.model_version,
-                frame_count=spec.frame_count,
-                audit_status=spec.audit_status,
-                file_id=file.id if file is not None else None,
-            )
+    attempts = []
+    for index in columns.index:
+        last_attempt[index] = attempt = last_attempt.get(index, 0) + 1
+        attempts.append(attempt)
+    file_ids: list[int | None] = [None] * len(columns)
+    for position, file_id in zip(
+        with_files, await insert_files(writer, columns.file, with_files, None), strict=True
+    ):
+        file_ids[position] = file_id
+    rows = (
+        func.unnest(
+            literal(list(columns.index), ARRAY(Integer)),
+            literal(attempts, ARRAY(Integer)),
+            literal(list(columns.model_version), ARRAY(String)),
+            literal(list(columns.frame_count), ARRAY(Integer)),
+            literal([status.value for status in columns.audit_status], ARRAY(String)),
+            literal(file_ids, ARRAY(BigInteger)),
         )
-    writer.session.add_all(chunks)
-    await writer.flush()
+        .table_valued(
+            "index",
+            "attempt",
+            "model_version",
+            "frame_count",
+            "audit_status",
+            "file_id",
+            with_ordinality="n",
+        )
+        .render_derived()
+    )
+    inserted = await writer.session.scalars(
+        insert(models.Chunk)
+        .from_select(
+            [
+                "run_id",
+                "trajectory_id",
+                "index",
+                "attempt",
+                "model_version",
+                "frame_count",
+                "audit_status",
+                "file_id",
+            ],
+            select(
+                literal(trajectory.run_id, BigInteger),
+                literal(trajectory.id, BigInteger),
+                rows.c["index"],
+                rows.c.attempt,
+                rows.c.model_version,
+                rows.c.frame_count,
+                rows.c.audit_status,
+                rows.c.file_id,
+            ).order_by(rows.c.n),
+        )
+        .returning(models.Chunk),
+        execution_options={"populate_existing": True},
+    )
+    # identities are taken in the order the rows are inserted: that of the arrays
+    created = sorted(inserted, key=lambda chunk: chunk.id)
+    paths = columns.file.path
     # Each attempt has its own audit lifecycle, so each gets its own "created" event.
-    for position, chunk in enumerate(chunks):
+    for position, chunk in enumerate(created):
         payload = snapshot(chunk)
-        if position in files:
-            payload["file_path"] = files[position].path
+        if paths[position] is not None:
+            payload["file_path"] = paths[position]
         writer.event(chunk, "created", payload)
-    return chunks
+    return created
 
 
 async def set_chunk_audit_status(

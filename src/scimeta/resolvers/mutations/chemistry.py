@@ -52,10 +52,66 @@ class CreateMoleculePayload:
     )
 
 
+@strawberry.input(
+    description="Molecules as one list per column, entry n of each being molecule n's: the "
+    "same molecules as a list of CreateMoleculeInput, checked by the same rules. Errors "
+    "name a value by its column and position, as moleculeColumns.smiles[3]."
+)
+class CreateMoleculeColumnsInput:
+    smiles: list[str] = strawberry.field(
+        description="SMILES in any valid form; its length is the number of molecules (at "
+        f"most {MAX_MOLECULES})."
+    )
+    name: list[str | None] | None = strawberry.field(
+        default=None, description="Common names; left out, null for all."
+    )
+    attributes: list[JSON | None] | None = strawberry.field(
+        default=None, description="Lab-specific fields, each a JSON object or null."
+    )
+
+
 @strawberry.input(description="Molecules to get or create, in one transaction.")
 class CreateMoleculesInput:
-    molecules: list[CreateMoleculeInput] = strawberry.field(
-        description=f"At most {MAX_MOLECULES} molecules."
+    molecules: list[CreateMoleculeInput] | None = strawberry.field(
+        default=None, description=f"At most {MAX_MOLECULES} molecules."
+    )
+    molecule_columns: CreateMoleculeColumnsInput | None = strawberry.field(
+        default=None, description="The same molecules as columns, instead of molecules."
+    )
+
+
+def _molecules(
+    molecules: list[CreateMoleculeInput] | None, columns: CreateMoleculeColumnsInput | None
+) -> writes.MoleculeColumns:
+    """The molecules of either form as columns, checked for the cap and, as columns, for
+    their lengths; the write function checks their values."""
+    if columns is None:
+        if molecules is None:
+            raise BadUserInput(
+                "Give the molecules as molecules or as moleculeColumns.", field="molecules"
+            )
+        capped(molecules, "molecules", MAX_MOLECULES)
+        return writes.MoleculeColumns(
+            smiles=[molecule.smiles for molecule in molecules],
+            name=[molecule.name for molecule in molecules],
+            attributes=[molecule.attributes for molecule in molecules],
+        )
+    if molecules is not None:
+        raise BadUserInput(
+            "Give the molecules as molecules or as moleculeColumns, not both.", field="molecules"
+        )
+    names = Names("moleculeColumns", columnar=True)
+    rows = check_columns(
+        names,
+        MAX_MOLECULES,
+        "smiles",
+        {"smiles": columns.smiles, "name": columns.name, "attributes": columns.attributes},
+    )
+    return writes.MoleculeColumns(
+        smiles=columns.smiles,
+        name=nulls(columns.name, rows),
+        attributes=nulls(columns.attributes, rows),
+        names=names,
     )
 
 
@@ -264,13 +320,13 @@ class ChemistryMutations:
 
     @strawberry.mutation(
         description=f"Get or create up to {MAX_MOLECULES} molecules in one transaction, as "
-        "createMolecule does for one; results in input order."
+        "createMolecule does for one, given as molecules or as moleculeColumns; results in "
+        "input order."
     )
     async def create_molecules(
         self, info: WriteInfo, input: CreateMoleculesInput
     ) -> CreateMoleculesPayload:
-        capped(input.molecules, "molecules", MAX_MOLECULES)
-        specs = [m.spec(f"molecules[{n}]") for n, m in enumerate(input.molecules)]
+        specs = _molecules(input.molecules, input.molecule_columns)
         async with write(info, server="the chemistry store") as writer:
             results = await writes.get_or_create_molecules(writer, specs)
         return CreateMoleculesPayload(

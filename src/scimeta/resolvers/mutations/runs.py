@@ -9,6 +9,7 @@ from strawberry.scalars import JSON
 
 from scimeta import models
 from scimeta.auth.policy import Action
+from scimeta.errors import BadUserInput
 from scimeta.resolvers.mutations.base import (
     WriteInfo,
     capped,
@@ -19,11 +20,12 @@ from scimeta.resolvers.mutations.base import (
     update_node,
     write,
 )
-from scimeta.resolvers.mutations.core import FileInput
+from scimeta.resolvers.mutations.core import FileColumnsInput, FileInput
 from scimeta.schema.enums import RunPhase, Status
 from scimeta.schema.runs import AgentOutput, Run, RunArtifact
 from scimeta.schema.studies import Study
 from scimeta.writes import runs as writes
+from scimeta.writes.columns import Names, check_columns
 
 MAX_ARTIFACTS = 1_000
 
@@ -124,12 +126,56 @@ class RunArtifactInput:
     file: FileInput = strawberry.field(description="The file.")
 
 
+@strawberry.input(
+    description="Run artifacts as one list per column, entry n of each being artifact n's: "
+    "the same rows as a list of RunArtifactInput, checked by the same rules. Errors name a "
+    "value by its column and position, as artifactColumns.file.path[3]."
+)
+class RunArtifactColumnsInput:
+    role: list[str] = strawberry.field(
+        description="bundle, statepoint, parquet, ...; its length is the number of artifacts "
+        f"(at most {MAX_ARTIFACTS})."
+    )
+    file: FileColumnsInput = strawberry.field(description="The files, one per role.")
+
+
 @strawberry.input(description="Files a run produced.")
 class AddRunArtifactsInput:
     run_id: relay.GlobalID = strawberry.field(description="The run.")
-    artifacts: list[RunArtifactInput] = strawberry.field(
-        description=f"The files and their roles (at most {MAX_ARTIFACTS})."
+    artifacts: list[RunArtifactInput] | None = strawberry.field(
+        default=None, description=f"The files and their roles (at most {MAX_ARTIFACTS})."
     )
+    artifact_columns: RunArtifactColumnsInput | None = strawberry.field(
+        default=None, description="The same artifacts as columns, instead of artifacts."
+    )
+
+
+def _artifacts(
+    artifacts: list[RunArtifactInput] | None, columns: RunArtifactColumnsInput | None
+) -> writes.ArtifactColumns:
+    """The artifacts of either form as columns, checked for the cap and, as columns, for
+    their lengths; the write function checks their values."""
+    if columns is None:
+        if artifacts is None:
+            raise BadUserInput(
+                "Give the artifacts as artifacts or as artifactColumns.", field="artifacts"
+            )
+        capped(artifacts, "artifacts", MAX_ARTIFACTS)
+        return writes.ArtifactColumns.of(
+            [
+                writes.ArtifactSpec(role=artifact.role, file=artifact.file.spec())
+                for artifact in artifacts
+            ]
+        )
+    if artifacts is not None:
+        raise BadUserInput(
+            "Give the artifacts as artifacts or as artifactColumns, not both.", field="artifacts"
+        )
+    names = Names("artifactColumns", columnar=True)
+    rows = check_columns(
+        names, MAX_ARTIFACTS, "role", {"role": columns.role, **columns.file.columns()}
+    )
+    return writes.ArtifactColumns(role=columns.role, file=columns.file.files(rows), names=names)
 
 
 @strawberry.type(description="The run and the artifacts just added.")
@@ -257,11 +303,7 @@ class RunMutations:
         self, info: WriteInfo, input: AddRunArtifactsInput
     ) -> AddRunArtifactsPayload:
         run_id = row_id(input.run_id, models.Run, "runId")
-        capped(input.artifacts, "artifacts", MAX_ARTIFACTS)
-        artifacts = [
-            writes.ArtifactSpec(role=artifact.role, file=artifact.file.spec())
-            for artifact in input.artifacts
-        ]
+        artifacts = _artifacts(input.artifacts, input.artifact_columns)
         async with write(info, Action.RUN) as writer:
             run, rows = await writes.add_run_artifacts(writer, run_id, artifacts)
         return AddRunArtifactsPayload(run=run, artifacts=rows)  # type: ignore[arg-type]
