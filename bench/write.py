@@ -15,8 +15,13 @@ and times, for each N, --repetitions writes of each way in turn, one at a time:
 - the write function the mutation calls, in this process: the write layer alone, which
   shows what GraphQL and HTTP add.
 
+With --chunks, times `addChunkAttempts` with 1,000 attempts (its cap), each with a
+frames file, as a list of objects (`chunks`) and as columns (`chunkColumns`), each way
+on its own trajectory.
+
 Exits non-zero unless every write stored N atoms and one created event, and the atoms of
-every write are the same.
+every write are the same (with --chunks: every write stored its attempts, their files
+and a created event each, the same both ways).
 
 See bench/README.md.
 """
@@ -80,6 +85,26 @@ STORED = """
             WHERE e.subject_type = 'Calculation' AND e.subject_id = c.id AND e.type = 'created')
     FROM calculations c WHERE c.id = ANY($1::bigint[])
 """
+CREATE_RUN = """mutation Start($name: String!) {
+  createRun(input: {name: $name}) { run { id } }
+}"""
+INITIALIZE_TRAJECTORY = """mutation Init($run: ID!) {
+  initializeTrajectory(input: {runId: $run, index: 0, targetLength: 1000}) { trajectory { id } }
+}"""
+ADD_CHUNKS = """mutation Add($input: AddChunkAttemptsInput!) {
+  addChunkAttempts(input: $input) { chunks { id } }
+}"""
+# Per trajectory: its attempts, those with a file, their created events, and a digest.
+CHUNKS_STORED = """
+    SELECT count(*), count(c.file_id),
+           (SELECT count(*) FROM events e
+            WHERE e.subject_type = 'Chunk' AND e.type = 'created'
+              AND e.subject_id IN (SELECT id FROM chunks WHERE trajectory_id = $1)),
+           md5(string_agg(concat_ws('|', c.index, c.attempt, c.model_version, c.frame_count,
+                                    f.path, f.size_bytes, f.checksum), ',' ORDER BY c.id))
+    FROM chunks c LEFT JOIN files f ON f.id = c.file_id WHERE c.trajectory_id = $1
+"""
+CHUNK_ATTEMPTS = 1_000
 ELEMENTS = ("C", "H", "H", "H", "O", "N")
 ROWS = "mutation (rows)"
 COLUMNS = "mutation (columns)"
@@ -271,6 +296,78 @@ async def benchmark(url: str, base_url: str, args: argparse.Namespace) -> list[R
     return results
 
 
+def chunk(index: int) -> dict[str, Any]:
+    """One attempt as an engine reports it: chunk index, model, frames and their file."""
+    return {
+        "index": index % 100,
+        "modelVersion": "mace-mp-0",
+        "frameCount": 100,
+        "file": {"path": f"/runs/r1/traj0/chunk{index}.xyz", "sizeBytes": 81_920 + index},
+    }
+
+
+def chunk_columns(chunks: list[dict[str, Any]]) -> dict[str, Any]:
+    """The attempts as `chunkColumns`, their files as columns too."""
+    columns: dict[str, Any] = {
+        name: [c[name] for c in chunks] for name in ("index", "modelVersion", "frameCount")
+    }
+    columns["file"] = {name: [c["file"][name] for c in chunks] for name in ("path", "sizeBytes")}
+    return columns
+
+
+async def chunk_benchmark(
+    client: httpx.AsyncClient, connection: asyncpg.Connection, repetitions: int
+) -> dict[str, Any]:
+    """addChunkAttempts with 1,000 attempts both ways, each on its own trajectory; the
+    median milliseconds per way, after one warm-up, checked as the module says."""
+    print(f"measuring {CHUNK_ATTEMPTS} chunk attempts ...", file=sys.stderr, flush=True)
+    chunks = [chunk(index) for index in range(CHUNK_ATTEMPTS)]
+    given: dict[str, dict[str, Any]] = {
+        ROWS: {"chunks": chunks},
+        COLUMNS: {"chunkColumns": chunk_columns(chunks)},
+    }
+    bodies, trajectories = {}, {}
+    for way in given:
+        run = await post(
+            client,
+            json.dumps(
+                {"query": CREATE_RUN, "variables": {"name": f"bench-chunks-{way}"}}
+            ).encode(),
+        )
+        started = await post(
+            client,
+            json.dumps(
+                {
+                    "query": INITIALIZE_TRAJECTORY,
+                    "variables": {"run": run["createRun"]["run"]["id"]},
+                }
+            ).encode(),
+        )
+        trajectories[way] = started["initializeTrajectory"]["trajectory"]["id"]
+        variables = {"input": {"trajectoryId": trajectories[way], **given[way]}}
+        bodies[way] = json.dumps({"query": ADD_CHUNKS, "variables": variables}).encode()
+    seconds: dict[str, list[float]] = {way: [] for way in given}
+    for round_ in range(repetitions + 1):
+        for way, body in bodies.items():
+            started_at = time.perf_counter()
+            await post(client, body)
+            if round_:
+                seconds[way].append(time.perf_counter() - started_at)
+    digests = set()
+    for way, trajectory in trajectories.items():
+        count, files, created, digest = await connection.fetchrow(CHUNKS_STORED, row_id(trajectory))
+        expected = CHUNK_ATTEMPTS * (repetitions + 1)
+        if not count == files == created == expected:
+            raise WrongRows(
+                f"{way}: {count} attempts, {files} with files, {created} created events; "
+                f"expected {expected} of each"
+            )
+        digests.add(digest)
+    if len(digests) != 1:
+        raise WrongRows("the attempts stored differ between the two ways")
+    return {way: round(statistics.median(times) * 1000, 1) for way, times in seconds.items()}
+
+
 def markdown(results: list[Result]) -> str:
     lines = [
         "| atoms (N) | rows: rows/s | columns: rows/s | executemany rows/s | rows ratio "
@@ -295,6 +392,15 @@ def markdown(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
+async def chunks_main(url: str, base_url: str, repetitions: int) -> dict[str, Any]:
+    connection = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        async with httpx.AsyncClient(base_url=base_url, timeout=300) as client:
+            return await chunk_benchmark(client, connection, repetitions)
+    finally:
+        await connection.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -311,7 +417,34 @@ def main() -> int:
     )
     parser.add_argument("--repetitions", type=int, default=7, help="timed writes per size")
     parser.add_argument("--json", type=Path, help="write the JSON report here, not stdout")
+    parser.add_argument(
+        "--chunks",
+        action="store_true",
+        help=f"time addChunkAttempts with {CHUNK_ATTEMPTS} attempts instead, both ways",
+    )
     args = parser.parse_args()
+
+    if args.chunks:
+        with scratch_server(args.database_url, DATABASE, 1, migrate) as (url, base_url, _):
+            try:
+                milliseconds = asyncio.run(chunks_main(url, base_url, args.repetitions))
+            except WrongRows as error:
+                print(f"wrong rows stored: {error}", file=sys.stderr)
+                return 1
+        table = "\n".join(
+            [
+                "| attempts | rows ms | columns ms | rows: rows/s | columns: rows/s |",
+                "|---:|---:|---:|---:|---:|",
+                f"| {CHUNK_ATTEMPTS} | {milliseconds[ROWS]} | {milliseconds[COLUMNS]} "
+                f"| {round(CHUNK_ATTEMPTS / milliseconds[ROWS] * 1000)} "
+                f"| {round(CHUNK_ATTEMPTS / milliseconds[COLUMNS] * 1000)} |",
+                "",
+                f"medians of {args.repetitions} addChunkAttempts per way after one warm-up, "
+                "each attempt with a frames file",
+            ]
+        )
+        print_report(table, {"attempts": CHUNK_ATTEMPTS, "milliseconds": milliseconds}, args.json)
+        return 0
 
     with scratch_server(args.database_url, DATABASE, 1, migrate) as (url, base_url, _):
         try:
