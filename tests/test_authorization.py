@@ -673,11 +673,11 @@ WRITES = [
 ]
 
 
-NODE = "query($id: ID!) { node(id: $id) { id %s } }"
+NODE_FIELDS = "query($id: ID!) { node(id: $id) { id %s } }"
 
 
 async def node(caller: Caller, node_id: str, fields: str = "") -> dict[str, Any] | None:
-    found: dict[str, Any] | None = (await caller.data(NODE % fields, id=node_id))["node"]
+    found: dict[str, Any] | None = (await caller.data(NODE_FIELDS % fields, id=node_id))["node"]
     return found
 
 
@@ -708,7 +708,7 @@ async def _has_event(caller: Caller, target: str, payload: Any) -> None:
 
 async def _gone(caller: Caller, target: str, payload: Any) -> None:
     assert payload["deletedId"] == target
-    missing = await caller.refused(NODE % "", id=target)
+    missing = await caller.refused(NODE_FIELDS % "", id=target)
     assert missing["extensions"]["code"] == "NOT_FOUND", missing
 
 

@@ -78,4 +78,3 @@ def check_columns(
 def nulls(column: Sequence[Any] | None, rows: int) -> Sequence[Any]:
     """An optional column as given, or `rows` nulls when it was left out."""
     return [None] * rows if column is None else column
-
