@@ -22,14 +22,19 @@ from scimeta.live.hub import Hub
 from scimeta.live.sweeper import LeaseSweeper
 from scimeta.resolvers.admission import Turns
 from scimeta.resolvers.schema import schema
+from scimeta.server import metrics, observe
 from scimeta.server.authn import access_notice
 from scimeta.server.cors import CorsMiddleware
+from scimeta.server.dashboard import dashboard_enabled, dashboard_routes, with_dashboard_documents
 from scimeta.server.database import create_engine, create_sessionmaker, liveness_of
+from scimeta.server.graphiql import graphiql_assets_route, graphiql_enabled
 from scimeta.server.hosts import HostCheck
 from scimeta.server.http import GraphQLView, sessionmaker_of
 from scimeta.server.migrate import current_revision, head_revision
 from scimeta.server.settings import Settings
 from scimeta.server.timeouts import BodyTimeoutMiddleware
+from scimeta.server.tracing import Tracing
+from scimeta.server.tracing import from_env as tracing_from_env
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +93,7 @@ def create_app(
     settings: Settings | None = None,
     *,
     sessionmaker: async_sessionmaker[AsyncSession] | None = None,
+    tracer_provider: Any = None,
 ) -> Starlette:
     """Build the application.
 
@@ -95,8 +101,13 @@ def create_app(
     without, the application opens an engine on `settings.database_url` at startup and
     disposes of it at shutdown. Its lifespan also starts the process's event listener,
     which subscriptions need, and its lease sweeper.
+
+    With `tracer_provider` (an OpenTelemetry SDK provider) it records spans there;
+    without, as the environment asks (`scimeta.server.tracing`).
     """
     settings = settings or Settings.from_env()
+    tracing = Tracing(tracer_provider) if tracer_provider is not None else tracing_from_env()
+    observe.use_tracing(tracing)
     graphql = GraphQLView(schema, settings)
     routes = [
         Route("/graphql", graphql),
@@ -104,6 +115,16 @@ def create_app(
         Route("/healthz", healthz),
         Route("/readyz", readyz),
     ]
+    if settings.metrics_port is None:
+        # otherwise `scimeta serve` serves them on their own port (scimeta.server.exposition)
+        routes.append(Route("/metrics", metrics.metrics_endpoint))
+    if graphiql_enabled(settings):
+        # the GraphiQL page's scripts and styles (scimeta.server.graphiql)
+        routes.append(graphiql_assets_route())
+    if dashboard_enabled(settings):
+        # the lab dashboard, which sends the ids of its documents (scimeta.server.dashboard)
+        routes.extend(dashboard_routes(graphiql=graphiql_enabled(settings)))
+        graphql.documents = with_dashboard_documents(graphql.documents)
     if sessionmaker is None and settings.database_url is None:
         raise ValueError(
             "no database: set DATABASE_URL, or start the server with `scimeta serve`, "
@@ -127,6 +148,12 @@ def create_app(
                 app.state.sessionmaker = create_sessionmaker(engine)
             else:
                 app.state.sessionmaker = sessionmaker
+            observe.instrument(app.state.sessionmaker)
+            bind = app.state.sessionmaker.kw.get("bind")
+            if tracing is not None and bind is not None:
+                tracing.instrument_engine(bind)
+            metrics.mark_started()
+            stack.callback(metrics.mark_stopped)
             decision = await graphql.authenticator.start(app.state.sessionmaker, settings.host)
             logger.info(access_notice(decision, settings.allowed_hosts))
             hub = Hub(listener_connect_args(app.state.sessionmaker))
@@ -162,7 +189,13 @@ def create_app(
     # a client that stalls in the middle of a body is answered 408 and let go
     # (scimeta.server.timeouts; the request head's own deadline is uvicorn's protocol's)
     body_timeout = Middleware(BodyTimeoutMiddleware, seconds=settings.limits.body_timeout_seconds)
-    app = Starlette(routes=routes, middleware=[host_check, cors, body_timeout], lifespan=lifespan)
+    # request ids, the request's log line and metrics (scimeta.server.observe); outermost,
+    # so that refused requests have them too, inside the server span when tracing
+    observer = Middleware(observe.RequestObserver, tracing=tracing)
+    outer = [observer] if tracing is None else [tracing.middleware(), observer]
+    app = Starlette(
+        routes=routes, middleware=[*outer, host_check, cors, body_timeout], lifespan=lifespan
+    )
     # what operations may ask for is checked where they run, which reach the application
     app.state.limits = settings.limits
     app.state.production = settings.production
@@ -170,7 +203,9 @@ def create_app(
     app.state.turns = Turns(settings.limits)
     app.state.write_health = WriteHealth()
     app.state.authenticator = graphql.authenticator
+    app.state.metrics_token = settings.metrics_token
     if sessionmaker is not None:
+        observe.instrument(sessionmaker)
         # also usable without its lifespan (an in-process test client), minus subscriptions
         app.state.sessionmaker = sessionmaker
     return app

@@ -29,9 +29,10 @@ from scimeta.auth.identity import AccessDecision, OpenServerRefused, decide_acce
 from scimeta.auth.tokens import Grant, NewToken, create_token, revoke_token
 from scimeta.errors import ClientError
 from scimeta.models import ApiToken, Project, Role, Study, TokenGrant
-from scimeta.server import migrate
+from scimeta.server import logs, migrate
 from scimeta.server.authn import access_notice
 from scimeta.server.cors import normalize_origins
+from scimeta.server.dashboard import dashboard_enabled
 from scimeta.server.database import (
     DatabaseStartError,
     DatabaseURLError,
@@ -44,16 +45,21 @@ from scimeta.server.documents import (
     build_manifest,
     manifest_json,
 )
+from scimeta.server.exposition import serving_metrics
+from scimeta.server.logs import LOG_FORMAT_VARIABLE, LOG_FORMATS, log_format_from_env
 from scimeta.server.settings import (
     ALLOWED_HOSTS_VARIABLE,
     CORS_ORIGINS_VARIABLE,
+    DASHBOARD_VARIABLE,
     DATABASE_URL_VARIABLE,
     HOST_VARIABLE,
+    METRICS_PORT_VARIABLE,
     PRODUCTION_VARIABLE,
     TRUSTED_DOCUMENTS_ONLY_VARIABLE,
     TRUSTED_DOCUMENTS_VARIABLE,
     Settings,
 )
+from scimeta.transfer.commands import add_commands as add_transfer_commands
 
 Command = Callable[[argparse.Namespace], int]
 T = TypeVar("T")
@@ -149,6 +155,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="no GraphiQL, introspection for admins only, no field suggestions "
         f"(also {PRODUCTION_VARIABLE}=1)",
     )
+    serve.add_argument(
+        "--dashboard",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the lab dashboard at /dashboard (default: on, off with --production; "
+        f"also {DASHBOARD_VARIABLE}=1 or 0)",
+    )
+    serve.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default=log_format_from_env(),
+        help="text: a line a person reads (default); json: one JSON object per line "
+        f"(also {LOG_FORMAT_VARIABLE})",
+    )
+    serve.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve /metrics on this port, from the main process, instead of on the API's "
+        f"(also {METRICS_PORT_VARIABLE})",
+    )
+    serve.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        metavar="ADDRESS",
+        help="the address --metrics-port listens on (default: 127.0.0.1)",
+    )
     serve.set_defaults(command=serve_command)
 
     db = commands.add_parser("db", help="database migrations")
@@ -216,6 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build.set_defaults(command=documents_build_command)
 
+    add_transfer_commands(commands, data_dir)
+
     export = commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
     export.set_defaults(command=export_schema_command)
     return parser
@@ -226,9 +261,13 @@ def serve_command(args: argparse.Namespace) -> int:
     # would die there without running atexit handlers, and so leave the embedded PostgreSQL
     # running after its last user is gone
     signal.signal(signal.SIGTERM, _exit_gracefully)
+    # the same lines from this process and, through uvicorn's log_config, from its workers
+    logs.configure(args.log_format)
     settings = dataclasses.replace(
         _settings(args), host=args.host, port=args.port, workers=args.workers
     )
+    if args.metrics_port is not None:
+        settings = dataclasses.replace(settings, metrics_port=args.metrics_port)
     if args.allowed_host:
         settings = dataclasses.replace(settings, allowed_hosts=tuple(args.allowed_host))
     if args.cors_origin:
@@ -247,6 +286,9 @@ def serve_command(args: argparse.Namespace) -> int:
     if args.production:
         settings = dataclasses.replace(settings, production=True, graphiql=False)
         os.environ[PRODUCTION_VARIABLE] = "1"
+    if args.dashboard is not None:
+        settings = dataclasses.replace(settings, dashboard=args.dashboard)
+        os.environ[DASHBOARD_VARIABLE] = "1" if args.dashboard else "0"
     url = _database_url(settings)
     migrate.upgrade(url)
     if args.demo:
@@ -259,6 +301,8 @@ def serve_command(args: argparse.Namespace) -> int:
     os.environ[CORS_ORIGINS_VARIABLE] = ",".join(cors_origins)
     os.environ[TRUSTED_DOCUMENTS_VARIABLE] = str(trusted or "")
     os.environ[TRUSTED_DOCUMENTS_ONLY_VARIABLE] = "1" if documents.trusted_only else ""
+    os.environ[METRICS_PORT_VARIABLE] = str(settings.metrics_port or "")
+    os.environ[LOG_FORMAT_VARIABLE] = args.log_format
     address = f"http://{_url_host(settings.host)}:{settings.port}/graphql"
     print(f"scimeta serving GraphQL at {address}")
     print(access_notice(decision, settings.allowed_hosts))
@@ -275,20 +319,32 @@ def serve_command(args: argparse.Namespace) -> int:
         print(f"{len(documents.documents)} trusted documents from {trusted}{only}")
     if settings.graphiql:
         print(f"open {address} in a browser for GraphiQL")
-    uvicorn.run(
-        "scimeta.server.app:app_from_env",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_level="info",
-        # WebSockets are closed with 1012 (service restart) at once: their clients resume
-        # elsewhere with afterSequence; requests in flight get this long to finish
-        timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds),
-        # a connection that sends no complete request head in time is answered 408 and
-        # closed (SCIMETA_HEAD_TIMEOUT_SECONDS, read by each worker process)
-        http="scimeta.server.timeouts:HeadTimeoutProtocol",
-    )
+    if dashboard_enabled(settings):
+        print(f"open {address.removesuffix('/graphql')}/dashboard for the lab dashboard")
+    # the workers' metrics meet in a directory this process owns (scimeta.server.exposition)
+    with serving_metrics(
+        address.removesuffix("/graphql"),
+        settings.metrics_port,
+        args.metrics_host,
+        settings.metrics_token,
+    ):
+        uvicorn.run(
+            "scimeta.server.app:app_from_env",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_level="info",
+            log_config=logs.logging_config(args.log_format),
+            # each request has its own line (scimeta.server.observe)
+            access_log=False,
+            # WebSockets are closed with 1012 (service restart) at once: their clients
+            # resume elsewhere with afterSequence; requests in flight get this long
+            timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds),
+            # a connection that sends no complete request head in time is answered 408
+            # and closed (SCIMETA_HEAD_TIMEOUT_SECONDS, read by each worker process)
+            http="scimeta.server.timeouts:HeadTimeoutProtocol",
+        )
     return 0
 
 

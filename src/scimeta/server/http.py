@@ -57,10 +57,12 @@ from scimeta.faults import RETRY_AFTER_SECONDS, database_fault, is_retryable
 from scimeta.live.shared import send_shared
 from scimeta.planner.execute import JSONText
 from scimeta.resolvers.compiled import compiled_answer
+from scimeta.server import observe
 from scimeta.server.authn import Authenticator, ws_authorization, www_authenticate
 from scimeta.server.context import Context
 from scimeta.server.cors import normalize_origins
 from scimeta.server.documents import DocumentRefused, TrustedDocuments, requested_id
+from scimeta.server.graphiql import graphiql_enabled, graphiql_page
 from scimeta.server.settings import Limits, Settings
 
 logger = logging.getLogger(__name__)
@@ -391,6 +393,7 @@ class OperationCapHandler(BaseGraphQLTransportWSHandler[Context, None]):
         return cast(SubscribeMessage, {**message, "payload": {**payload, "query": text}})
 
     async def send_message(self, message: Message) -> None:
+        observe.note_message(message)
         # a message executed once for subscribers that get the same one goes out as the
         # text it was encoded to once (see `scimeta.live.shared`)
         if not await send_shared(self.websocket, message, self.view.encode_json):
@@ -406,7 +409,8 @@ class GraphQLView(GraphQL[Context, None]):
         limits = settings.limits
         super().__init__(
             schema,
-            graphql_ide="graphiql" if settings.graphiql and not settings.production else None,
+            # the page is scimeta's own (`render_graphql_ide`); the name only turns it on
+            graphql_ide="graphiql" if graphiql_enabled(settings) else None,
             subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
             connection_init_wait_timeout=timedelta(seconds=limits.connection_init_timeout_seconds),
             max_subscriptions_per_connection=limits.max_subscriptions_per_socket,
@@ -418,6 +422,11 @@ class GraphQLView(GraphQL[Context, None]):
             settings.trusted_documents, trusted_only=settings.trusted_documents_only
         )
         self.authenticator = Authenticator(settings.host)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """GraphiQL from this server's own files, not strawberry's page, whose scripts
+        come from a CDN (`scimeta.server.graphiql`)."""
+        return graphiql_page()
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -619,6 +628,13 @@ class GraphQLView(GraphQL[Context, None]):
             query = self.documents.resolve(graphql.query, graphql.document_id, context.identity)
         except DocumentRefused as refused:
             return error_body(refused.message, refused.code), False
+        # named in the request's log line and metrics, and a span of its own when tracing
+        with observe.operation(query, graphql.operation_name, context.identity.name):
+            return await self._execute_document(request, context, graphql, query)
+
+    async def _execute_document(
+        self, request: Request, context: Context, graphql: GraphQLRequest, query: str
+    ) -> tuple[JSONObject, bool]:
         try:
             answer = await compiled_answer(
                 self.schema, query, graphql.operation_name, graphql.variables, context
@@ -678,6 +694,7 @@ class GraphQLView(GraphQL[Context, None]):
         headers: Mapping[str, str] | None = None,
         sub_response: Response | None = None,
     ) -> Response:
+        observe.note_body(body)
         response = PartsResponse(
             self.encode_body(body),
             status_code=status,

@@ -12,6 +12,8 @@ import platformdirs
 DATABASE_URL_VARIABLE = "DATABASE_URL"
 DATA_DIR_VARIABLE = "SCIMETA_DATA_DIR"
 GRAPHIQL_VARIABLE = "SCIMETA_GRAPHIQL"
+# the lab dashboard at /dashboard: 1 on, 0 off, unset on unless in production
+DASHBOARD_VARIABLE = "SCIMETA_DASHBOARD"
 HOST_VARIABLE = "SCIMETA_HOST"
 PRODUCTION_VARIABLE = "SCIMETA_PRODUCTION"
 LEASE_SWEEP_VARIABLE = "SCIMETA_LEASE_SWEEP_SECONDS"
@@ -23,6 +25,10 @@ CORS_ORIGINS_VARIABLE = "SCIMETA_CORS_ORIGINS"
 # a manifest of trusted documents, or a folder of .graphql files to build one from
 TRUSTED_DOCUMENTS_VARIABLE = "SCIMETA_TRUSTED_DOCUMENTS"
 TRUSTED_DOCUMENTS_ONLY_VARIABLE = "SCIMETA_TRUSTED_DOCUMENTS_ONLY"
+# the bearer secret that /metrics asks for (scimeta.server.metrics)
+METRICS_TOKEN_VARIABLE = "SCIMETA_METRICS_TOKEN"
+# the port `scimeta serve --metrics-port` serves /metrics on instead of the API's
+METRICS_PORT_VARIABLE = "SCIMETA_METRICS_PORT"
 
 _FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 
@@ -47,6 +53,13 @@ class Limits:
     # documents of the frontends, a job tree three levels deep with files and metrics at
     # default page sizes (about 154 million); lower it where clients give page sizes.
     max_cost: int = 200_000_000
+    # `where` inputs nested in each other, each relation, `and`, `or` and `not` a level
+    # (SCIMETA_MAX_FILTER_DEPTH), and the values all filters of an operation compare,
+    # each item of an `in` list one (SCIMETA_MAX_FILTER_VALUES)
+    max_filter_depth: int = 10
+    max_filter_values: int = 5_000
+    # objects and lists nested in an operation's variables (SCIMETA_MAX_VARIABLE_DEPTH)
+    max_variable_depth: int = 64
     # bytes of one HTTP request body (SCIMETA_MAX_BODY_BYTES); bulk writes of 10,000 rows
     # take about 1 MB
     max_body_bytes: int = 16 * 1024 * 1024
@@ -110,6 +123,8 @@ class Settings:
     port: int = 8000
     workers: int = 1
     graphiql: bool = True
+    # the lab dashboard (scimeta.server.dashboard); None: on unless in production
+    dashboard: bool | None = None
     # production: no GraphiQL, introspection for admins only, no "did you mean" suggestions
     production: bool = False
     # how often each process looks for runs whose lease ran out; 0 turns the sweep off
@@ -130,14 +145,19 @@ class Settings:
     trusted_documents: Path | None = None
     trusted_documents_only: bool = False
     limits: Limits = field(default_factory=Limits)
+    # /metrics needs this bearer secret when set; otherwise a caller with a grant on
+    # everything (scimeta.server.metrics)
+    metrics_token: str | None = field(default=None, repr=False)
+    # /metrics is served on this port by `scimeta serve`'s own process, not by the API
+    metrics_port: int | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Settings from `DATABASE_URL`, `SCIMETA_DATA_DIR`, `SCIMETA_HOST`,
-        `SCIMETA_PRODUCTION`, `SCIMETA_GRAPHIQL`,
+        `SCIMETA_PRODUCTION`, `SCIMETA_GRAPHIQL`, `SCIMETA_DASHBOARD`,
         `SCIMETA_LEASE_SWEEP_SECONDS`, `SCIMETA_COMPILED_READS`, `SCIMETA_ALLOWED_HOSTS`,
-        `SCIMETA_CORS_ORIGINS`, `SCIMETA_TRUSTED_DOCUMENTS`, `SCIMETA_TRUSTED_DOCUMENTS_ONLY`
-        and the `Limits` variables.
+        `SCIMETA_CORS_ORIGINS`, `SCIMETA_TRUSTED_DOCUMENTS`, `SCIMETA_TRUSTED_DOCUMENTS_ONLY`,
+        `SCIMETA_METRICS_TOKEN`, `SCIMETA_METRICS_PORT` and the `Limits` variables.
 
         Worker processes started by uvicorn learn the database only through these
         variables, so an empty value counts as unset rather than as a URL.
@@ -157,6 +177,7 @@ class Settings:
             production=production,
             graphiql=not production
             and (graphiql is None or graphiql.strip().lower() not in _FALSE_WORDS),
+            dashboard=_switch(env.get(DASHBOARD_VARIABLE)),
             lease_sweep_seconds=_seconds(sweep, LEASE_SWEEP_VARIABLE)
             if sweep
             else cls.lease_sweep_seconds,
@@ -167,7 +188,16 @@ class Settings:
             trusted_documents_only=env.get(TRUSTED_DOCUMENTS_ONLY_VARIABLE, "").strip().lower()
             not in {"", *_FALSE_WORDS},
             limits=Limits.from_env(env),
+            metrics_token=env.get(METRICS_TOKEN_VARIABLE) or None,
+            metrics_port=_port(env.get(METRICS_PORT_VARIABLE), METRICS_PORT_VARIABLE),
         )
+
+
+def _switch(value: str | None) -> bool | None:
+    """On or off as a variable says; None where it is unset or empty."""
+    if value is None or not value.strip():
+        return None
+    return value.strip().lower() not in _FALSE_WORDS
 
 
 def _seconds(value: str, variable: str) -> float:
@@ -178,6 +208,18 @@ def _seconds(value: str, variable: str) -> float:
     if seconds < 0:
         raise ValueError(f"{variable} must be 0 or more, not {seconds}")
     return seconds
+
+
+def _port(value: str | None, variable: str) -> int | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        port = int(value)
+    except ValueError:
+        raise ValueError(f"{variable} must be a port number, not {value!r}") from None
+    if not 0 < port < 65536:
+        raise ValueError(f"{variable} must be a port number (1 to 65535), not {port}")
+    return port
 
 
 def _count(value: str, variable: str) -> int:
