@@ -170,6 +170,38 @@ def server_process(database_url: str, **environment: str) -> Iterator[ServerProc
         sock.close()
 
 
+async def raw_handshake(port: int, host: str, origin: str | None = None) -> tuple[str, bytes]:
+    """Sends a WebSocket handshake for /graphql to 127.0.0.1:`port`, naming `host` (and
+    `origin` if given); returns the status line and the body of the server's answer
+    (none for a 101)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        lines = [
+            "GET /graphql HTTP/1.1",
+            f"Host: {host}",
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+            "Sec-WebSocket-Version: 13",
+            "Sec-WebSocket-Protocol: graphql-transport-ws",
+        ]
+        if origin is not None:
+            lines.append(f"Origin: {origin}")
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), MESSAGE_TIMEOUT)
+        status, *header_lines = head.decode("latin-1").split("\r\n")
+        length = 0
+        for line in header_lines:
+            name, _, value = line.partition(":")
+            if name.strip().lower() == "content-length":
+                length = int(value)
+        body = await asyncio.wait_for(reader.readexactly(length), MESSAGE_TIMEOUT)
+        return status, body
+    finally:
+        writer.close()
+
+
 class Subscriber:
     """One graphql-transport-ws connection. `subscribe` starts an operation; `next` waits
     for its next result, `complete` for its end."""

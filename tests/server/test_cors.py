@@ -17,7 +17,7 @@ import pytest
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from tests.conftest import DatabaseFactory, started
-from tests.live.conftest import MESSAGE_TIMEOUT, STARTUP_TIMEOUT, bound_socket
+from tests.live.conftest import STARTUP_TIMEOUT, bound_socket, raw_handshake
 
 from scimeta.auth.tokens import Grant, create_token
 from scimeta.models import Role
@@ -195,34 +195,8 @@ async def test_an_open_server_admits_a_listed_origin_and_refuses_others(
 
 
 async def handshake(port: int, origin: str | None) -> tuple[str, bytes]:
-    """Sends a WebSocket handshake for /graphql to 127.0.0.1:`port`; returns the status
-    line and the body of the server's answer (none for a 101)."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        lines = [
-            "GET /graphql HTTP/1.1",
-            f"Host: 127.0.0.1:{port}",
-            "Upgrade: websocket",
-            "Connection: Upgrade",
-            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-            "Sec-WebSocket-Version: 13",
-            "Sec-WebSocket-Protocol: graphql-transport-ws",
-        ]
-        if origin is not None:
-            lines.append(f"Origin: {origin}")
-        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
-        await writer.drain()
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), MESSAGE_TIMEOUT)
-        status, *header_lines = head.decode("latin-1").split("\r\n")
-        length = 0
-        for line in header_lines:
-            name, _, value = line.partition(":")
-            if name.strip().lower() == "content-length":
-                length = int(value)
-        body = await asyncio.wait_for(reader.readexactly(length), MESSAGE_TIMEOUT)
-        return status, body
-    finally:
-        writer.close()
+    """A WebSocket handshake addressed to the server's own name, from `origin`."""
+    return await raw_handshake(port, f"127.0.0.1:{port}", origin)
 
 
 @contextlib.asynccontextmanager

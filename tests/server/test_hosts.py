@@ -19,7 +19,7 @@ import uvicorn
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 from tests.conftest import DatabaseFactory, started
-from tests.live.conftest import MESSAGE_TIMEOUT, STARTUP_TIMEOUT, bound_socket
+from tests.live.conftest import MESSAGE_TIMEOUT, STARTUP_TIMEOUT, bound_socket, raw_handshake
 
 from scimeta.auth.tokens import Grant, create_token
 from scimeta.models import Role
@@ -202,37 +202,6 @@ async def test_while_the_database_cannot_say_how_the_server_runs_hosts_are_check
     assert refusal(loopback)["extensions"]["reason"] == "DATABASE_UNREACHABLE"
 
 
-async def handshake(port: int, host: str, origin: str | None = None) -> tuple[str, bytes]:
-    """Sends a WebSocket handshake for /graphql naming `host`; returns the status line
-    and the body of the server's answer."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        lines = [
-            "GET /graphql HTTP/1.1",
-            f"Host: {host}",
-            "Upgrade: websocket",
-            "Connection: Upgrade",
-            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-            "Sec-WebSocket-Version: 13",
-            "Sec-WebSocket-Protocol: graphql-transport-ws",
-        ]
-        if origin is not None:
-            lines.append(f"Origin: {origin}")
-        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
-        await writer.drain()
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), MESSAGE_TIMEOUT)
-        status, *header_lines = head.decode("latin-1").split("\r\n")
-        length = 0
-        for line in header_lines:
-            name, _, value = line.partition(":")
-            if name.strip().lower() == "content-length":
-                length = int(value)
-        body = await asyncio.wait_for(reader.readexactly(length), MESSAGE_TIMEOUT)
-        return status, body
-    finally:
-        writer.close()
-
-
 async def test_an_open_server_refuses_a_websocket_handshake_for_a_foreign_host_or_page(
     databases: DatabaseFactory,
 ) -> None:
@@ -244,10 +213,12 @@ async def test_an_open_server_refuses_a_websocket_handshake_for_a_foreign_host_o
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
-        rebound = await handshake(port, ATTACKER, origin=f"http://{ATTACKER}")
-        cross_site = await handshake(port, f"127.0.0.1:{port}", origin="https://attacker.example")
-        loopback = await handshake(port, f"127.0.0.1:{port}", origin=f"http://127.0.0.1:{port}")
-        allowed = await handshake(port, f"lab-laptop.local:{port}")
+        rebound = await raw_handshake(port, ATTACKER, origin=f"http://{ATTACKER}")
+        cross_site = await raw_handshake(
+            port, f"127.0.0.1:{port}", origin="https://attacker.example"
+        )
+        loopback = await raw_handshake(port, f"127.0.0.1:{port}", origin=f"http://127.0.0.1:{port}")
+        allowed = await raw_handshake(port, f"lab-laptop.local:{port}")
     finally:
         server.should_exit = True
         try:
