@@ -25,16 +25,14 @@ token it asks for on a 401 stays in the browser tab (sessionStorage).
 from __future__ import annotations
 
 import functools
-import os
 from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
 
 from scimeta.server.documents import TrustedDocuments, load_manifest
+from scimeta.server.graphiql import PackagedFiles, page_headers
 from scimeta.server.settings import Settings
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static" / "dashboard"
@@ -62,12 +60,7 @@ CONTENT_SECURITY_POLICY = "; ".join(
     ]
 )
 
-PAGE_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "Cache-Control": "no-cache",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
+PAGE_HEADERS = page_headers(CONTENT_SECURITY_POLICY)
 
 
 def dashboard_enabled(settings: Settings) -> bool:
@@ -99,23 +92,6 @@ def with_dashboard_documents(documents: TrustedDocuments) -> TrustedDocuments:
     )
 
 
-class DashboardAssets(StaticFiles):
-    """The page's files, checked again on each load (their names do not change with
-    their content), and never sniffed into another type."""
-
-    def file_response(
-        self,
-        full_path: str | os.PathLike[str],
-        stat_result: os.stat_result,
-        scope: Scope,
-        status_code: int = 200,
-    ) -> Response:
-        response = super().file_response(full_path, stat_result, scope, status_code)
-        response.headers["Cache-Control"] = "no-cache"
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        return response
-
-
 def dashboard_routes(*, graphiql: bool) -> list[BaseRoute]:
     """/dashboard (the page), /dashboard/ (sent to it) and /dashboard/assets/ (its
     files). With `graphiql` the page links each view to GraphiQL with its query."""
@@ -130,5 +106,6 @@ def dashboard_routes(*, graphiql: bool) -> list[BaseRoute]:
     return [
         Route(PATH, page, methods=["GET", "HEAD"]),
         Route(PATH + "/", to_page, methods=["GET", "HEAD"]),
-        Mount(ASSETS_PATH, app=DashboardAssets(directory=ASSETS_DIR), name="dashboard"),
+        # checked again on each load: their names do not change with their content
+        Mount(ASSETS_PATH, app=PackagedFiles(directory=ASSETS_DIR), name="dashboard"),
     ]

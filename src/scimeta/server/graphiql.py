@@ -56,13 +56,6 @@ CONTENT_SECURITY_POLICY = "; ".join(
     ]
 )
 
-PAGE_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "Cache-Control": "no-cache",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
-
 
 def graphiql_enabled(settings: Settings) -> bool:
     """Whether the server offers GraphiQL: where it is not turned off, and never in
@@ -80,9 +73,14 @@ def graphiql_page() -> Response:
     return HTMLResponse(_page_text(), headers=PAGE_HEADERS)
 
 
-class GraphiQLAssets(StaticFiles):
-    """The page's files. Those under vendor/ never change at a path (a new version gets
-    a new directory), so a browser keeps them; the others it checks on each load."""
+class PackagedFiles(StaticFiles):
+    """A page's files from the package, never sniffed into another type. Those under
+    `immutable` never change at a path (a new version gets a new directory), so a
+    browser keeps them; the others it checks on each load."""
+
+    def __init__(self, *, directory: Path, immutable: Path | None = None) -> None:
+        super().__init__(directory=directory)
+        self._immutable = None if immutable is None else os.path.realpath(immutable) + os.sep
 
     def file_response(
         self,
@@ -92,15 +90,30 @@ class GraphiQLAssets(StaticFiles):
         status_code: int = 200,
     ) -> Response:
         response = super().file_response(full_path, stat_result, scope, status_code)
-        vendor = os.path.realpath(ASSETS_DIR / VENDOR_DIR)
-        if os.path.realpath(full_path).startswith(vendor + os.sep):
-            response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
-        else:
-            response.headers["Cache-Control"] = "no-cache"
+        kept = self._immutable is not None and os.path.realpath(full_path).startswith(
+            self._immutable
+        )
+        response.headers["Cache-Control"] = (
+            "public, max-age=31536000, immutable" if kept else "no-cache"
+        )
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 
 
+def page_headers(content_security_policy: str) -> dict[str, str]:
+    """The headers of a page the server serves: its policy, checked on each load."""
+    return {
+        "Content-Security-Policy": content_security_policy,
+        "Cache-Control": "no-cache",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    }
+
+
+PAGE_HEADERS = page_headers(CONTENT_SECURITY_POLICY)
+
+
 def graphiql_assets_route() -> Mount:
     """The route serving the page's files at /graphiql/."""
-    return Mount(ASSETS_PATH, app=GraphiQLAssets(directory=ASSETS_DIR), name="graphiql")
+    files = PackagedFiles(directory=ASSETS_DIR, immutable=ASSETS_DIR / VENDOR_DIR)
+    return Mount(ASSETS_PATH, app=files, name="graphiql")
