@@ -28,11 +28,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from scimeta.transfer.formats import TransferError
 from scimeta.transfer.progress import Progress
 
-# The sources `scimeta import` knows, by name: each module has a `SOURCE`. Importers of
-# the labs' own stores (acoustic-excel, aonp-mongo, ccp4i2, quantum-forge, cascade) are
-# added here as they are written.
+# The sources `scimeta import` knows, by name: each module has a `SOURCE`.
 SOURCE_MODULES: dict[str, str] = {
     "scimeta-export": "scimeta.transfer.import_export",
+    # the labs' own stores
+    "acoustic-excel": "scimeta.transfer.labs.acoustic_excel",
+    "aonp-mongo": "scimeta.transfer.labs.aonp_mongo",
+    "ccp4i2": "scimeta.transfer.labs.ccp4i2",
+    "quantum-forge": "scimeta.transfer.labs.quantum_forge",
+    "cascade": "scimeta.transfer.labs.cascade",
 }
 
 # refusals kept in memory for the report; the rest are counted (and written to the
