@@ -21,6 +21,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 from strawberry.relay import GlobalID
+from strawberry.schema import schema as strawberry_schema
 
 from scimeta import models as m
 from scimeta.auth.policy import keeps_scope, visible_rows
@@ -528,6 +529,30 @@ async def test_variables_nested_deep_are_refused_with_a_code(
     )
     assert error["extensions"] == expected
     assert read_rows(statements) == []
+
+
+async def test_a_document_sent_again_is_not_validated_again(
+    callers: Callers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The variables' depth check leaves the validation cache's answer in place: a
+    document the cache has seen is not validated again by strawberry, whatever its
+    variables (which were checked every time)."""
+    admin = await callers.make("admin", Grant(Role.ADMIN))
+    create = "mutation($name: String!) { createProject(input: {name: $name}) { project { id } } }"
+    await admin.data(create, name=f"validated once {id(callers)}")
+    validated: list[object] = []
+    original = strawberry_schema.validate_document
+
+    def counted(*args: Any) -> Any:
+        validated.append(args[1])
+        return original(*args)
+
+    # strawberry's own validation; the cache keeps the function it was made with
+    monkeypatch.setattr(strawberry_schema, "validate_document", counted)
+    for n in range(3):
+        made = await admin.data(create, name=f"validated once {id(callers)} {n}")
+        assert made["createProject"]["project"]["id"]
+    assert validated == []
 
 
 async def test_token_names_fit_the_actor_of_their_events(

@@ -312,10 +312,11 @@ class QueryLimitsExtension(SchemaExtension):
                 graphql_schema(execution.schema), document, execution.validation_rules
             )
         if document is not None and not execution.pre_execution_errors:
-            # before anything walks the variables recursively
-            execution.pre_execution_errors = _deep_variables(
-                execution.variables, self.limits.max_variable_depth
-            )
+            # before anything walks the variables recursively (set only when refused:
+            # errors of None would have strawberry validate the document again)
+            too_deep = _deep_variables(execution.variables, self.limits.max_variable_depth)
+            if too_deep is not None:
+                execution.pre_execution_errors = too_deep
         if document is not None and not execution.pre_execution_errors:
             unstorable = unstorable_text(document, execution.variables, execution.query)
             if unstorable is not None:
