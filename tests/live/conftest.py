@@ -31,6 +31,7 @@ from scimeta.server.app import create_app
 from scimeta.server.database import create_engine, create_sessionmaker
 from scimeta.server.migrate import run_upgrade
 from scimeta.server.settings import Limits, Settings
+from scimeta.server.websockets import WS_PROTOCOL
 from tests.conftest import DatabaseFactory, GraphQLClient
 
 # how long a test waits for a message before it fails (a bound, not a pause)
@@ -87,14 +88,17 @@ async def serving(
     lease_sweep_seconds: float = 0,
     lifespan: str = "on",
     limits: Limits | None = None,
+    ws: str = WS_PROTOCOL,
 ) -> AsyncIterator[LiveServer]:
     """The application served by uvicorn in this event loop; its lease sweeper is off
     unless asked for, so that tests decide when leases expire. Without its lifespan the
-    application has no listener or sweeper."""
+    application has no listener or sweeper. `ws`: its WebSocket protocol, the one
+    `scimeta serve` uses unless told ("websockets-sansio": uvicorn's own, whose
+    connections have no frame writer)."""
     settings = Settings(lease_sweep_seconds=lease_sweep_seconds, limits=limits or Limits())
     app = create_app(settings, sessionmaker=create_sessionmaker(engine))
     sock = bound_socket()
-    server = uvicorn.Server(uvicorn.Config(app, lifespan=lifespan, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, lifespan=lifespan, log_level="warning", ws=ws))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         yield LiveServer(app, sock.getsockname()[1])

@@ -103,14 +103,15 @@ async def test_identical_subscribers_get_the_same_bytes_from_one_execution(
 ) -> None:
     """Five subscribers of one run on a server that shares and five on one that does not,
     on one database: the sharing server executes each event once and reads the run and
-    its study once, and all ten send the same bytes for it."""
+    its study once, and all ten send the same bytes for it. The one that does not share
+    sends every message through ASGI, without the frame writer."""
     # the other server reads through an engine of its own: the statements counted are
     # the sharing server's
     other_engine = create_engine(live_url)
     async with (
         contextlib.AsyncExitStack() as cleanup,
         serving(live_engine) as shared,
-        serving(other_engine) as unshared,
+        serving(other_engine, ws="websockets-sansio") as unshared,
         httpx.AsyncClient(base_url=shared.base_url, timeout=MESSAGE_TIMEOUT) as client,
     ):
         # disposed after the servers stop

@@ -50,6 +50,8 @@ from graphql import (
 from starlette.websockets import WebSocketDisconnect
 from strawberry.http.exceptions import WebSocketDisconnected
 
+from scimeta.server.websockets import frame_writer
+
 SHARING_VARIABLE = "SCIMETA_SHARED_SUBSCRIPTIONS"
 _FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 
@@ -68,12 +70,15 @@ class SharedData(dict[str, Any]):
     its encoding: the first subscriber to send it encodes it, the others reuse the text.
     """
 
-    __slots__ = ("_frames", "_text")
+    __slots__ = ("_frames", "_text", "wire")
 
     def __init__(self, data: Mapping[str, Any]) -> None:
         super().__init__(data)
         self._text: str | None = None
         self._frames: dict[tuple[str, str], str] = {}
+        # the WebSocket frames of those messages, as the connections without extensions
+        # all send them (see `scimeta.server.websockets.FrameWriter`)
+        self.wire: dict[str, bytes] = {}
 
     def text(self, encode: Encode) -> str:
         if self._text is None:
@@ -112,7 +117,7 @@ class Route:
     payloads carry besides the data (the operation's `extensions`: its cost, the same for
     each message of an operation), as learned from a message strawberry sent."""
 
-    __slots__ = ("encode", "operation_id", "rest", "rest_text", "websocket")
+    __slots__ = ("encode", "operation_id", "rest", "rest_text", "websocket", "writer")
 
     def __init__(
         self, websocket: Any, operation_id: str, rest: dict[str, Any], encode: Encode
@@ -122,12 +127,19 @@ class Route:
         self.rest = rest
         self.rest_text = _str(encode(rest)) if rest else ""
         self.encode = encode
+        # what writes a frame straight to the connection, where the server has it
+        self.writer = frame_writer(getattr(websocket.ws, "scope", None))
 
     async def send(self, data: SharedData) -> bool:
         """Send the message with `data`; False if the socket is gone (closed by the client,
         or by the server for a token that no longer works)."""
+        frame = data.frame(self)
+        if self.writer is not None:
+            written = self.writer.write_text(frame, data.wire)
+            if written is not None:
+                return written
         try:
-            await self.websocket.ws.send_text(data.frame(self))
+            await self.websocket.ws.send_text(frame)
         except (WebSocketDisconnect, RuntimeError):
             # starlette raises RuntimeError for a socket it has sent its close on
             return False
@@ -285,8 +297,14 @@ async def send_shared(websocket: Any, message: Mapping[str, Any], encode: Encode
         route = Route(websocket, str(message["id"]), rest, encode)
         # this task's subscription sends its next shared messages itself
         _route.set(route)
+    frame = data.frame(route)
+    written = None if route.writer is None else route.writer.write_text(frame, data.wire)
+    if written is False:
+        raise WebSocketDisconnected
+    if written:
+        return True
     try:
-        await websocket.ws.send_text(data.frame(route))
+        await websocket.ws.send_text(frame)
     except WebSocketDisconnect as exc:
         raise WebSocketDisconnected from exc
     return True

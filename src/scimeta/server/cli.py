@@ -57,8 +57,10 @@ from scimeta.server.settings import (
     PRODUCTION_VARIABLE,
     TRUSTED_DOCUMENTS_ONLY_VARIABLE,
     TRUSTED_DOCUMENTS_VARIABLE,
+    WS_DEFLATE_VARIABLE,
     Settings,
 )
+from scimeta.server.websockets import WS_PROTOCOL
 from scimeta.transfer.commands import add_commands as add_transfer_commands
 
 Command = Callable[[argparse.Namespace], int]
@@ -127,6 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="a host name requests may address the server by besides localhost, 127.0.0.1 "
         f"and [::1]; repeat for more (also ${ALLOWED_HOSTS_VARIABLE}, comma-separated)",
+    )
+    serve.add_argument(
+        "--ws-deflate",
+        action="store_true",
+        default=None,
+        help="compress WebSocket messages (permessage-deflate) for clients that offer it: "
+        f"less traffic, more CPU per message and subscriber (also ${WS_DEFLATE_VARIABLE}=1)",
     )
     serve.add_argument(
         "--cors-origin",
@@ -272,6 +281,8 @@ def serve_command(args: argparse.Namespace) -> int:
         settings = dataclasses.replace(settings, allowed_hosts=tuple(args.allowed_host))
     if args.cors_origin:
         settings = dataclasses.replace(settings, cors_origins=tuple(args.cors_origin))
+    if args.ws_deflate:
+        settings = dataclasses.replace(settings, ws_deflate=True)
     if args.trusted_documents is not None:
         settings = dataclasses.replace(settings, trusted_documents=args.trusted_documents)
     if args.trusted_documents_only:
@@ -344,6 +355,9 @@ def serve_command(args: argparse.Namespace) -> int:
             # a connection that sends no complete request head in time is answered 408
             # and closed (SCIMETA_HEAD_TIMEOUT_SECONDS, read by each worker process)
             http="scimeta.server.timeouts:HeadTimeoutProtocol",
+            # subscriptions write their shared messages straight to the connections
+            ws=WS_PROTOCOL,
+            ws_per_message_deflate=settings.ws_deflate,
         )
     return 0
 

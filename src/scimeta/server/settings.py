@@ -29,6 +29,8 @@ TRUSTED_DOCUMENTS_ONLY_VARIABLE = "SCIMETA_TRUSTED_DOCUMENTS_ONLY"
 METRICS_TOKEN_VARIABLE = "SCIMETA_METRICS_TOKEN"
 # the port `scimeta serve --metrics-port` serves /metrics on instead of the API's
 METRICS_PORT_VARIABLE = "SCIMETA_METRICS_PORT"
+# permessage-deflate on WebSockets (scimeta.server.websockets): off unless turned on
+WS_DEFLATE_VARIABLE = "SCIMETA_WS_DEFLATE"
 
 _FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 
@@ -150,6 +152,8 @@ class Settings:
     metrics_token: str | None = field(default=None, repr=False)
     # /metrics is served on this port by `scimeta serve`'s own process, not by the API
     metrics_port: int | None = None
+    # WebSocket messages compressed (permessage-deflate) for the clients that offer it
+    ws_deflate: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -157,7 +161,8 @@ class Settings:
         `SCIMETA_PRODUCTION`, `SCIMETA_GRAPHIQL`, `SCIMETA_DASHBOARD`,
         `SCIMETA_LEASE_SWEEP_SECONDS`, `SCIMETA_COMPILED_READS`, `SCIMETA_ALLOWED_HOSTS`,
         `SCIMETA_CORS_ORIGINS`, `SCIMETA_TRUSTED_DOCUMENTS`, `SCIMETA_TRUSTED_DOCUMENTS_ONLY`,
-        `SCIMETA_METRICS_TOKEN`, `SCIMETA_METRICS_PORT` and the `Limits` variables.
+        `SCIMETA_METRICS_TOKEN`, `SCIMETA_METRICS_PORT`, `SCIMETA_WS_DEFLATE` and the
+        `Limits` variables.
 
         Worker processes started by uvicorn learn the database only through these
         variables, so an empty value counts as unset rather than as a URL.
@@ -190,6 +195,7 @@ class Settings:
             limits=Limits.from_env(env),
             metrics_token=env.get(METRICS_TOKEN_VARIABLE) or None,
             metrics_port=_port(env.get(METRICS_PORT_VARIABLE), METRICS_PORT_VARIABLE),
+            ws_deflate=bool(_switch(env.get(WS_DEFLATE_VARIABLE))),
         )
 
 
