@@ -29,6 +29,7 @@ from sqlalchemy import ColumnElement, and_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scimeta.auth.tokens import TOKENS_CHANNEL
+from scimeta.live.flock import Flock, close_all
 from scimeta.live.shared import sharing_from_env
 from scimeta.models import Event, EventLevel
 from scimeta.server import metrics
@@ -165,6 +166,15 @@ class Subscription:
         self._queue: asyncio.Queue[tuple[Event, Delivery] | None] = asyncio.Queue()
         self._behind = False
         self._replaying = False
+        # waiting in a flock (scimeta.live.flock), whose leader pushes its events: its
+        # queue is not fed
+        self.passive = False
+
+    @property
+    def live(self) -> bool:
+        """Pushing events as they come, none of them waiting: between batches, the
+        moment a subscriber may join a flock (or hand one on) without missing any."""
+        return not self._replaying and not self._behind and self._queue.empty()
 
     def start_after(self, sequence: int) -> None:
         """Deliver the events after `sequence`: first those already committed, read from
@@ -179,7 +189,7 @@ class Subscription:
         self._replaying = False
 
     def offer(self, event: Event, delivery: Delivery) -> None:
-        if self._behind:
+        if self._behind or self.passive:
             return
         if self._queue.qsize() >= QUEUE_LIMIT:
             self._behind = True
@@ -188,6 +198,19 @@ class Subscription:
 
     def close(self) -> None:
         self._queue.put_nowait(None)
+
+    def backlog(self) -> list[tuple[Event, Delivery]] | None:
+        """The events waiting in the queue, taken out of it; None if some were lost (it
+        fell behind, or is reading the log) or the hub closed."""
+        if self._behind or self._replaying:
+            return None
+        items: list[tuple[Event, Delivery]] = []
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is None:
+                return None
+            items.append(item)
+        return items
 
     async def finish_batch(self) -> None:
         """Done pushing the last events: let go of their delivery."""
@@ -275,6 +298,8 @@ class Hub:
         self._connection: asyncpg.Connection | None = None
         self._membership = asyncio.Condition()
         self.closed = False
+        # subscribers pushed to by one of them (scimeta.live.flock), by what they share
+        self.flocks: dict[Hashable, Flock] = {}
         self.connected = asyncio.Event()
         self.reconnects = 0
         # called when API tokens may have been made or revoked (a notification on
@@ -311,6 +336,7 @@ class Hub:
 
     async def stop(self) -> None:
         self.closed = True
+        close_all(self.flocks)
         for subscription in list(self._subscriptions):
             subscription.close()
         if self._task is not None:

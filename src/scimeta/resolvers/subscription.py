@@ -9,7 +9,7 @@ sent twice and none is skipped (see `scimeta.live.hub`).
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable, Mapping, Sequence
 from contextlib import aclosing
 from functools import partial
 from typing import Annotated, Any, TypeAlias, TypeVar, cast
@@ -21,7 +21,9 @@ from strawberry.types import Info
 
 from scimeta import models
 from scimeta.errors import BadUserInput, ClientError
+from scimeta.live.flock import Flock, Member, Offer, Outcome, flock_of
 from scimeta.live.hub import HubClosed, Interest
+from scimeta.live.hub import Subscription as HubSubscription
 from scimeta.live.shared import Leader, Shared, current_route, done_with, expect, message_key
 from scimeta.planner.execute import access_key
 from scimeta.resolvers.mutations.base import optional_row_id
@@ -209,7 +211,9 @@ async def _changes(
     The operation's session is closed while waiting, so an idle subscription holds no
     database connection, and the loaders are renewed for each batch of events, so every
     message shows the rows as they are when it is sent. Live events are read through a
-    scope shared with the other subscriptions of the process that push the same batch.
+    scope shared with the other subscriptions of the process that push the same batch,
+    and subscriptions whose events and messages are all the same form a flock, whose
+    leader pushes for all (`scimeta.live.flock`).
     """
     context = info.context
     hub = context.hub
@@ -229,6 +233,9 @@ async def _changes(
     messages = message_key(raw.operation, raw.fragments, variables)
     # what decides which events it pushes besides its visibility: all its variables
     arguments = message_key(raw.operation, raw.fragments, variables, every_variable=True)
+    # the flock this subscription leads, if it leads one, and the events it is pushing
+    flock: Flock | None = None
+    batch: list[models.Event] = []
     async with hub.subscribe(interest) as subscription:
         newest = await _newest_sequence(context)
         if after_sequence is None or after_sequence > newest:
@@ -237,71 +244,148 @@ async def _changes(
             subscription.start_live(newest)
         else:
             subscription.start_after(after_sequence)
-        while True:
-            await subscription.finish_batch()
-            await context.close()
-            try:
-                # a session only to read missed events from the log
-                events = await subscription.next_events(lambda: context.session)
-            except HubClosed:
-                return
-            if not await context.still_allowed():
-                await context.refuse()
-                return
-            token = None
-            delivery = subscription.delivery
-            visibility = access_key(context.identity.access)
-            if delivery is not None:
-                # live events: read through the scope every subscription of this process
-                # that pushes them shares (per visibility: callers with the same grants
-                # read the same rows), so that their loaders batch together
-                shared = delivery.shared(
-                    ("scope", visibility),
-                    partial(OperationScope, context.sessionmaker, context.identity),
-                )
-                token = context.use_scope(cast(OperationScope, shared))
-            sharing = delivery is not None and hub.share_messages
-            try:
-
-                async def admitted(batch: list[models.Event] = events) -> list[Any]:
-                    return await admit(context, await _visible(context, batch))
-
-                if not sharing or delivery is None or arguments is None:
-                    pushed = await admitted()
-                else:
-                    # subscriptions with the same arguments and visibility push the same
-                    # events of a batch: the first works out which, the others reuse it
-                    key = ("admitted", arguments, visibility, *(e.sequence for e in events))
-                    pushed = await cast(Shared, delivery.shared(key, Shared)).get(admitted)
-                for event, row in pushed:
-                    if not sharing or delivery is None or messages is None:
-                        yield event, row
+        try:
+            while True:
+                await subscription.finish_batch()
+                await context.close()
+                if flock is not None:
+                    flock.passed(subscription.cursor)
+                route = current_route()
+                if (
+                    flock is None
+                    and hub.share_messages
+                    and arguments is not None
+                    and messages is not None
+                    and route is not None
+                    and route.writer is not None
+                    and subscription.live
+                    and not hub.closed
+                ):
+                    # pushing the same events and messages as others: one of them pushes
+                    # for all
+                    visibility = access_key(context.identity.access)
+                    joined = flock_of(hub.flocks, (arguments, messages, visibility))
+                    if joined.lead(subscription, route):
+                        flock = joined
+                    else:
+                        member = Member(subscription, route, partial(_visibility_now, context))
+                        outcome = await joined.wait(member)
+                        if outcome is Outcome.LEAD:
+                            flock = joined
+                        elif outcome is Outcome.RESUME:
+                            # what it missed is read from the log
+                            subscription.start_after(subscription.cursor)
+                        elif outcome is Outcome.REFUSED:
+                            await context.refuse()
+                            return
+                        else:
+                            return
                         continue
-                    # subscribers whose messages are the same execute each one once
-                    leader = cast(
-                        Leader,
-                        delivery.shared(
-                            ("message", messages, visibility, event.sequence),
-                            partial(Leader, event.sequence),
-                        ),
+                batch = []
+                try:
+                    # a session only to read missed events from the log
+                    events = await subscription.next_events(lambda: context.session)
+                except HubClosed:
+                    return
+                batch = events
+                if not await context.still_allowed():
+                    await context.refuse()
+                    return
+                token = None
+                delivery = subscription.delivery
+                visibility = access_key(context.identity.access)
+                if flock is not None:
+                    if delivery is None:
+                        # events read from the log (it fell behind): the members push for
+                        # themselves
+                        flock.leave(subscription, None)
+                        flock = None
+                    elif flock.key != (arguments, messages, visibility):
+                        # another visibility now: another leads, from this batch on
+                        flock.leave(subscription, _backlog(subscription, events))
+                        flock = None
+                    else:
+                        await flock.check(visibility)
+                if delivery is not None:
+                    # live events: read through the scope every subscription of this
+                    # process that pushes them shares (per visibility: callers with the
+                    # same grants read the same rows), so that their loaders batch together
+                    shared = delivery.shared(
+                        ("scope", visibility),
+                        partial(OperationScope, context.sessionmaker, context.identity),
                     )
-                    route = current_route()
-                    if route is not None:
-                        data = await leader.shared_data()
-                        if data is not None:
-                            # executed by another: sent as it is, in order, by this task
-                            # as strawberry would send it
-                            if not await route.send(data):
-                                return
+                    token = context.use_scope(cast(OperationScope, shared))
+                sharing = delivery is not None and hub.share_messages
+                try:
+
+                    async def admitted(batch: list[models.Event] = events) -> list[Any]:
+                        return await admit(context, await _visible(context, batch))
+
+                    if not sharing or delivery is None or arguments is None:
+                        pushed = await admitted()
+                    else:
+                        # subscriptions with the same arguments and visibility push the
+                        # same events of a batch: the first works out which, the others
+                        # reuse it
+                        key = ("admitted", arguments, visibility, *(e.sequence for e in events))
+                        pushed = await cast(Shared, delivery.shared(key, Shared)).get(admitted)
+                    for event, row in pushed:
+                        if not sharing or delivery is None or messages is None:
+                            yield event, row
                             continue
-                    pending = expect(leader)
-                    try:
-                        yield event, row
-                    finally:
-                        done_with(pending)
-            finally:
-                if token is not None:
-                    context.leave_scope(token)
+                        # subscribers whose messages are the same execute each one once
+                        leader = cast(
+                            Leader,
+                            delivery.shared(
+                                ("message", messages, visibility, event.sequence),
+                                partial(Leader, event.sequence),
+                            ),
+                        )
+                        route = current_route()
+                        if route is not None:
+                            data = await leader.shared_data()
+                            if data is not None:
+                                # executed by another: sent as it is, in order, by this task
+                                # as strawberry would send it
+                                if not await route.send(data):
+                                    return
+                                if flock is not None:
+                                    flock.push(event.sequence, data)
+                                continue
+                        pending = expect(leader)
+                        try:
+                            yield event, row
+                        finally:
+                            done_with(pending)
+                        if flock is not None:
+                            done = leader.done
+                            flock.push(event.sequence, done.result() if done.done() else None)
+                finally:
+                    if token is not None:
+                        context.leave_scope(token)
+        finally:
+            if flock is not None:
+                flock.leave(subscription, _backlog(subscription, batch))
+
+
+def _backlog(subscription: HubSubscription, batch: list[models.Event]) -> list[Offer] | None:
+    """What a flock's leader leaves its heir: the events of its batch (the heir skips
+    those it has) and those waiting in its queue; None if it lost some."""
+    waiting = subscription.backlog()
+    if waiting is None:
+        return None
+    delivery = subscription.delivery
+    if delivery is None:
+        # no batch in hand (one read from the log has none)
+        return None if batch else waiting
+    return [(event, delivery) for event in batch] + waiting
+
+
+async def _visibility_now(context: Context) -> Hashable | None:
+    """A flock member's visibility before a batch; None if its token no longer works."""
+    if not await context.still_allowed():
+        return None
+    return access_key(context.identity.access)
 
 
 async def _visible(context: Context, events: list[models.Event]) -> list[models.Event]:
