@@ -292,3 +292,37 @@ async def test_a_member_that_cannot_take_a_message_now_catches_up_from_the_log(
             )
         finally:
             await group.close_all()
+
+
+async def test_a_leader_whose_client_reads_slowly_hands_the_flock_on(
+    live_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A leader whose own connection cannot take more (its client reads slowly) would hold
+    up every member behind it: at its next batch it hands the flock on and pushes only
+    for itself."""
+    async with (
+        serving(live_engine) as server,
+        httpx.AsyncClient(base_url=server.base_url, timeout=MESSAGE_TIMEOUT) as client,
+    ):
+        http = GraphQLClient(client)
+        group, run = await flock_of_four(server, http, live_engine)
+        try:
+            [flock] = server.hub.flocks.values()
+            slow_leader = flock.leader
+            _, slow_socket = group.open[leader_key(server, group)]
+            slow_port = slow_socket.websocket.local_address[1]
+            original = frames.FrameWriter.writable
+
+            def writable(self: frames.FrameWriter) -> bool:
+                protocol: Any = self._protocol
+                return protocol.client[1] != slow_port and original.fget(self)  # type: ignore[attr-defined]
+
+            monkeypatch.setattr(frames.FrameWriter, "writable", property(writable))
+            for change in range(2, 5):
+                await http.data(UPDATE_RUN, id=run, change=change)
+                got = [await socket.frame() for _, socket in group.open.values()]
+                assert len(set(got)) == 1
+            [flock] = server.hub.flocks.values()
+            assert flock.leader is not None and flock.leader is not slow_leader
+        finally:
+            await group.close_all()

@@ -24,7 +24,15 @@ from scimeta.errors import BadUserInput, ClientError
 from scimeta.live.flock import Flock, Member, Offer, Outcome, flock_of
 from scimeta.live.hub import HubClosed, Interest
 from scimeta.live.hub import Subscription as HubSubscription
-from scimeta.live.shared import Leader, Shared, current_route, done_with, expect, message_key
+from scimeta.live.shared import (
+    Leader,
+    Route,
+    Shared,
+    current_route,
+    done_with,
+    expect,
+    message_key,
+)
 from scimeta.planner.execute import access_key
 from scimeta.resolvers.mutations.base import optional_row_id
 from scimeta.resolvers.mutations.core import node_of
@@ -300,8 +308,9 @@ async def _changes(
                         # themselves
                         flock.leave(subscription, None)
                         flock = None
-                    elif flock.key != (arguments, messages, visibility):
-                        # another visibility now: another leads, from this batch on
+                    elif flock.key != (arguments, messages, visibility) or not _keeps_up(route):
+                        # another visibility now, or a client that reads too slowly to
+                        # push for others: another leads, from this batch on
                         flock.leave(subscription, _backlog(subscription, events))
                         flock = None
                     else:
@@ -366,6 +375,10 @@ async def _changes(
         finally:
             if flock is not None:
                 flock.leave(subscription, _backlog(subscription, batch))
+
+
+def _keeps_up(route: Route | None) -> bool:
+    return route is not None and route.writer is not None and route.writer.writable
 
 
 def _backlog(subscription: HubSubscription, batch: list[models.Event]) -> list[Offer] | None:

@@ -50,6 +50,11 @@ class FrameWriter:
     def __init__(self, protocol: WebSocketsSansIOProtocol) -> None:
         self._protocol = protocol
 
+    @property
+    def writable(self) -> bool:
+        """Whether a message written now would go out at once: the client keeps up."""
+        return self._protocol.writable.is_set()
+
     def write_text(self, text: str, wire: dict[str, bytes] | None = None) -> bool | None:
         """Write a text message: True once written; False if the connection is closed or
         closing (the client went away, or the server sent its close); None if it cannot
