@@ -3,6 +3,7 @@ read a whole database back for comparison."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,10 @@ from scimeta.transfer.sources import ImportOptions, ImportReport
 from scimeta.transfer.tables import entity_tables
 from tests.conftest import DatabaseFactory
 
-# large enough for several pages and batches of the smaller sizes the tests ask for
-DEMO_SCALE = 2
+# large enough for several pages and batches of the smaller sizes the tests ask for;
+# SCIMETA_TEST_TRANSFER_SCALE runs the same tests on more data (10: the demo scale an
+# export must carry over with every frontend document answered the same)
+DEMO_SCALE = int(os.environ.get("SCIMETA_TEST_TRANSFER_SCALE") or 2)
 
 Snapshot = dict[str, list[str]]
 
