@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from scimeta.server.app import create_app
 from scimeta.server.database import create_sessionmaker
-from scimeta.transfer.labs import quantum_forge, quantum_forge_atoms
+from scimeta.transfer.labs import quantum_forge_atoms, quantum_forge_calculations
 from scimeta.transfer.labs.quantum_forge import import_quantum_forge
 from scimeta.transfer.progress import Progress
 from scimeta.transfer.sources import ImportOptions, ImportReport, source
@@ -473,7 +473,7 @@ async def test_an_interrupted_run_finishes_when_run_again(
     postgres_store: str, target: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # one calculation per transaction; the second range of atoms fails
-    monkeypatch.setattr(quantum_forge, "ATOM_ROWS", 1)
+    monkeypatch.setattr(quantum_forge_calculations, "ATOM_ROWS", 1)
     inserted = quantum_forge_atoms.AtomImport.insert
     calls = 0
 
