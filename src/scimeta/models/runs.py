@@ -159,3 +159,6 @@ class Chunk(Entity):
     )
     frame_count: Mapped[int | None] = mapped_column(Integer)
     file_id: Mapped[int | None] = reference("files.id", ondelete="SET NULL", nullable=True)
+    # The frames themselves, where they were imported: one object per frame, each shaped
+    # like a trajectory's init_atoms plus the frame's energy, forces and key-value pairs.
+    frames: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)

@@ -164,6 +164,12 @@ class Chunk(Entity):
     model_version: str | None = strawberry.field(description="Model version that generated it.")
     audit_status: AuditStatus = strawberry.field(description="Audit result.")
     frame_count: int | None = strawberry.field(description="Number of frames.")
+    frames: JSON | None = strawberry.field(
+        description="The frames, where they were imported: a list, one object per frame in "
+        "order, each shaped like Trajectory.initAtoms (symbols, positions, cell, pbc) plus the "
+        "frame's energy and forces when stored, its key_value_pairs and its ase_id (the row "
+        "id in the ASE database it came from)."
+    )
 
     @strawberry.field(description="The trajectory.")
     @reads(Relation(models.Trajectory, "trajectory_id"))

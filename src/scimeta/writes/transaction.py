@@ -42,7 +42,9 @@ EVENT_LOG_LOCK = 1619452680240236740
 RowT = TypeVar("RowT", bound=Entity)
 
 # Columns a snapshot leaves out: large documents that an event need not repeat.
-_SNAPSHOT_SKIPS = frozenset({"attributes", "init_atoms", "data", "spec", "values", "error"})
+_SNAPSHOT_SKIPS = frozenset(
+    {"attributes", "init_atoms", "frames", "data", "spec", "values", "error"}
+)
 
 
 class Writer:
