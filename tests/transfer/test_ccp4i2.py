@@ -6,6 +6,7 @@ rest go in; an interrupted run finishes when run again."""
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from scimeta.server.app import create_app
+from scimeta.server.cli import main
 from scimeta.server.database import create_sessionmaker
 from scimeta.transfer.formats import TransferError
 from scimeta.transfer.labs import ccp4i2
@@ -95,6 +97,13 @@ def store_rows(directory: str) -> dict[str, list[dict[str, Any]]]:
             "creation_time": "2025-02-01 12:00:00",
             "finish_time": "2025-02-01 12:30:00",
         },
+        {
+            "id": 12,
+            "number": "8",
+            "task_name": "coot_rebuild",
+            "status": 4,
+            "creation_time": "2025-02-01 14:00:00",
+        },
         # refused
         {"id": 6, "number": "4.1", "task_name": "refmac", "status": 1},
         {"id": 7, "number": "1..2", "task_name": "refmac", "status": 1},
@@ -152,6 +161,7 @@ def store_rows(directory: str) -> dict[str, list[dict[str, Any]]]:
                 "job_id": 1,
                 "type_id": "application/CCP4-seq",
             },
+            {"id": 8, "name": "XYZOUT.pdb", "directory": 1, "job_id": 12},
             # refused: the same content as file 2; its job was refused; changed since its
             # import
             {"id": 5, "name": "gamma_again.mtz", "directory": 2, "job_id": 1},
@@ -183,10 +193,12 @@ def store_rows(directory: str) -> dict[str, list[dict[str, Any]]]:
             {"id": 4, "file_id": 3, "job_id": 2, "role": 0, "job_param_name": "XYZOUT"},
             {"id": 5, "file_id": 4, "job_id": 3, "role": 1, "job_param_name": "ASUIN"},
             # refused: a missing file; the same file, job and role under another parameter
-            # (which CCP4i2's unique key allows); an unknown role
+            # (which CCP4i2's unique key allows); an unknown role; an output of a job that
+            # was interrupted (CANCELLED)
             {"id": 6, "file_id": 99, "job_id": 1, "role": 1, "job_param_name": "XYZIN"},
             {"id": 7, "file_id": 1, "job_id": 2, "role": 1, "job_param_name": "HKLIN2"},
             {"id": 8, "file_id": 3, "job_id": 4, "role": 7, "job_param_name": "XYZIN"},
+            {"id": 9, "file_id": 8, "job_id": 12, "role": 0, "job_param_name": "XYZOUT"},
         ],
         "ccp4x_jobvaluekey": [
             {"name": "Rfactor", "description": "R factor"},
@@ -223,12 +235,13 @@ REFUSED = {
     ("JobFile", "6"): "its file (ccp4x_file id 99) is not in the store",
     ("JobFile", "7"): "file use 3 already links file 1 to job 1.1 as INPUT",
     ("JobFile", "8"): "its role 7 is neither 0 (OUT, an output) nor 1 (IN, an input)",
+    ("JobFile", "9"): "its job 8 is CANCELLED (CCP4i2 status 'Interrupted'): only a job that",
     ("MetricKey", "<b>resolution</b>"): "cannot be a metric key",
     ("Metric", "4"): "its key (ccp4x_jobvaluekey id <b>resolution</b>) was refused",
     ("Metric", "5"): "its job (ccp4x_job id 8) was refused",
     ("Metric", "2"): "ccp4x_jobfloatvalue id 1 already gives Rfactor of job 1",
 }
-CREATED = {"Project": 1, "Job": 5, "File": 4, "JobFile": 5, "MetricKey": 3, "Metric": 4}
+CREATED = {"Project": 1, "Job": 6, "File": 5, "JobFile": 5, "MetricKey": 3, "Metric": 4}
 
 
 class Recorded(Progress):
@@ -330,7 +343,7 @@ async def test_a_project_is_imported_and_read_back(project_dir: Path, target: As
     assert {name: c.refused for name, c in report.counts.items() if c.refused} == {
         "Job": 6,
         "File": 3,
-        "JobFile": 3,
+        "JobFile": 4,
         "MetricKey": 1,
         "Metric": 3,
     }
@@ -339,12 +352,13 @@ async def test_a_project_is_imported_and_read_back(project_dir: Path, target: As
     [project] = data["projects"]["nodes"]
     assert (project["name"], project["description"]) == ("lysozyme", "Hen egg-white lysozyme")
     assert project["directory"] == str(project_dir.resolve())
-    assert project["lastJobNumber"] == 7
+    # the store's last_job_number is 7, but it holds a job 8
+    assert project["lastJobNumber"] == 8
     assert project["attributes"]["uuid"] == PROJECT_UUID
     assert project["attributes"]["creation_user"] == "ada"
     assert project["attributes"]["i1_project_name"] == "lyso_i1"
     jobs = {job["number"]: job for job in project["jobs"]["nodes"]}
-    assert list(jobs) == ["1", "2", "3"]
+    assert list(jobs) == ["1", "2", "3", "8"]
     one = jobs["1"]
     assert (one["taskName"], one["title"], one["status"]) == (
         "aimless_pipe",
@@ -399,11 +413,14 @@ async def test_a_project_is_imported_and_read_back(project_dir: Path, target: As
     assert datetime.fromisoformat(two["startedAt"]) == _at("2025-02-01 11:00:00")
     assert (three["status"], three["attributes"]["ccp4i2_status"]) == ("FAILED", "Unsatisfactory")
     assert [m["value"] for m in three["metrics"]["nodes"]] == [0.19]
+    eight = jobs["8"]
+    assert (eight["status"], eight["attributes"]["ccp4i2_status"]) == ("CANCELLED", "Interrupted")
+    assert eight["files"]["nodes"] == []
 
     events = [(e["subjectType"], e["type"]) for e in data["events"]["nodes"]]
     assert sorted(events) == sorted(
         [("Project", "created")]
-        + [("Job", "created")] * 5
+        + [("Job", "created")] * 6
         # the imported files
         + [("File", "created")] * 2
         # jobs 1 and 1.1 have outputs; jobs 1 and 3 metrics
@@ -459,11 +476,11 @@ async def test_an_interrupted_run_finishes_when_run_again(
                 )
             )
         ).one()
-    assert tuple(kept) == (5, 4, 0)
+    assert tuple(kept) == (6, 5, 0)
 
     report = await run(target, project_dir)
 
-    assert report.of("File").present == 4
+    assert report.of("File").present == 5
     assert report.of("JobFile").created == 5
     assert report.of("Metric").created == 4
     async with target.connect() as connection:
@@ -486,7 +503,7 @@ async def test_a_moved_project_is_found_beside_its_database(
 
     # gamma.mtz is not there: its recorded md5 stands in (file 5 repeats it); nor is
     # changed.mtz, whose change goes unseen
-    assert report.of("File").created == 5
+    assert report.of("File").created == 6
     data = await graphql(
         target,
         """{ projects(first: 1) { nodes { directory attributes
@@ -518,7 +535,7 @@ async def test_a_namesake_project_made_elsewhere_is_refused(
     assert "its project (ccp4x_project id 1) was refused" in refused[("Job", "1")]
     assert "its job (ccp4x_job id 1) was refused" in refused[("File", "1")]
     assert "its job (ccp4x_job id 1) was refused" in refused[("JobFile", "1")]
-    assert report.of("Job").refused == 11
+    assert report.of("Job").refused == 12
     after = await snapshot(target)
     assert after["projects"] == before["projects"]
     assert after["jobs"] == after["files"] == []
@@ -554,10 +571,36 @@ async def test_progress_is_reported_per_kind_of_row(project_dir: Path, target: A
     progress = Recorded()
     await run(target, project_dir, progress=progress)
     assert progress.tables == [
-        ("File on disk", 6, 6),
+        ("File on disk", 7, 7),
         ("Project", 1, 1),
-        ("Job", 5, 5),
-        ("File", 4, 4),
+        ("Job", 6, 6),
+        ("File", 5, 5),
         ("JobFile", 5, 5),
         ("MetricKey+Metric", 3 + 4, 3 + 4),
     ]
+
+
+@pytest.fixture
+async def empty_url(databases: DatabaseFactory) -> str:
+    return await databases.create()
+
+
+def test_the_command_line_lists_the_refusals(
+    project_dir: Path,
+    empty_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", empty_url)
+    refused = tmp_path / "refused.jsonl"
+
+    # refused rows make the exit status 1
+    assert main(["import", "ccp4i2", str(project_dir), "--refusals", str(refused)]) == 1
+
+    printed = capsys.readouterr()
+    (total_line,) = [line for line in printed.out.splitlines() if line.startswith("total")]
+    assert total_line.split() == ["total", "41", "24", "0", f"{len(REFUSED)}"]
+    assert "refused Job 8 (ccp4x_job id 8): its status 42 is not one of" in printed.out
+    lines = [json.loads(line) for line in refused.read_text().splitlines()]
+    assert {(line["entity"], line["id"]) for line in lines} == set(REFUSED)

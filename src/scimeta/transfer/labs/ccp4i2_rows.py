@@ -47,6 +47,8 @@ _STATUS_WORDS = {
 EVALUATION = {0: None, 1: "BEST", 2: "GOOD", 3: "REJECTED"}
 # FileUse.Role
 ROLE = {0: FileRole.OUTPUT, 1: FileRole.INPUT}
+# jobs that have no outputs to glean, as gleanOutputs has it
+_NOT_RUN = frozenset({Status.PENDING, Status.CANCELLED})
 _NUMBER = re.compile(r"[1-9][0-9]*(\.[1-9][0-9]*)*")
 _NAME_LENGTH = 255
 _TEXT_LENGTH = 255
@@ -541,6 +543,12 @@ class _Checker:
                     raise Refused(
                         f"its role {row.get('role')!r} is neither 0 (OUT, an output) nor 1 "
                         "(IN, an input)"
+                    )
+                if role is FileRole.OUTPUT and job.status in _NOT_RUN:
+                    raise Refused(
+                        f"its job {job.number} is {job.status.value} (CCP4i2 status "
+                        f"{job.attributes['ccp4i2_status']!r}): only a job that ran has "
+                        "outputs"
                     )
                 parameter = row.get("job_param_name") or None
                 key = (job.source_id, file.source_id, role)
