@@ -85,7 +85,8 @@ def store_rows(directory: str) -> dict[str, list[dict[str, Any]]]:
             "number": "2",
             "task_name": "phaser_pipeline",
             "title": "Molecular replacement",
-            "status": 3,
+            # SQLite keeps a word where Django writes a code
+            "status": "RUNNING_REMOTELY",
             "creation_time": "2025-02-01 11:00:00",
         },
         {
@@ -410,6 +411,7 @@ async def test_a_project_is_imported_and_read_back(project_dir: Path, target: As
     assert datetime.fromisoformat(sequence["modifiedAt"]) == _at("2025-01-29 08:00:00")
     two, three = jobs["2"], jobs["3"]
     assert (two["status"], two["finishedAt"]) == ("RUNNING", None)
+    assert two["attributes"]["ccp4i2_status"] == "Running remotely"
     assert datetime.fromisoformat(two["startedAt"]) == _at("2025-02-01 11:00:00")
     assert (three["status"], three["attributes"]["ccp4i2_status"]) == ("FAILED", "Unsatisfactory")
     assert [m["value"] for m in three["metrics"]["nodes"]] == [0.19]
