@@ -578,3 +578,27 @@ async def test_progress_is_reported_per_kind_of_row(export: Path, target: AsyncE
         ("AgentOutput", 3, 3),
         ("Event", 7, 7),
     ]
+
+
+async def test_a_run_id_given_twice_is_refused_with_what_is_of_it(
+    tmp_path: Path, target: AsyncEngine
+) -> None:
+    documents = collections()
+    twin = dict(documents["runs"][0], _id=_oid(40), status="failed")
+    documents["runs"].append(twin)
+    documents["summaries"].append(dict(documents["summaries"][0], _id=_oid(41)))
+
+    report = await run(target, write_export(tmp_path / "twins", documents))
+
+    found = refused(report)
+    assert "another run document has the same run_id" in found[("Run", "run-a")]
+    assert len([r for r in report.refusals if r.entity == "Run" and r.source_id == "run-a"]) == 2
+    summaries = [r for r in report.refusals if r.entity == "Summary" and r.source_id == "run-a"]
+    assert [r.reason for r in summaries] == ["its run 'run-a' was refused (see that refusal)"] * 2
+    assert "its run 'run-a' was refused" in found[("Event", str(_oid(20)))]
+    assert created(report) == {
+        "Study": 2,
+        "Run": 3,
+        "RunArtifact": 1,
+        "Event": 2,
+    }

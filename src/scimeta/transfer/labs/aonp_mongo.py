@@ -436,11 +436,11 @@ class _Import:
         self.progress.begin("Summary", self.total("summaries"))
         rows = self.rows("summaries", "Summary", summary_row, "run_id")
         self.progress.advance(self.total("summaries") - len(rows))
+        seen: dict[str, str] = {}
         for chunk in _chunks(rows, ROWS_PER_STEP):
             async with self.step() as writer:
                 await self.known_runs([row.run for row in chunk])
                 taken: list[tuple[SummaryRow, int]] = []
-                seen: dict[str, str] = {}
                 for row in chunk:
                     try:
                         run_id = self.run_of(row.run)
