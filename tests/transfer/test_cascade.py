@@ -45,6 +45,7 @@ from scimeta.server.app import create_app
 from scimeta.server.database import create_sessionmaker
 from scimeta.transfer.labs import cascade
 from scimeta.transfer.labs.cascade import import_cascade
+from scimeta.transfer.labs.cascade_store import FrameSource
 from scimeta.transfer.progress import Progress
 from scimeta.transfer.sources import ImportOptions, ImportReport, source
 from tests.conftest import DatabaseFactory, started
@@ -661,3 +662,11 @@ async def test_progress_is_reported_per_kind_of_row(
         ("Frame", 9, 9),
         ("Chunk", 8, 8),
     ]
+
+
+def test_frames_decode_as_ase_decodes_them(sqlite_store: Path) -> None:
+    # the SQLite blobs read directly, and through ase.db (which older layouts go through)
+    direct = [frame for batch in FrameSource._sqlite_batches(sqlite_store) for frame in batch]
+    through_ase = [frame for batch in FrameSource._ase_batches(sqlite_store) for frame in batch]
+    assert len(direct) == len(frames())
+    assert direct == through_ase

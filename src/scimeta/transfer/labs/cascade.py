@@ -51,6 +51,7 @@ STAGE = "scimeta_cascade_frames"
 # the key-value pairs that place a frame in its chunk attempt; `attempt` is an older
 # name of `attempt_index`
 FRAME_KEYS = ("run_id", "traj_id", "chunk_id")
+CELL_VECTORS = 3
 ATTEMPT_KEYS = ("attempt_index", "attempt")
 
 
@@ -406,12 +407,17 @@ class _Import:
             )
             if frames is not None:
                 driver = await self.driver()
+                framed = await self._framed(driver, positions)
                 async for batch in frames.batches():
                     records = []
                     for frame in batch:
                         counts.read += 1
                         try:
                             key = self._frame_chunk(frame, positions, attempts)
+                            if key in framed:
+                                # an earlier import gave the attempt its frames
+                                counts.present += 1
+                                continue
                             records.append((key, frame.ase_id, _frame_json(frame)))
                         except Refused as exc:
                             self.refuse(
@@ -426,6 +432,18 @@ class _Import:
                     self.progress.advance(len(batch))
             await self.connection.execute(text(f"CREATE INDEX ON {STAGE} (key)"))
         self.progress.end()
+
+    async def _framed(
+        self, driver: Any, positions: dict[tuple[str, int, int, int], int]
+    ) -> set[int]:
+        """The attempts (positions in taken_chunks) that hold frames in scimeta already."""
+        rows = await driver.fetch(_FRAMED, sorted(self.run_ids.values()))
+        found = set()
+        for run, traj, index, attempt in rows:
+            position = positions.get((run, traj, index, attempt - 1))
+            if position is not None:
+                found.add(position)
+        return found
 
     def _frame_chunk(
         self,
@@ -706,19 +724,22 @@ def _symbols(numbers: Any) -> list[str]:
 def _frame_json(frame: Frame) -> str:
     """A frame as the API gives it: shaped like a start structure, with its energy and
     forces when stored, its key-value pairs and its id in the ASE database."""
-    atoms = {
-        "symbols": _symbols(frame.numbers),
+    # The rules of init_atoms, of which the decoding already kept the shapes (three
+    # numbers a vector) and _symbols the elements.
+    symbols = _symbols(frame.numbers)
+    if not symbols or len(frame.positions) != len(symbols):
+        raise Refused(
+            f"its atoms are not a structure: {len(symbols)} atoms and "
+            f"{len(frame.positions)} positions"
+        )
+    if frame.cell is not None and len(frame.cell) != CELL_VECTORS:
+        raise Refused(f"its cell has {len(frame.cell)} vectors, not 3")
+    document: dict[str, Any] = {
+        "symbols": symbols,
         "positions": frame.positions,
         "cell": frame.cell,
         "pbc": frame.pbc,
     }
-    try:
-        init_atoms(atoms)
-    except BadUserInput as exc:
-        raise Refused(
-            "its atoms are not a structure: " + exc.message.replace("initAtoms", "the frame")
-        ) from exc
-    document: dict[str, Any] = dict(atoms)
     if frame.energy is not None:
         document["energy"] = frame.energy
     if frame.forces is not None:
@@ -869,6 +890,12 @@ ORDER BY src.n
 """
 
 # an attempt audited meanwhile by someone else keeps that result
+_FRAMED = """
+SELECT r.name, t.index, c.index, c.attempt
+FROM chunks c JOIN trajectories t ON t.id = c.trajectory_id JOIN runs r ON r.id = c.run_id
+WHERE c.run_id = ANY($1::bigint[]) AND c.frames IS NOT NULL
+"""
+
 _SET_AUDITS = """
 UPDATE chunks c SET audit_status = u.audit_status, updated_at = now(), version = c.version + 1
 FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, before, audit_status)
