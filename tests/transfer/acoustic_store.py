@@ -254,12 +254,17 @@ def study_log(path: Path) -> Path:
 
 
 def unnamed_log(directory: Path) -> Path:
-    """A workbook that names no study (its rows take --study's)."""
+    """A workbook that names no study: its rows take --study's, but for one whose
+    participant id names its study."""
     return write_workbook(
         directory / "processing_log_2001_Right_fe.xlsx",
         {
             "Summary": [{"Study ID": 2001, "Knee Side": "Right", "Maneuver": "fe"}],
-            "Audio": [{"Audio File": "AE09.bin", "Channels": 1, "Mic 1 Position": "SPM"}],
+            "Audio": [
+                {"Audio File": "AE09.bin", "Channels": 1, "Mic 1 Position": "SPM"},
+                # an id that names its study keeps it
+                {"Audio File": "AE10.bin", "Study ID": "#SMoCK3001"},
+            ],
             "Biomechanics": [{"Note": "No biomechanics import recorded"}],
         },
     )

@@ -37,9 +37,9 @@ from tests.transfer.acoustic_store import (
 from tests.transfer.conftest import snapshot
 
 CREATED = {
-    "Study": 2,
-    "Participant": 4,
-    "Recording": 13,
+    "Study": 3,
+    "Participant": 5,
+    "Recording": 14,
     "RecordingChannel": 9,
     "MovementCycle": 5,
     "Synchronization": 3,
@@ -161,7 +161,7 @@ async def test_logs_are_imported_and_read_back(logs: Path, target: AsyncEngine) 
     assert set(found) == set(REFUSED), found
     for key, reason in REFUSED.items():
         assert reason in found[key], (key, found[key])
-    assert report.of("Recording").read == 18
+    assert report.of("Recording").read == 19
     assert [name for name, _, _ in progress.tables] == [
         "workbooks",
         "Study",
@@ -174,7 +174,7 @@ async def test_logs_are_imported_and_read_back(logs: Path, target: AsyncEngine) 
 
     data = await graphql(target, READ_BACK)
     studies = {s["name"]: s for s in data["studies"]["nodes"]}
-    assert set(studies) == {"AOA", "preOA"}
+    assert set(studies) == {"AOA", "preOA", "SMoCK"}
     participants = {p["number"]: p for p in studies["AOA"]["participants"]["nodes"]}
     assert set(participants) == {1011, 1012, 1013}
 
@@ -294,13 +294,16 @@ async def test_logs_are_imported_and_read_back(logs: Path, target: AsyncEngine) 
         "FLEXION_EXTENSION",
         "RIGHT",
     )
+    [named] = studies["SMoCK"]["participants"]["nodes"]
+    assert named["number"] == 3001
+    assert named["recordings"]["nodes"][0]["attributes"]["audio_file_name"] == "AE10.bin"
 
     mine = sorted(
         e["subjectType"]
         for e in data["events"]["nodes"]
         if e["actor"] == "import:acoustic-excel" and e["type"] == "created"
     )
-    expected = ["Study"] * 2 + ["Participant"] * 4 + ["Recording"] * 13
+    expected = ["Study"] * 3 + ["Participant"] * 5 + ["Recording"] * 14
     expected += ["Synchronization"] * 3 + ["File"] * 7
     assert mine == sorted(expected)
 
@@ -367,7 +370,7 @@ async def test_an_interrupted_run_finishes_when_run_again(
                 )
             )
         ).one()
-    assert tuple(counts) == (13, 9, 5, 3, 13)
+    assert tuple(counts) == (14, 9, 5, 3, 14)
 
 
 async def test_a_log_kept_twice_is_one_recording(tmp_path: Path, target: AsyncEngine) -> None:
@@ -395,7 +398,7 @@ async def test_rows_without_a_study_ask_for_one(tmp_path: Path, target: AsyncEng
 
     report = await run(target, tmp_path, study=None)
 
-    assert created(report) == {}
+    assert created(report) == {"Study": 1, "Participant": 1, "Recording": 1}
     [refusal] = report.refusals
     assert refusal.location == "processing_log_2001_Right_fe.xlsx sheet Audio row 2"
     assert "--study NAME" in refusal.reason

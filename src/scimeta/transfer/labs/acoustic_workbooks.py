@@ -125,8 +125,7 @@ class SyncRow:
 
 @dataclass
 class Context:
-    """What a workbook says of all its rows (its Summary sheet, its file name), and what
-    the command line says (--study)."""
+    """What a workbook says of all its rows: its Summary sheet, its file name."""
 
     study: Any = None
     study_id: Any = None
@@ -221,7 +220,7 @@ class Reader:
             self._cycles(row, context)
 
     def _context(self, path: Path, summary: Any, name: str) -> Context:
-        context = Context(study=self.study)
+        context = Context()
         match = _LOG_NAME.fullmatch(path.stem)
         if match is not None:
             context.study_id = match["study_id"]
@@ -389,6 +388,7 @@ class Reader:
         study, number = cells.participant(
             cells.first([row.get("study_id"), context.study_id]), study
         )
+        study = study or self.study
         if study is None:
             raise RowError(
                 "The row names no study (no study column, none in the Summary sheet); "
