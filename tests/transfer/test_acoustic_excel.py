@@ -162,6 +162,8 @@ async def test_logs_are_imported_and_read_back(logs: Path, target: AsyncEngine) 
     for key, reason in REFUSED.items():
         assert reason in found[key], (key, found[key])
     assert report.of("Recording").read == 19
+    assert report.of("RecordingChannel").read == 9
+    assert report.of("File").read == 7
     assert [name for name, _, _ in progress.tables] == [
         "workbooks",
         "Study",
@@ -440,3 +442,11 @@ async def test_a_key_given_twice_with_other_values_is_refused(
             text("SELECT device_serial FROM recordings WHERE kind = 'AUDIO'")
         )
     assert serial == "SN123"
+
+
+async def test_a_project_is_refused(logs: Path, target: AsyncEngine) -> None:
+    report = ImportReport("acoustic-excel", False)
+    with pytest.raises(TransferError, match="leave out --project"):
+        await import_acoustic_excel(
+            target, str(logs), ImportOptions(project="P"), Recorded(), report
+        )

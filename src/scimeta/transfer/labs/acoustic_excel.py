@@ -47,6 +47,16 @@ ACTOR = f"import:{NAME}"
 # recordings (with their channels, cycles and files) written per transaction
 RECORDING_BATCH = 2_000
 _CHUNK_BYTES = 1 << 20
+# the kinds of row, in the order the report lists them
+_ENTITIES = (
+    "Study",
+    "Participant",
+    "Recording",
+    "RecordingChannel",
+    "MovementCycle",
+    "Synchronization",
+    "File",
+)
 
 # (participant id, kind, maneuver, knee, pass number)
 StoredKey = tuple[int, RecordingKind, models.Maneuver, models.Knee, int | None]
@@ -69,6 +79,8 @@ async def import_acoustic_excel(
     paths = workbook_paths(root)
     if not paths:
         raise TransferError(f"{root}: no .xlsx workbook there")
+    for entity in _ENTITIES:
+        report.of(entity)
     reader = Reader(report, options.study, root)
     progress.begin("workbooks", len(paths))
     for path in paths:
@@ -243,14 +255,19 @@ class _Run:
         return {(p, kind, m, k, n): (i, f) for p, kind, m, k, n, i, f in found}
 
     def _count_present(self, rows: Any) -> None:
+        """Rows whose recording is there: so are its file, channels and cycles."""
         for row in rows:
             self.report.of("Recording").present += 1
-            if row.file is not None:
-                self.report.of("File").present += 1
-            if row.channels:
-                self.report.of("RecordingChannel").present += len(row.channels)
-            if row.cycles:
-                self.report.of("MovementCycle").present += len(row.cycles)
+            parts = (
+                ("File", int(row.file is not None)),
+                ("RecordingChannel", len(row.channels or ())),
+                ("MovementCycle", len(row.cycles)),
+            )
+            for entity, count in parts:
+                self.report.of(entity).present += count
+                if entity != "MovementCycle":
+                    # cycles are counted read as their rows are read
+                    self.report.of(entity).read += count
 
     async def _insert_recordings(
         self, writer: Writer, rows: Sequence[RecordingRow]
@@ -270,6 +287,7 @@ class _Run:
             for row, file_row, (file_id,) in zip(with_files, file_values, inserted, strict=True):
                 file_ids[row.key] = file_id
                 _created(writer, "File", file_id, {"id": file_id, **file_row})
+            self.report.of("File").read += len(file_values)
             self.report.of("File").created += len(file_values)
         table = table_of(models.Recording)
         values = [self._recording_values(row, file_ids.get(row.key)) for row in rows]
@@ -317,6 +335,7 @@ class _Run:
         await bulk.copy(models.RecordingChannel, channels)
         await bulk.copy(models.MovementCycle, cycles)
         self.report.of("Recording").created += len(rows)
+        self.report.of("RecordingChannel").read += len(channels)
         self.report.of("RecordingChannel").created += len(channels)
         self.report.of("MovementCycle").created += len(cycles)
         return made
