@@ -503,6 +503,11 @@ CASES = {
         lambda known: {"id": base64.b64encode(b"Nothing:1").decode()},
         everyone("BAD_USER_INPUT"),
     ),
+    "node-of-an-event": Case(
+        NODE,
+        lambda known: {"id": base64.b64encode(b"Event:1").decode()},
+        everyone("BAD_USER_INPUT"),
+    ),
     "first-and-last": Case(
         "{ studies(first: 1, last: 1) { nodes { name } } }",
         lambda known: {},

@@ -60,6 +60,7 @@ from scimeta.models import Status
 from scimeta.schema.aggregates import NUMBER_MEASURES, TIME_MEASURES, AggregateSpec, GroupField
 from scimeta.schema.connections import ListSpec
 from scimeta.schema.filters import RESTRICTED_ONCE, where_condition
+from scimeta.schema.node import Entity
 from scimeta.schema.ordering import OrderTerm, decode_cursor, keyset_condition, ordering_name
 from scimeta.schema.pagination import PageArgs
 from scimeta.schema.relations import DistinctValues, Figures, Relation, StatusCounts, SubjectId
@@ -428,7 +429,10 @@ class _Compiler:
             raise NotCompilable("no such node type")
         definition = type_.extensions.get(DEFINITION)
         model = model_of(definition)
-        if model is None:
+        origin = getattr(definition, "origin", None)
+        if model is None or not (isinstance(origin, type) and issubclass(origin, Entity)):
+            # (an event has a table, but `node` takes entities' ids only: the executor
+            # words the refusal)
             raise NotCompilable("not an entity")
         table = table_of(model)
         selection_sets = [node.selection_set for node in nodes]
