@@ -47,6 +47,7 @@ CREATED = {
 }
 # (entity, sheet and row) -> what the reason says
 REFUSED = {
+    ("Workbook", "preOA/broken.xlsx"): "not a workbook openpyxl can read",
     ("Recording", "aoa_study_log.xlsx sheet audio_processing row 4"): "'both' is neither left",
     ("Recording", "aoa_study_log.xlsx sheet audio_processing row 5"): "maneuver 'jog'",
     ("Recording", "aoa_study_log.xlsx sheet audio_processing row 6"): "'abc' is not a participant",
@@ -85,6 +86,7 @@ def logs(tmp_path: Path) -> Path:
     maneuver_log(root / "AOA1011" / "Left Knee" / "Walking")
     study_log(root / "aoa_study_log.xlsx")
     unnamed_log(root / "preOA")
+    (root / "preOA" / "broken.xlsx").write_bytes(b"not a zip archive")
     return root
 
 
@@ -450,3 +452,38 @@ async def test_a_project_is_refused(logs: Path, target: AsyncEngine) -> None:
         await import_acoustic_excel(
             target, str(logs), ImportOptions(project="P"), Recorded(), report
         )
+
+
+async def test_passes_that_share_their_recordings_keep_one_synchronization(
+    tmp_path: Path, target: AsyncEngine
+) -> None:
+    key = {"study": "AOA", "study_id": 1011, "knee": "left", "maneuver": "walk"}
+    write_workbook(
+        tmp_path / "walk.xlsx",
+        {
+            "audio_processing": [{**key, "num_channels": 1}],
+            "biomechanics_import": [{**key, "biomechanics_file": "b.xlsx"}],
+            "synchronization": [
+                {**key, "pass_number": 1, "speed": "slow", "sync_offset": 1.0},
+                {**key, "pass_number": 2, "speed": "fast", "sync_offset": 2.0},
+            ],
+        },
+    )
+
+    report = await run(target, tmp_path)
+
+    assert report.of("Synchronization").created == 1
+    [refusal] = report.refusals
+    assert refusal.location == "walk.xlsx sheet synchronization row 3"
+    assert "one synchronization per pair" in refusal.reason
+    async with target.connect() as connection:
+        offsets = await connection.scalars(text("SELECT offset_seconds FROM synchronizations"))
+        passes = await connection.scalars(
+            text("SELECT pass_number FROM recordings WHERE kind = 'SYNCHRONIZATION'")
+        )
+        assert (list(offsets), list(passes)) == ([1.0], [1])
+
+    again = await run(target, tmp_path)
+
+    assert created(again) == {}
+    assert [r.location for r in again.refusals] == [refusal.location]

@@ -15,6 +15,7 @@ recording locks its participant, so an import and the mutations queue.
 from __future__ import annotations
 
 import hashlib
+import zipfile
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -86,8 +87,15 @@ async def import_acoustic_excel(
     for path in paths:
         try:
             reader.read(path)
-        except (OSError, ValueError, KeyError) as exc:
-            raise TransferError(f"{path}: not a workbook openpyxl can read ({exc})") from exc
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+            report.refuse(
+                Refusal(
+                    "Workbook",
+                    reader.name_of(path),
+                    None,
+                    f"not a workbook openpyxl can read ({exc}); save it again from Excel",
+                )
+            )
         progress.advance(1)
     progress.end()
     planned = plan(reader.found, report)

@@ -161,6 +161,12 @@ class Workbooks:
     cycles: list[tuple[RecordingKey, Cycle, dict[str, Any]]] = field(default_factory=list)
     syncs: list[SyncRow] = field(default_factory=list)
 
+    def extend(self, other: Workbooks) -> None:
+        self.recordings += other.recordings
+        self.cycle_summaries += other.cycle_summaries
+        self.cycles += other.cycles
+        self.syncs += other.syncs
+
 
 def workbook_paths(location: Path) -> list[Path]:
     if location.is_file():
@@ -188,7 +194,20 @@ class Reader:
         self.report.refuse(Refusal(entity, location, source_id, reason))
 
     def read(self, path: Path) -> None:
-        name = path.relative_to(self.root).as_posix() if path != self.root else path.name
+        """Read one workbook; its rows are kept only if all of it can be read."""
+        kept, self.found = self.found, Workbooks()
+        try:
+            self._read(path)
+            kept.extend(self.found)
+        finally:
+            self.found = kept
+
+    def name_of(self, path: Path) -> str:
+        """How locations name a workbook: its path below LOCATION."""
+        return path.relative_to(self.root).as_posix() if path != self.root else path.name
+
+    def _read(self, path: Path) -> None:
+        name = self.name_of(path)
         workbook = load_workbook(path, read_only=True, data_only=True)
         try:
             sheets = {
