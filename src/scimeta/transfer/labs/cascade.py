@@ -370,7 +370,7 @@ class _Import:
             created_at=_time(row, "created_at"),
             audit_reason=None if row.get("audit_reason") is None else str(row["audit_reason"]),
         )
-        non_negative_field(chunk.attempt_index, "attempt_index")
+        _non_negative(chunk.attempt_index, "attempt_index")
         try:
             check_chunks(
                 [
@@ -652,7 +652,7 @@ class _Import:
                     )
 
 
-def non_negative_field(value: int, column: str) -> None:
+def _non_negative(value: int, column: str) -> None:
     try:
         non_negative(value, column)
     except BadUserInput as exc:
@@ -669,8 +669,8 @@ def _trajectory(row: dict[str, Any]) -> TrajectoryRow:
         raise Refused(f"its run_id is not a run name: {exc.message}") from exc
     index = _integer(row, "traj_id")
     target_length = _integer(row, "target_length")
-    non_negative_field(index, "traj_id")
-    non_negative_field(target_length, "target_length")
+    _non_negative(index, "traj_id")
+    _non_negative(target_length, "target_length")
     column = "init_atoms_json" if "init_atoms_json" in row else "init_atoms"
     try:
         atoms = init_atoms(_unified_atoms(row.get(column)))
