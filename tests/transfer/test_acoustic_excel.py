@@ -163,6 +163,7 @@ async def test_logs_are_imported_and_read_back(logs: Path, target: AsyncEngine) 
     assert set(found) == set(REFUSED), found
     for key, reason in REFUSED.items():
         assert reason in found[key], (key, found[key])
+    assert report.of("Workbook").read == 4
     assert report.of("Recording").read == 19
     assert report.of("RecordingChannel").read == 9
     assert report.of("File").read == 7

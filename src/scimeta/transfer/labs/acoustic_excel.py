@@ -50,6 +50,7 @@ RECORDING_BATCH = 2_000
 _CHUNK_BYTES = 1 << 20
 # the kinds of row, in the order the report lists them
 _ENTITIES = (
+    "Workbook",
     "Study",
     "Participant",
     "Recording",
@@ -85,6 +86,7 @@ async def import_acoustic_excel(
     reader = Reader(report, options.study, root)
     progress.begin("workbooks", len(paths))
     for path in paths:
+        report.of("Workbook").read += 1
         try:
             reader.read(path)
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
