@@ -23,9 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from scimeta.server.app import create_app
 from scimeta.server.database import create_sessionmaker
 from scimeta.transfer.formats import TransferError
-from scimeta.transfer.labs import aonp_mongo
+from scimeta.transfer.labs import aonp_runs
 from scimeta.transfer.labs.aonp_export import read_documents
 from scimeta.transfer.labs.aonp_mongo import import_aonp_mongo
+from scimeta.transfer.labs.aonp_state import ImportState
 from scimeta.transfer.progress import Progress
 from scimeta.transfer.sources import ImportOptions, ImportReport, source
 from scimeta.writes.runs import spec_hash
@@ -491,18 +492,18 @@ async def test_an_interrupted_run_finishes_when_run_again(
     export: Path, target: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # one run per transaction; the third fails
-    monkeypatch.setattr(aonp_mongo, "ROWS_PER_STEP", 1)
-    inserted = aonp_mongo._Import._insert_runs
+    monkeypatch.setattr(aonp_runs, "ROWS_PER_STEP", 1)
+    inserted = aonp_runs._insert_runs
     calls = 0
 
-    async def failing(self: aonp_mongo._Import, taken: Any) -> set[int]:
+    async def failing(state: ImportState, taken: Any) -> set[int]:
         nonlocal calls
         calls += 1
         if calls == 3:
             raise ConnectionError("the network went away")
-        return await inserted(self, taken)
+        return await inserted(state, taken)
 
-    monkeypatch.setattr(aonp_mongo._Import, "_insert_runs", failing)
+    monkeypatch.setattr(aonp_runs, "_insert_runs", failing)
     with pytest.raises(ConnectionError):
         await run(target, export)
     async with target.connect() as connection:

@@ -3,27 +3,20 @@ extended JSON per collection, one document per line (the default), one JSON arra
 (`--jsonArray`) or documents one after another over several lines (`--pretty`).
 
 Documents are decoded by `bson.json_util`, canonical or relaxed alike ($oid, $date,
-$numberLong...), and turned into plain JSON values where scimeta keeps them as JSON.
+$numberLong...); aonp_rows reads their fields.
 """
 
 from __future__ import annotations
 
-import base64
 import json
-import math
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from decimal import Decimal
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 from bson import json_util
-from bson.binary import Binary
-from bson.decimal128 import Decimal128
 from bson.json_util import JSONOptions
-from bson.objectid import ObjectId
 
 from scimeta.transfer.formats import TransferError
 
@@ -31,10 +24,6 @@ COLLECTIONS = ("studies", "runs", "summaries", "events", "agent_outputs")
 SUFFIXES = (".json", ".jsonl")
 # times decoded as UTC, as MongoDB stores them
 JSON_OPTIONS = JSONOptions(tz_aware=True, tzinfo=UTC)
-
-
-class Refused(Exception):
-    """A document that cannot be taken; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -158,76 +147,3 @@ def _decoded(where: str, text: str) -> Document:
     if not isinstance(value, dict):
         return Document(where, None, f"it is a JSON {type(value).__name__}, not a document")
     return Document(where, value)
-
-
-def plain(value: Any, field: str) -> Any:
-    """`value` as a JSON value PostgreSQL keeps: ids and times as text, 64-bit and decimal
-    numbers as numbers, binary as base64, NaN and infinities as their names."""
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value).replace("inf", "Infinity")
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise Refused(f"its {field} holds a NUL character, which PostgreSQL text cannot")
-        return value
-    if isinstance(value, dict):
-        return {str(key): plain(item, f"{field}.{key}") for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(item, f"{field}[{index}]") for index, item in enumerate(value)]
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, ObjectId | uuid.UUID):
-        return str(value)
-    if isinstance(value, Decimal128):
-        return plain(float(value.to_decimal()), field)
-    if isinstance(value, Decimal):
-        return plain(float(value), field)
-    if isinstance(value, Binary | bytes):
-        return base64.b64encode(bytes(value)).decode()
-    return str(value)
-
-
-def number(value: Any, field: str) -> float | None:
-    """A number of a document (a double, an int, a $numberLong, a $numberDecimal)."""
-    if value is None:
-        return None
-    if isinstance(value, Decimal128):
-        return float(value.to_decimal())
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise Refused(f"its {field} {plain(value, field)!r} is not a number")
-    return float(value)
-
-
-def timestamp(value: Any, field: str) -> datetime | None:
-    """A time of a document: a BSON date, or ISO 8601 text (UTC when it has no zone)."""
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        found = value
-    elif isinstance(value, str):
-        try:
-            found = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise Refused(f"its {field} {value!r} is not a time") from exc
-    else:
-        raise Refused(f"its {field} {plain(value, field)!r} is not a time")
-    return found if found.tzinfo is not None else found.replace(tzinfo=UTC)
-
-
-def source_id(document: dict[str, Any]) -> str | None:
-    """The document's `_id` as text: an ObjectId's 24 hex digits."""
-    value = document.get("_id")
-    if value is None:
-        return None
-    return (
-        str(value) if isinstance(value, ObjectId | str | int) else json.dumps(plain(value, "_id"))
-    )
-
-
-def id_time(document: dict[str, Any]) -> datetime | None:
-    """When the document was inserted, as its ObjectId says (to the second)."""
-    value = document.get("_id")
-    return value.generation_time if isinstance(value, ObjectId) else None
