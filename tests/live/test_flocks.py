@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import json
 import random
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -21,7 +22,7 @@ from scimeta.live.hub import Hub
 from scimeta.models import Role
 from scimeta.server import websockets as frames
 from scimeta.server.database import create_engine
-from tests.conftest import GraphQLClient
+from tests.conftest import DatabaseFactory, GraphQLClient
 from tests.live.conftest import MESSAGE_TIMEOUT, LiveServer, serving
 from tests.live.test_authentication_live import _revoke, make_token
 from tests.live.test_shared_execution import UPDATE_RUN, WATCH, Socket
@@ -210,9 +211,19 @@ async def test_a_member_that_goes_leaves_the_others_pushed_to(live_engine: Async
             await group.close_all()
 
 
+@pytest.fixture
+async def token_engine(databases: DatabaseFactory) -> AsyncIterator[AsyncEngine]:
+    """A database of its own: the tokens made here would close the servers of other tests
+    (a database where a token was ever made needs one for every request)."""
+    engine = await databases.migrated_engine()
+    yield engine
+    await engine.dispose()
+
+
 async def test_a_member_whose_token_is_revoked_is_refused_and_the_flock_goes_on(
-    engine: AsyncEngine,
+    token_engine: AsyncEngine,
 ) -> None:
+    engine = token_engine
     admin = await make_token(engine, Grant(Role.ADMIN))
     async with (
         serving(engine) as server,
