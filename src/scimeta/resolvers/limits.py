@@ -648,8 +648,18 @@ def _strings_of(value: Any, found: list[str]) -> None:
             _strings_of(key, found)
             _strings_of(item, found)
     elif isinstance(value, list | tuple):
+        kinds = set(map(type, value))
+        if kinds <= _NUMBERS:
+            return
+        if kinds == {str}:
+            # a column of text, taken whole
+            found.extend(value)
+            return
         for item in value:
             _strings_of(item, found)
+
+
+_NUMBERS = frozenset({int, float, bool, type(None)})
 
 
 def _string_nodes(document: DocumentNode) -> list[StringValueNode]:
