@@ -28,10 +28,11 @@ from scimeta.auth.policy import keeps_scope, visible_rows
 from scimeta.auth.tokens import Grant, create_token
 from scimeta.demo import load_demo
 from scimeta.models import Role
+from scimeta.operation_limits import Limits
 from scimeta.schema.filters import WhereInput
 from scimeta.schema.inputs import chemistry, core, jobs, runs, studies  # noqa: F401
 from scimeta.server.app import create_app
-from scimeta.server.settings import Limits, Settings
+from scimeta.server.settings import Settings
 from tests.conftest import DatabaseFactory, StatementCounter, counting_statements, started
 
 

@@ -20,12 +20,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 
+from scimeta.operation_limits import Limits
 from scimeta.resolvers.limits import Measures, measure
 from scimeta.resolvers.schema import schema
 from scimeta.server.app import create_app
 from scimeta.server.database import create_engine, create_sessionmaker
 from scimeta.server.migrate import run_upgrade
-from scimeta.server.settings import Limits, Settings
+from scimeta.server.settings import Settings
 from tests.conftest import DatabaseFactory, GraphQLClient, StatementCounter, started
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"

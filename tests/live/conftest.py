@@ -27,10 +27,11 @@ from starlette.applications import Starlette
 from websockets.asyncio.client import ClientConnection, connect
 
 from scimeta.live.hub import Hub
+from scimeta.operation_limits import Limits
 from scimeta.server.app import create_app
 from scimeta.server.database import create_engine, create_sessionmaker
 from scimeta.server.migrate import run_upgrade
-from scimeta.server.settings import Limits, Settings
+from scimeta.server.settings import Settings
 from scimeta.server.websockets import WS_PROTOCOL
 from tests.conftest import DatabaseFactory, GraphQLClient
 

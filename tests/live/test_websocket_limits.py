@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from scimeta.server.settings import Limits
+from scimeta.operation_limits import Limits
 from tests.conftest import GraphQLClient
 from tests.live.conftest import (
     MESSAGE_TIMEOUT,

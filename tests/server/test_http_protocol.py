@@ -15,9 +15,10 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tests.conftest import started
 
+from scimeta.operation_limits import Limits
 from scimeta.server.app import create_app
 from scimeta.server.http import MAX_BATCH_OPERATIONS
-from scimeta.server.settings import Limits, Settings
+from scimeta.server.settings import Settings
 
 GRAPHQL_RESPONSE = "application/graphql-response+json; charset=utf-8"
 JSON = "application/json; charset=utf-8"

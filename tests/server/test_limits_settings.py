@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from scimeta.server.settings import Limits, Settings
+from scimeta.operation_limits import Limits
+from scimeta.server.settings import Settings
 
 
 def test_limits_are_read_from_their_variables() -> None:

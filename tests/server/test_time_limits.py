@@ -25,11 +25,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from tests.conftest import DatabaseFactory, started
 
+from scimeta.operation_limits import Limits
 from scimeta.resolvers.admission import Turns
 from scimeta.server.app import create_app
 from scimeta.server.database import create_engine, create_sessionmaker
 from scimeta.server.migrate import run_upgrade
-from scimeta.server.settings import Limits, Settings
+from scimeta.server.settings import Settings
 from scimeta.writes.transaction import EVENT_LOG_LOCK
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"

@@ -27,8 +27,8 @@ from strawberry.types.graphql import OperationType
 
 from scimeta.errors import QueryTimeout, ServiceUnavailable
 from scimeta.faults import BUSY, RETRY_AFTER_SECONDS
+from scimeta.operation_limits import Limits
 from scimeta.resolvers.limits import app_state, cached_measure, limits_of
-from scimeta.server.settings import Limits
 from scimeta.strawberry_internals import graphql_schema
 
 

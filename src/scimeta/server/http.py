@@ -55,6 +55,7 @@ from scimeta.auth.tokens import Unauthenticated
 from scimeta.errors import INTERNAL, PARSE_FAILED, QueryTimeout, ServiceUnavailable
 from scimeta.faults import RETRY_AFTER_SECONDS, database_fault, is_retryable
 from scimeta.live.shared import send_shared
+from scimeta.operation_limits import Limits
 from scimeta.planner.execute import JSONText
 from scimeta.resolvers.compiled import compiled_answer
 from scimeta.server import observe
@@ -63,7 +64,7 @@ from scimeta.server.context import Context
 from scimeta.server.cors import normalize_origins
 from scimeta.server.documents import DocumentRefused, TrustedDocuments, requested_id
 from scimeta.server.graphiql import graphiql_enabled, graphiql_page
-from scimeta.server.settings import Limits, Settings
+from scimeta.server.settings import Settings
 
 logger = logging.getLogger(__name__)
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import platformdirs
+
+from scimeta.operation_limits import FALSE_WORDS, Limits, seconds_from
 
 DATABASE_URL_VARIABLE = "DATABASE_URL"
 DATA_DIR_VARIABLE = "SCIMETA_DATA_DIR"
@@ -32,84 +34,9 @@ METRICS_PORT_VARIABLE = "SCIMETA_METRICS_PORT"
 # permessage-deflate on WebSockets (scimeta.server.websockets): off unless turned on
 WS_DEFLATE_VARIABLE = "SCIMETA_WS_DEFLATE"
 
-_FALSE_WORDS = frozenset({"0", "false", "no", "off"})
-
 
 def default_data_dir() -> Path:
     return platformdirs.user_data_path("scimeta")
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Bounds on what one request or connection may ask for. Each is refused with an
-    error code of its own; each is set by the environment variable named beside it."""
-
-    # nesting of fields, after fragments are expanded (SCIMETA_MAX_DEPTH)
-    max_depth: int = 15
-    # aliased fields in one document, after fragments are expanded (SCIMETA_MAX_ALIASES)
-    max_aliases: int = 50
-    # lexical tokens of one document (SCIMETA_MAX_TOKENS)
-    max_tokens: int = 20_000
-    # the estimated rows a query may ask for: page sizes (given, or the default 50)
-    # multiplied along each path (SCIMETA_MAX_COST). The default admits the deepest
-    # documents of the frontends, a job tree three levels deep with files and metrics at
-    # default page sizes (about 154 million); lower it where clients give page sizes.
-    max_cost: int = 200_000_000
-    # `where` inputs nested in each other, each relation, `and`, `or` and `not` a level
-    # (SCIMETA_MAX_FILTER_DEPTH), and the values all filters of an operation compare,
-    # each item of an `in` list one (SCIMETA_MAX_FILTER_VALUES)
-    max_filter_depth: int = 10
-    max_filter_values: int = 5_000
-    # objects and lists nested in an operation's variables (SCIMETA_MAX_VARIABLE_DEPTH)
-    max_variable_depth: int = 64
-    # bytes of one HTTP request body (SCIMETA_MAX_BODY_BYTES); bulk writes of 10,000 rows
-    # take about 1 MB
-    max_body_bytes: int = 16 * 1024 * 1024
-    # any one SQL statement (SCIMETA_STATEMENT_TIMEOUT_SECONDS; 0: none)
-    statement_timeout_seconds: float = 30.0
-    # one operation, from the start of its execution to its answer, Python included
-    # (SCIMETA_OPERATION_TIMEOUT_SECONDS; 0: none); a subscription's lifetime is not bound
-    operation_timeout_seconds: float = 30.0
-    # waiting for a row or advisory lock another transaction holds
-    # (SCIMETA_LOCK_TIMEOUT_SECONDS; 0: none); refused with LOCK_TIMEOUT, retryable
-    lock_timeout_seconds: float = 10.0
-    # a session of the server left idle inside a transaction is ended after this long,
-    # releasing its locks (SCIMETA_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS; 0: none)
-    idle_in_transaction_timeout_seconds: float = 15.0
-    # an operation whose estimated cost reaches this is heavy (SCIMETA_HEAVY_COST): at
-    # most SCIMETA_MAX_HEAVY_OPERATIONS of them run at once in a worker process, and the
-    # rest wait their turn within their operation timeout, while lighter operations go
-    # straight through
-    heavy_cost: int = 1_000_000
-    max_heavy_operations: int = 2
-    # a connection must send a complete request head within this long of opening or of
-    # its previous response (SCIMETA_HEAD_TIMEOUT_SECONDS), and each part of a body
-    # within this long of the last (SCIMETA_BODY_TIMEOUT_SECONDS)
-    head_timeout_seconds: float = 10.0
-    body_timeout_seconds: float = 30.0
-    # operations open at once on one WebSocket (SCIMETA_MAX_SUBSCRIPTIONS_PER_SOCKET)
-    max_subscriptions_per_socket: int = 100
-    # time a WebSocket client has to send connection_init
-    # (SCIMETA_CONNECTION_INIT_TIMEOUT_SECONDS)
-    connection_init_timeout_seconds: float = 5.0
-    # several operations in one HTTP request, as a JSON array (SCIMETA_BATCHING)
-    batching: bool = False
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Limits:
-        values: dict[str, object] = {}
-        for limit in fields(cls):
-            variable = f"SCIMETA_{limit.name.upper()}"
-            text = env.get(variable)
-            if not text:
-                continue
-            if limit.type in ("bool", bool):
-                values[limit.name] = text.strip().lower() not in _FALSE_WORDS
-            elif limit.type in ("float", float):
-                values[limit.name] = _seconds(text, variable)
-            else:
-                values[limit.name] = _count(text, variable)
-        return cls(**values)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -174,24 +101,24 @@ class Settings:
         allowed_hosts = env.get(ALLOWED_HOSTS_VARIABLE, "")
         cors_origins = env.get(CORS_ORIGINS_VARIABLE, "")
         trusted_documents = env.get(TRUSTED_DOCUMENTS_VARIABLE)
-        production = env.get(PRODUCTION_VARIABLE, "").strip().lower() not in {"", *_FALSE_WORDS}
+        production = env.get(PRODUCTION_VARIABLE, "").strip().lower() not in {"", *FALSE_WORDS}
         return cls(
             database_url=env.get(DATABASE_URL_VARIABLE) or None,
             data_dir=Path(data_dir).expanduser() if data_dir else default_data_dir(),
             host=env.get(HOST_VARIABLE) or cls.host,
             production=production,
             graphiql=not production
-            and (graphiql is None or graphiql.strip().lower() not in _FALSE_WORDS),
+            and (graphiql is None or graphiql.strip().lower() not in FALSE_WORDS),
             dashboard=_switch(env.get(DASHBOARD_VARIABLE)),
-            lease_sweep_seconds=_seconds(sweep, LEASE_SWEEP_VARIABLE)
+            lease_sweep_seconds=seconds_from(sweep, LEASE_SWEEP_VARIABLE)
             if sweep
             else cls.lease_sweep_seconds,
-            compiled_reads=env.get(COMPILED_READS_VARIABLE, "").strip().lower() not in _FALSE_WORDS,
+            compiled_reads=env.get(COMPILED_READS_VARIABLE, "").strip().lower() not in FALSE_WORDS,
             allowed_hosts=tuple(name.strip() for name in allowed_hosts.split(",") if name.strip()),
             cors_origins=tuple(name.strip() for name in cors_origins.split(",") if name.strip()),
             trusted_documents=Path(trusted_documents).expanduser() if trusted_documents else None,
             trusted_documents_only=env.get(TRUSTED_DOCUMENTS_ONLY_VARIABLE, "").strip().lower()
-            not in {"", *_FALSE_WORDS},
+            not in {"", *FALSE_WORDS},
             limits=Limits.from_env(env),
             metrics_token=env.get(METRICS_TOKEN_VARIABLE) or None,
             metrics_port=_port(env.get(METRICS_PORT_VARIABLE), METRICS_PORT_VARIABLE),
@@ -203,17 +130,7 @@ def _switch(value: str | None) -> bool | None:
     """On or off as a variable says; None where it is unset or empty."""
     if value is None or not value.strip():
         return None
-    return value.strip().lower() not in _FALSE_WORDS
-
-
-def _seconds(value: str, variable: str) -> float:
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise ValueError(f"{variable} must be a number of seconds, not {value!r}") from None
-    if seconds < 0:
-        raise ValueError(f"{variable} must be 0 or more, not {seconds}")
-    return seconds
+    return value.strip().lower() not in FALSE_WORDS
 
 
 def _port(value: str | None, variable: str) -> int | None:
@@ -226,13 +143,3 @@ def _port(value: str | None, variable: str) -> int | None:
     if not 0 < port < 65536:
         raise ValueError(f"{variable} must be a port number (1 to 65535), not {port}")
     return port
-
-
-def _count(value: str, variable: str) -> int:
-    try:
-        count = int(value)
-    except ValueError:
-        raise ValueError(f"{variable} must be a whole number, not {value!r}") from None
-    if count < 1:
-        raise ValueError(f"{variable} must be 1 or more, not {count}")
-    return count
