@@ -113,7 +113,7 @@ async def test_requests_errors_and_statements_are_counted_by_operation(
 
 
 async def test_operation_names_are_bounded() -> None:
-    from scimeta.server.metrics import ANONYMOUS, OTHER, OperationNames
+    from scimeta.metrics import ANONYMOUS, OTHER, OperationNames
 
     names = OperationNames(limit=2)
     assert [names.label(n) for n in ("A", "B", "C", "A", None, "not a name!")] == [

@@ -28,11 +28,11 @@ import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import ColumnElement, and_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from scimeta import metrics
 from scimeta.auth.tokens import TOKENS_CHANNEL
 from scimeta.live.flock import Flock, close_all
 from scimeta.live.shared import sharing_from_env
 from scimeta.models import Event, EventLevel
-from scimeta.server import metrics
 from scimeta.writes.transaction import EVENTS_CHANNEL
 
 logger = logging.getLogger(__name__)

@@ -30,8 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from scimeta import metrics
 from scimeta.planner.execute import statement_listeners
-from scimeta.server import metrics
 from scimeta.server.logs import (
     REQUEST_ID_HEADER,
     REQUEST_LOGGER,
@@ -39,6 +39,7 @@ from scimeta.server.logs import (
     current_request,
     request_id_of,
 )
+from scimeta.server.metrics import engine_pool_hooks
 
 logger = logging.getLogger(REQUEST_LOGGER)
 
@@ -368,5 +369,5 @@ def instrument(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
     if pool in _pools:
         return
     _pools.add(pool)
-    metrics.engine_pool_hooks(pool)
+    engine_pool_hooks(pool)
     event.listen(pool, "checkin", _connection_returned)

@@ -55,12 +55,11 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
-from scimeta import models
+from scimeta import metrics, models
 from scimeta.auth.policy import Action, Forbidden
 from scimeta.errors import BadUserInput, Conflict
 from scimeta.loaders.batch import key_in
 from scimeta.models import RunPhase, Status
-from scimeta.server import metrics
 from scimeta.writes.core import MetricValue, record_metrics
 from scimeta.writes.lifecycle import set_phase, set_status
 from scimeta.writes.runs import NAME_LENGTH, checked_text, clear_lease, move_run_status
