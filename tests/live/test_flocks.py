@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets.exceptions import ConnectionClosed
 
 from scimeta.auth.tokens import Grant
+from scimeta.live import frames
 from scimeta.live.hub import Hub
 from scimeta.models import Role
-from scimeta.server import websockets as frames
 from scimeta.server.database import create_engine
 from tests.conftest import DatabaseFactory, GraphQLClient
 from tests.live.conftest import MESSAGE_TIMEOUT, LiveServer, serving

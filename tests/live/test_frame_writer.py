@@ -1,5 +1,5 @@
 """Subscriptions write their shared messages straight to their connections
-(`scimeta.server.websockets.FrameWriter`): the same bytes as websockets would send
+(`scimeta.live.frames.FrameWriter`): the same bytes as websockets would send
 through ASGI, frame by frame."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
-from scimeta.server import websockets as frames
+from scimeta.live import frames
 from tests.conftest import GraphQLClient
 from tests.live.conftest import MESSAGE_TIMEOUT, serving
 from tests.live.test_fan_out import note

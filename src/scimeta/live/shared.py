@@ -50,7 +50,7 @@ from graphql import (
 from starlette.websockets import WebSocketDisconnect
 from strawberry.http.exceptions import WebSocketDisconnected
 
-from scimeta.server.websockets import frame_writer
+from scimeta.live.frames import frame_writer
 
 SHARING_VARIABLE = "SCIMETA_SHARED_SUBSCRIPTIONS"
 _FALSE_WORDS = frozenset({"0", "false", "no", "off"})
@@ -77,7 +77,7 @@ class SharedData(dict[str, Any]):
         self._text: str | None = None
         self._frames: dict[tuple[str, str], str] = {}
         # the WebSocket frames of those messages, as the connections without extensions
-        # all send them (see `scimeta.server.websockets.FrameWriter`)
+        # all send them (see `scimeta.live.frames.FrameWriter`)
         self.wire: dict[str, bytes] = {}
 
     def text(self, encode: Encode) -> str:
