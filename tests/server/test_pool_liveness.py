@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.conftest import DatabaseFactory
 from tests.live.conftest import serving
 
-from scimeta.server.database import create_engine, liveness_of
+from scimeta.liveness import liveness_of
+from scimeta.server.database import create_engine
 from scimeta.server.migrate import run_upgrade
 
 TERMINATE_OTHERS = """

@@ -17,22 +17,17 @@ from strawberry.types.graphql import OperationType
 from scimeta.errors import ServiceUnavailable, add_code
 from scimeta.faults import RESTARTING, UNREACHABLE, WRITE_REASONS, WriteHealth
 from scimeta.live.shared import SharedEventExecution
+from scimeta.liveness import liveness_of
 from scimeta.resolvers.admission import AdmissionExtension
+from scimeta.resolvers.client_errors import client_errors_behind
 from scimeta.resolvers.compiled import CompiledReadsExtension
-from scimeta.resolvers.limits import (
-    QueryLimitsExtension,
-    app_state,
-    client_errors_behind,
-    limits_of,
-    refuse_with_status,
-)
+from scimeta.resolvers.limits import QueryLimitsExtension, app_state, limits_of, refuse_with_status
 from scimeta.resolvers.mutations import Mutation
 from scimeta.resolvers.production import ProductionExtension, production_of, without_suggestion
 from scimeta.resolvers.query import Query
 from scimeta.resolvers.subscription import Subscription
 from scimeta.schema import chemistry, core, jobs, runs, studies
 from scimeta.schema.scalars import SCALARS
-from scimeta.server.database import liveness_of
 from scimeta.strawberry_internals import forget_collected_sub_fields
 
 

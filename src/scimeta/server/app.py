@@ -20,13 +20,14 @@ from starlette.routing import Route, WebSocketRoute
 from scimeta.faults import READ_ONLY, WriteHealth
 from scimeta.live.hub import Hub
 from scimeta.live.sweeper import LeaseSweeper
+from scimeta.liveness import liveness_of
 from scimeta.resolvers.admission import Turns
 from scimeta.resolvers.schema import schema
 from scimeta.server import metrics, observe
 from scimeta.server.authn import access_notice
 from scimeta.server.cors import CorsMiddleware
 from scimeta.server.dashboard import dashboard_enabled, dashboard_routes, with_dashboard_documents
-from scimeta.server.database import create_engine, create_sessionmaker, liveness_of
+from scimeta.server.database import create_engine, create_sessionmaker
 from scimeta.server.graphiql import graphiql_assets_route, graphiql_enabled
 from scimeta.server.hosts import HostCheck
 from scimeta.server.http import GraphQLView, sessionmaker_of

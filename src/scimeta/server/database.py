@@ -6,23 +6,21 @@ import functools
 import math
 import re
 import subprocess
-import time
 import warnings
-import weakref
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from sqlalchemy import URL, Engine, event
+from sqlalchemy import URL, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DisconnectionError
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.util.concurrency import await_
 
+from scimeta.liveness import watch_liveness
 from scimeta.operation_limits import Limits
 from scimeta.server.settings import Settings
 
@@ -99,69 +97,12 @@ def create_engine(
             "server_settings": server_settings,
         },
     )
-    liveness = Liveness()
-    _LIVENESS[engine.sync_engine] = liveness
+    liveness = watch_liveness(engine)
     pool = engine.sync_engine.pool
     event.listen(pool, "connect", liveness.connected)
     event.listen(pool, "checkin", liveness.checked_in)
     event.listen(pool, "checkout", liveness.checkout)
     return engine
-
-
-# A pooled connection idle longer than this is pinged before use, whatever else is known.
-PING_AFTER_IDLE_SECONDS = 10.0
-
-
-class Liveness:
-    """Whether a pooled connection may be dead, so that it is pinged before it is used.
-
-    The embedded server may have been restarted by another scimeta process, or the
-    database by its operators, leaving dead connections in the pool. Pinging each before
-    use costs every request a round trip. Instead, whatever notices the database going
-    away says so (`lost`: the event listener, whose connection ends at once when the
-    server goes, and any request that fails for it), and a connection is pinged only if
-    that happened since it was last used, or it has been idle for a while: a busy pool
-    whose database stays up sends no ping. A dead connection is replaced by a new one.
-    """
-
-    def __init__(self) -> None:
-        self.epoch = 0
-
-    def lost(self) -> None:
-        """The database may have gone away: ping every pooled connection before use."""
-        self.epoch += 1
-
-    def connected(self, dbapi_connection: Any, record: Any) -> None:
-        self._mark(record)
-
-    def checked_in(self, dbapi_connection: Any, record: Any) -> None:
-        self._mark(record)
-
-    def _mark(self, record: Any) -> None:
-        record.info["scimeta.live"] = (self.epoch, time.monotonic())
-
-    def checkout(self, dbapi_connection: Any, record: Any, proxy: Any) -> None:
-        mark = record.info.get("scimeta.live")
-        if mark is not None:
-            epoch, since = mark
-            if epoch == self.epoch and time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
-                return
-        # one round trip (SQLAlchemy's own pre-ping wraps it in BEGIN and ROLLBACK, three)
-        try:
-            await_(proxy.driver_connection.execute("SELECT 1"))
-        except Exception as exc:
-            self.lost()
-            raise DisconnectionError(f"a pooled connection is gone: {exc}") from exc
-
-
-_LIVENESS: weakref.WeakKeyDictionary[Engine, Liveness] = weakref.WeakKeyDictionary()
-
-
-def liveness_of(bind: Any) -> Liveness | None:
-    """The `Liveness` of an engine made by `create_engine` (None for any other bind)."""
-    if isinstance(bind, AsyncEngine):
-        return _LIVENESS.get(bind.sync_engine)
-    return None
 
 
 def _milliseconds(seconds: float) -> str:
