@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from starlette.applications import Starlette
 
 from scimeta.operation_limits import Limits
-from scimeta.resolvers.limits import Measures, measure
+from scimeta.resolvers.limits import measure
+from scimeta.resolvers.measures import Measures
 from scimeta.resolvers.schema import schema
 from scimeta.server.app import create_app
 from scimeta.server.database import create_engine, create_sessionmaker

@@ -11,7 +11,7 @@ from graphql import parse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scimeta.resolvers.limits import unstorable_text
+from scimeta.resolvers.input_checks import unstorable_text
 from scimeta.schema.filters import variables_depth
 
 DOCUMENT = parse("query($v: JSON) { __typename }")

@@ -34,6 +34,34 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 
 
+def page_size(first: int | None, last: int | None) -> int:
+    """The rows of a page asked for by `first` or `last`, or BadUserInput for arguments
+    no page is read with."""
+    if first is not None and last is not None:
+        raise BadUserInput("Pass either first or last, not both.")
+    size = first if last is None else last
+    if size is None:
+        return DEFAULT_PAGE_SIZE
+    if not 0 <= size <= MAX_PAGE_SIZE:
+        name = "first" if last is None else "last"
+        raise BadUserInput(
+            f"{name} must be between 0 and {MAX_PAGE_SIZE}, got {size}: "
+            "fetch further pages with the cursors in pageInfo.",
+            maximum=MAX_PAGE_SIZE,
+        )
+    return size
+
+
+def page_size_bound(first: int | None, last: int | None) -> int:
+    """The rows a page of these arguments may return, for an estimate made before they
+    are checked: `page_size`, or for arguments it refuses the larger one within bounds
+    (the field's own refusal tells the client more than a cost over budget would)."""
+    try:
+        return page_size(first, last)
+    except BadUserInput:
+        return min(max(first or 0, last or 0, 0), MAX_PAGE_SIZE)
+
+
 @dataclass(frozen=True)
 class PageArgs:
     first: int | None = None
@@ -46,19 +74,7 @@ class PageArgs:
         return self.last is not None
 
     def size(self) -> int:
-        if self.first is not None and self.last is not None:
-            raise BadUserInput("Pass either first or last, not both.")
-        size = self.last if self.backward else self.first
-        if size is None:
-            return DEFAULT_PAGE_SIZE
-        if not 0 <= size <= MAX_PAGE_SIZE:
-            name = "last" if self.backward else "first"
-            raise BadUserInput(
-                f"{name} must be between 0 and {MAX_PAGE_SIZE}, got {size}: "
-                "fetch further pages with the cursors in pageInfo.",
-                maximum=MAX_PAGE_SIZE,
-            )
-        return size
+        return page_size(self.first, self.last)
 
 
 class KeysetEdge(relay.Edge[Any]):
