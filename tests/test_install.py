@@ -46,7 +46,7 @@ from strawberry.types import Info
 
 from scimeta.resolvers.schema import PerEventMemoExecutionContext, schema
 from scimeta.server.database import create_engine
-from scimeta.server.http import OperationCapHandler
+from scimeta.server.http_websocket import OperationCapHandler
 from scimeta.strawberry_internals import (
     TRANSPORT_WS_HANDLER_ATTRIBUTES,
     TRANSPORT_WS_HANDLER_METHODS,

@@ -17,7 +17,7 @@ from tests.conftest import started
 
 from scimeta.operation_limits import Limits
 from scimeta.server.app import create_app
-from scimeta.server.http import MAX_BATCH_OPERATIONS
+from scimeta.server.http_batches import MAX_BATCH_OPERATIONS
 from scimeta.server.settings import Settings
 
 GRAPHQL_RESPONSE = "application/graphql-response+json; charset=utf-8"
