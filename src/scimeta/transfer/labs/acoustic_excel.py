@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import hashlib
 import zipfile
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import BigInteger, bindparam, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from scimeta import models
 from scimeta.demo.bulk import RowWriter, table_of
@@ -39,6 +39,7 @@ from scimeta.transfer.labs.acoustic_workbooks import (
     SyncRow,
     workbook_paths,
 )
+from scimeta.transfer.labs.steps import import_step
 from scimeta.transfer.progress import Progress
 from scimeta.transfer.sources import ImportOptions, ImportReport, Refusal, Source
 from scimeta.writes.transaction import Writer, json_value
@@ -129,18 +130,9 @@ class _Run:
         self.study_ids: dict[str, int] = {}
         self.participant_ids: dict[tuple[str, int], int] = {}
 
-    @asynccontextmanager
-    async def step(self) -> AsyncIterator[Writer]:
-        """One transaction (committed unless this is a dry run, whose steps all share one
-        that is rolled back) with a writer whose events are published at its end."""
-        if not self.connection.in_transaction():
-            await self.connection.begin()
-        async with AsyncSession(bind=self.connection, expire_on_commit=False) as session:
-            writer = Writer(session, ACTOR)
-            yield writer
-            await writer.publish()
-        if not self.options.dry_run:
-            await self.connection.commit()
+    def step(self) -> AbstractAsyncContextManager[Writer]:
+        """One transaction of the import (see `import_step`)."""
+        return import_step(self.connection, ACTOR, self.options.dry_run)
 
     # -- studies and participants
 

@@ -5,16 +5,16 @@ taken, those refused), which later steps look their references up in."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from scimeta import models
 from scimeta.transfer.labs.aonp_export import Document
 from scimeta.transfer.labs.aonp_rows import Refused
+from scimeta.transfer.labs.steps import driver_connection, import_step
 from scimeta.transfer.progress import Progress
 from scimeta.transfer.sources import ImportOptions, ImportReport, Refusal
 from scimeta.writes.transaction import Writer
@@ -50,25 +50,12 @@ class ImportState:
         self.run_ids: dict[str, int] = {}
         self.refused_runs: set[str] = set()
 
-    @asynccontextmanager
-    async def step(self) -> AsyncIterator[Writer]:
-        """One transaction (committed unless this is a dry run) with a writer whose events
-        are published at its end."""
-        if not self.connection.in_transaction():
-            await self.connection.begin()
-        await self.connection.execute(
-            text("SELECT pg_advisory_xact_lock(:key)"), {"key": IMPORT_LOCK}
-        )
-        async with AsyncSession(bind=self.connection, expire_on_commit=False) as session:
-            writer = Writer(session, ACTOR)
-            yield writer
-            await writer.publish()
-        if not self.options.dry_run:
-            await self.connection.commit()
+    def step(self) -> AbstractAsyncContextManager[Writer]:
+        """One transaction of the import (see `import_step`), under its lock."""
+        return import_step(self.connection, ACTOR, self.options.dry_run, IMPORT_LOCK)
 
     async def driver(self) -> Any:
-        raw = await self.connection.get_raw_connection()
-        return raw.driver_connection
+        return await driver_connection(self.connection)
 
     def refuse(self, entity: str, location: str, source_id: str | None, reason: str) -> None:
         self.report.refuse(Refusal(entity, location, source_id, reason))

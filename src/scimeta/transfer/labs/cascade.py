@@ -18,21 +18,21 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from ase.data import chemical_symbols
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from scimeta import models
 from scimeta.errors import BadUserInput
 from scimeta.models import AuditStatus, Status
 from scimeta.transfer.formats import TransferError
 from scimeta.transfer.labs.cascade_store import Frame, FrameSource, Location, Tables, read_tables
+from scimeta.transfer.labs.steps import driver_connection, import_step
 from scimeta.transfer.progress import Progress
 from scimeta.transfer.sources import ImportOptions, ImportReport, Refusal, Source
 from scimeta.writes.lifecycle import AUDIT_TRANSITIONS
@@ -159,26 +159,12 @@ class _Import:
 
     # -- plumbing
 
-    @asynccontextmanager
-    async def step(self) -> AsyncIterator[Writer]:
-        """One transaction (committed unless this is a dry run) with a writer whose events
-        are published at its end."""
-        if not self.connection.in_transaction():
-            await self.connection.begin()
-        # also starts the driver's transaction, which the raw statements below join
-        await self.connection.execute(
-            text("SELECT pg_advisory_xact_lock(:key)"), {"key": IMPORT_LOCK}
-        )
-        async with AsyncSession(bind=self.connection, expire_on_commit=False) as session:
-            writer = Writer(session, ACTOR)
-            yield writer
-            await writer.publish()
-        if not self.options.dry_run:
-            await self.connection.commit()
+    def step(self) -> AbstractAsyncContextManager[Writer]:
+        """One transaction of the import (see `import_step`), under its lock."""
+        return import_step(self.connection, ACTOR, self.options.dry_run, IMPORT_LOCK)
 
     async def driver(self) -> Any:
-        raw = await self.connection.get_raw_connection()
-        return raw.driver_connection
+        return await driver_connection(self.connection)
 
     def refuse(self, entity: str, location: str, source_id: Any, reason: str) -> None:
         identifier = None if source_id is None else str(source_id)

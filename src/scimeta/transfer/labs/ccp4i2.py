@@ -16,13 +16,12 @@ transaction and rolls it back.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from scimeta import models
 from scimeta.models import FileRole
@@ -30,6 +29,7 @@ from scimeta.transfer.formats import TransferError
 from scimeta.transfer.labs import ccp4i2_store as store
 from scimeta.transfer.labs.ccp4i2_rows import File, Job, Metric, MetricKey, Plan, Project, Use
 from scimeta.transfer.labs.ccp4i2_store import describe_all, read_store
+from scimeta.transfer.labs.steps import driver_connection, import_step
 from scimeta.transfer.progress import Progress
 from scimeta.transfer.sources import ImportOptions, ImportReport, Refusal, Source
 from scimeta.writes.transaction import Writer
@@ -96,25 +96,12 @@ class _Import:
         self.file_ids: dict[int, int] = {}
         self.files_by_id: dict[int, File] = {}
 
-    @asynccontextmanager
-    async def step(self) -> AsyncIterator[Writer]:
-        """One transaction (committed unless this is a dry run) with a writer whose events
-        are published at its end."""
-        if not self.connection.in_transaction():
-            await self.connection.begin()
-        await self.connection.execute(
-            text("SELECT pg_advisory_xact_lock(:key)"), {"key": IMPORT_LOCK}
-        )
-        async with AsyncSession(bind=self.connection, expire_on_commit=False) as session:
-            writer = Writer(session, ACTOR)
-            yield writer
-            await writer.publish()
-        if not self.options.dry_run:
-            await self.connection.commit()
+    def step(self) -> AbstractAsyncContextManager[Writer]:
+        """One transaction of the import (see `import_step`), under its lock."""
+        return import_step(self.connection, ACTOR, self.options.dry_run, IMPORT_LOCK)
 
     async def driver(self) -> Any:
-        raw = await self.connection.get_raw_connection()
-        return raw.driver_connection
+        return await driver_connection(self.connection)
 
     def refuse(self, entity: str, table: str, source_id: Any, reason: str) -> None:
         self.report.refuse(Refusal(entity, f"{table} id {source_id}", str(source_id), reason))

@@ -4,17 +4,17 @@ source row taken, the source rows refused), which later steps look their referen
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from scimeta import models
 from scimeta.transfer.labs.quantum_forge_rows import Refused, text_of
 from scimeta.transfer.labs.quantum_forge_store import Store
+from scimeta.transfer.labs.steps import driver_connection, import_step
 from scimeta.transfer.progress import Progress
 from scimeta.transfer.sources import ImportOptions, ImportReport, Refusal
 from scimeta.writes.transaction import Writer
@@ -49,25 +49,12 @@ class ImportRun:
         # scimeta calculation id -> its molecule's id
         self.calculation_molecule: dict[int, int] = {}
 
-    @asynccontextmanager
-    async def step(self) -> AsyncIterator[Writer]:
-        """One transaction (committed unless this is a dry run) with a writer whose events
-        are published at its end."""
-        if not self.connection.in_transaction():
-            await self.connection.begin()
-        await self.connection.execute(
-            text("SELECT pg_advisory_xact_lock(:key)"), {"key": IMPORT_LOCK}
-        )
-        async with AsyncSession(bind=self.connection, expire_on_commit=False) as session:
-            writer = Writer(session, ACTOR)
-            yield writer
-            await writer.publish()
-        if not self.options.dry_run:
-            await self.connection.commit()
+    def step(self) -> AbstractAsyncContextManager[Writer]:
+        """One transaction of the import (see `import_step`), under its lock."""
+        return import_step(self.connection, ACTOR, self.options.dry_run, IMPORT_LOCK)
 
     async def driver(self) -> Any:
-        raw = await self.connection.get_raw_connection()
-        return raw.driver_connection
+        return await driver_connection(self.connection)
 
     def refuse(self, entity: str, table: str, source_id: Any, reason: str) -> None:
         if isinstance(source_id, int):
