@@ -21,7 +21,7 @@ from graphql import GraphQLResolveInfo, GraphQLSchema
 from strawberry.types import ExecutionContext, Info
 
 # The attributes of strawberry's graphql-transport-ws handler (`BaseGraphQLTransportWSHandler`)
-# that `scimeta.server.http.OperationCapHandler` reads beside the methods it overrides
+# that `scimeta.server.http_websocket.OperationCapHandler` reads beside the methods it overrides
 # (`handle_connection_init`, `handle_subscribe`, `send_message`): public names, but the
 # handler's own state rather than a documented interface.
 TRANSPORT_WS_HANDLER_ATTRIBUTES = (
