@@ -64,4 +64,8 @@ __all__ = [
     "Synchronization",
     "TokenGrant",
     "Trajectory",
+    "ownership",
 ]
+
+# every entity's owner and relations (imported last: it refers to the models above)
+from scimeta.models import ownership
