@@ -213,6 +213,11 @@ def target_of(model: type[Base], column: Column) -> type[Base]:
     return referred(column)
 
 
+def referred_by(column: Column) -> type[Base]:
+    """The entity `column` is a column of."""
+    return model_of_table(column.property.columns[0].table)
+
+
 def table_of(model: type[Base]) -> Table:
     table = model.__table__
     assert isinstance(table, Table)
@@ -245,7 +250,7 @@ def _resolved() -> dict[type[Base], dict[str, Relation]]:
                 if spec.reverse is not None:
                     add(Relation(target, spec.reverse, remote, local, model, True, False))
             else:
-                target = spec.column.class_
+                target = referred_by(spec.column)
                 local = model.id  # type: ignore[attr-defined]
                 add(Relation(model, name, local, spec.column, target, True, False))
     # whether each keeps the scope, now that every relation is known
