@@ -122,12 +122,14 @@ class Closeable(Protocol):
 
 class Delivery:
     """One batch of events the hub read, as handed to every subscription that wants some
-    of it. The subscriptions pushing it at the same moment share what they read to do so
-    (`shared`): a thousand browser tabs watching one run then cost one read of the run,
-    not a thousand, and those whose messages are the same share their execution and
-    encoding too (`scimeta.live.shared`). What is shared lives while some subscription is
-    pushing the batch (`hold` .. `release`), so a subscriber that is slow to get to it
-    holds nothing meanwhile (and reads for itself when it does)."""
+    of it, and what the subscriptions pushing it at the same moment share (`shared`, made
+    by the first that asks for it under a key): the hub knows nothing of what that is.
+    The subscriptions share their reads (a thousand browser tabs watching one run then
+    cost one read of the run, not a thousand: `scimeta.operation.Context.batch_scope`),
+    and those whose messages are the same their execution and encoding too
+    (`scimeta.live.shared`). What is shared lives while some subscription is pushing the
+    batch (`hold` .. `release`), so a subscriber that is slow to get to it holds nothing
+    meanwhile (and reads for itself when it does)."""
 
     def __init__(self) -> None:
         self._holders = 0
@@ -150,7 +152,7 @@ class Delivery:
                 try:
                     await item.close()
                 except Exception:
-                    logger.warning("could not close a shared read scope", exc_info=True)
+                    logger.warning("could not close what a batch shared", exc_info=True)
 
 
 class Subscription:

@@ -60,7 +60,7 @@ def request_key(
         operation_name,
         variables_text,
         access_key(context.identity.access),
-        app_state(context, "limits"),
+        limits_of(context),
     )
 
 

@@ -51,9 +51,8 @@ def app_state(context: Any, name: str) -> Any:
 
 
 def limits_of(context: Any) -> Limits:
-    """The limits of the application serving this request or WebSocket (`app.state.limits`),
-    or the defaults where it has none."""
-    limits = app_state(context, "limits")
+    """The limits the operation's context carries, or the defaults where it has none."""
+    limits = getattr(context, "limits", None)
     return limits if isinstance(limits, Limits) else Limits()
 
 

@@ -18,10 +18,11 @@ from scimeta.errors import ServiceUnavailable, add_code
 from scimeta.faults import RESTARTING, UNREACHABLE, WRITE_REASONS, WriteHealth
 from scimeta.live.shared import SharedEventExecution
 from scimeta.liveness import liveness_of
+from scimeta.operation import OperationExtension
 from scimeta.resolvers.admission import AdmissionExtension
 from scimeta.resolvers.client_errors import client_errors_behind
 from scimeta.resolvers.compiled import CompiledReadsExtension
-from scimeta.resolvers.limits import QueryLimitsExtension, app_state, limits_of, refuse_with_status
+from scimeta.resolvers.limits import QueryLimitsExtension, limits_of, refuse_with_status
 from scimeta.resolvers.mutations import Mutation
 from scimeta.resolvers.production import ProductionExtension, production_of, without_suggestion
 from scimeta.resolvers.query import Query
@@ -31,27 +32,21 @@ from scimeta.schema.scalars import SCALARS
 from scimeta.strawberry_internals import forget_collected_sub_fields
 
 
-class OperationScopeExtension(SchemaExtension):
-    """Gives each operation its own session and loaders, and closes the session once the
-    operation is done."""
+class WriteHealthExtension(SchemaExtension):
+    """Notes that the database took a write: a mutation that answered without errors shows
+    that it is not full or read-only (any more)."""
 
     async def on_operation(self) -> AsyncIterator[None]:
+        yield
         execution = self.execution_context
-        context: Any = execution.context
-        operation = context.begin_operation()
-        try:
-            yield
-        finally:
-            await context.end_operation(operation)
+        health = execution.context.write_health
         result = execution.result
-        health = app_state(context, "write_health")
         if (
             isinstance(health, WriteHealth)
             and execution.operation_type is OperationType.MUTATION
             and result is not None
             and not result.errors
         ):
-            # the database took a write: it is not full or read-only (any more)
             health.succeeded()
 
 
@@ -127,7 +122,7 @@ def _remember_failed_write(context: Any, error: ServiceUnavailable) -> None:
         liveness = liveness_of(getattr(sessionmaker, "kw", {}).get("bind"))
         if liveness is not None:
             liveness.lost()
-    health = app_state(context, "write_health")
+    health = getattr(context, "write_health", None)
     if isinstance(health, WriteHealth) and reason in WRITE_REASONS:
         health.failed(reason)
 
@@ -145,7 +140,8 @@ schema = Schema(
     types=NODE_TYPES,
     execution_context_class=PerEventMemoExecutionContext,
     extensions=[
-        OperationScopeExtension,
+        OperationExtension,
+        WriteHealthExtension,
         partial(ParserCache, maxsize=DOCUMENT_CACHE_SIZE),
         partial(ValidationCache, maxsize=DOCUMENT_CACHE_SIZE),
         # after the validation cache: it measures valid documents only

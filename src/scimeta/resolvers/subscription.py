@@ -33,6 +33,7 @@ from scimeta.live.shared import (
     expect,
     message_key,
 )
+from scimeta.operation import Context
 from scimeta.planner.execute import access_key
 from scimeta.resolvers.mutations.base import optional_row_id
 from scimeta.resolvers.mutations.core import node_of
@@ -41,7 +42,6 @@ from scimeta.schema.inputs import runs as run_inputs
 from scimeta.schema.jobs import Job
 from scimeta.schema.runs import Chunk, Run
 from scimeta.schema.scalars import Long
-from scimeta.server.context import Context, OperationScope
 from scimeta.strawberry_internals import resolve_info
 
 RowT = TypeVar("RowT", bound=models.Entity)
@@ -255,7 +255,7 @@ async def _changes(
         try:
             while True:
                 await subscription.finish_batch()
-                await context.close()
+                await context.between_batches()
                 if flock is not None:
                     flock.passed(subscription.cursor)
                 route = current_route()
@@ -299,7 +299,6 @@ async def _changes(
                 if not await context.still_allowed():
                     await context.refuse()
                     return
-                token = None
                 delivery = subscription.delivery
                 visibility = access_key(context.identity.access)
                 if flock is not None:
@@ -315,17 +314,8 @@ async def _changes(
                         flock = None
                     else:
                         await flock.check(visibility)
-                if delivery is not None:
-                    # live events: read through the scope every subscription of this
-                    # process that pushes them shares (per visibility: callers with the
-                    # same grants read the same rows), so that their loaders batch together
-                    shared = delivery.shared(
-                        ("scope", visibility),
-                        partial(OperationScope, context.sessionmaker, context.identity),
-                    )
-                    token = context.use_scope(cast(OperationScope, shared))
                 sharing = delivery is not None and hub.share_messages
-                try:
+                with context.batch_scope(delivery, visibility):
 
                     async def admitted(batch: list[models.Event] = events) -> list[Any]:
                         return await admit(context, await _visible(context, batch))
@@ -369,9 +359,6 @@ async def _changes(
                         if flock is not None:
                             done = leader.done
                             flock.push(event.sequence, done.result() if done.done() else None)
-                finally:
-                    if token is not None:
-                        context.leave_scope(token)
         finally:
             if flock is not None:
                 flock.leave(subscription, _backlog(subscription, batch))

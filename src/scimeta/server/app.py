@@ -197,8 +197,8 @@ def create_app(
     app = Starlette(
         routes=routes, middleware=[*outer, host_check, cors, body_timeout], lifespan=lifespan
     )
-    # what operations may ask for is checked where they run, which reach the application
-    app.state.limits = settings.limits
+    # what the operations' checks read from the application (the limits reach them
+    # through their context: `scimeta.operation.Context.limits`)
     app.state.production = settings.production
     app.state.compiled_reads = settings.compiled_reads
     app.state.turns = Turns(settings.limits)

@@ -32,11 +32,11 @@ from scimeta.auth.identity import NOBODY
 from scimeta.auth.tokens import Unauthenticated
 from scimeta.errors import PARSE_FAILED, QueryTimeout, ServiceUnavailable
 from scimeta.faults import database_fault
+from scimeta.operation import Context
 from scimeta.operation_limits import Limits
 from scimeta.resolvers.compiled import compiled_answer
 from scimeta.server import observe
 from scimeta.server.authn import Authenticator, ws_authorization, www_authenticate
-from scimeta.server.context import Context
 from scimeta.server.cors import normalize_origins
 from scimeta.server.documents import DocumentRefused, TrustedDocuments
 from scimeta.server.graphiql import graphiql_enabled, graphiql_page
@@ -137,6 +137,8 @@ class GraphQLView(GraphQL[Context, None]):
             sessionmaker=sessionmaker,
             hub=getattr(request.app.state, "hub", None),
             identity=identity,
+            limits=self.limits,
+            write_health=getattr(request.app.state, "write_health", None),
         )
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:

@@ -20,8 +20,8 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 
 from scimeta.faults import database_fault
 from scimeta.live.shared import send_shared
+from scimeta.operation import Context
 from scimeta.server import observe
-from scimeta.server.context import Context
 from scimeta.server.documents import DocumentRefused, TrustedDocuments, requested_id
 
 if TYPE_CHECKING:

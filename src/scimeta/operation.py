@@ -1,23 +1,33 @@
-"""The GraphQL context: the caller's identity, and per operation a database session and
-loaders."""
+"""A GraphQL operation's lifecycle, in one place: the caller's identity and limits (the
+`Context`, one per HTTP request or WebSocket), and per operation a database session bound
+to the caller's access and loaders (the `OperationScope`), opened on first use and closed
+when the operation answers (`OperationExtension`), or, for a subscription, between the
+batches of events it pushes (`Context.between_batches`, `Context.batch_scope`).
+
+The server builds the context; the resolvers only read through it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator, Callable, Hashable, Iterator
 from contextvars import ContextVar, Token
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeAlias
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
+from strawberry.extensions import SchemaExtension
 
 from scimeta.auth.identity import LOCAL, Identity
 from scimeta.auth.policy import bind
 from scimeta.auth.tokens import Unauthenticated
+from scimeta.faults import WriteHealth
 from scimeta.loaders import Loaders
+from scimeta.operation_limits import Limits
 
 if TYPE_CHECKING:
     from scimeta.live.hub import Hub
@@ -77,6 +87,30 @@ class OperationScope:
         await self.close()
 
 
+class Closeable(Protocol):
+    async def close(self) -> None: ...
+
+
+class Shares(Protocol):
+    """What the subscriptions pushing one batch of events share, made by the first that
+    asks for it under `key` and closed once all are done (`scimeta.live.hub.Delivery`)."""
+
+    def shared(self, key: Hashable, make: Callable[[], Closeable]) -> Closeable: ...
+
+
+class OperationExtension(SchemaExtension):
+    """Gives each operation its own scope (session and loaders), and closes it once the
+    operation has answered."""
+
+    async def on_operation(self) -> AsyncIterator[None]:
+        context: Any = self.execution_context.context
+        operation = context.begin_operation()
+        try:
+            yield
+        finally:
+            await context.end_operation(operation)
+
+
 class OperationEnded(Exception):
     """A read was started after its operation had answered."""
 
@@ -107,6 +141,10 @@ class Context:
     # a WebSocket's: what identified it at `connection_init`, to check again later
     authenticator: Authenticator | None = None
     authorization: str | None = None
+    # the server's limits on an operation's size, time and rows
+    limits: Limits = field(default_factory=Limits)
+    # whether the database takes writes, as the last ones found
+    write_health: WriteHealth | None = None
     _default_scope: OperationScope | None = None
 
     async def still_allowed(self) -> bool:
@@ -156,7 +194,7 @@ class Context:
 
     def begin_operation(self) -> tuple[OperationScope, ScopeToken]:
         scope = OperationScope(self.sessionmaker, self.identity)
-        return scope, self.use_scope(scope)
+        return scope, _operation_scope.set(scope)
 
     async def end_operation(self, operation: tuple[OperationScope, ScopeToken]) -> None:
         """Close the operation's own scope (not whichever is current: a subscription may
@@ -165,16 +203,30 @@ class Context:
         _operation_scope.reset(token)
         await scope.end()
 
-    def use_scope(self, scope: OperationScope) -> ScopeToken:
-        """Read through `scope` in this task until `leave_scope`."""
-        return _operation_scope.set(scope)
-
-    def leave_scope(self, token: ScopeToken) -> None:
-        _operation_scope.reset(token)
-
-    async def close(self) -> None:
-        """Close the current operation's session; its scope stays usable."""
+    async def between_batches(self) -> None:
+        """A subscription waits for events: close its session (an idle subscription holds
+        no database connection) and forget what its loaders read (each message shows the
+        rows as they are when it is sent); its scope stays usable."""
         await self.scope.close()
+
+    @contextlib.contextmanager
+    def batch_scope(self, shares: Shares | None, visibility: Hashable) -> Iterator[None]:
+        """Read one batch of a subscription's events. Live events (`shares`, what the
+        subscriptions of this process pushing the same batch share) are read through the
+        scope they all share for this `visibility` (callers with the same grants read the
+        same rows), so that their loaders batch together; events read from the log, through
+        the operation's own."""
+        if shares is None:
+            yield
+            return
+        shared = shares.shared(
+            ("scope", visibility), lambda: OperationScope(self.sessionmaker, self.identity)
+        )
+        token = _operation_scope.set(cast(OperationScope, shared))
+        try:
+            yield
+        finally:
+            _operation_scope.reset(token)
 
     def __getitem__(self, key: str) -> Any:
         # strawberry's GraphiQL/ASGI integration looks up "request" and "response" by key
