@@ -33,6 +33,7 @@ from scimeta.live.shared import (
     expect,
     message_key,
 )
+from scimeta.models import ownership
 from scimeta.operation import Context
 from scimeta.planner.execute import access_key
 from scimeta.resolvers.mutations.base import optional_row_id
@@ -154,7 +155,7 @@ class Subscription:
         trajectory = optional_row_id(trajectory_id, models.Trajectory, "trajectoryId")
         if run is None and trajectory is None:
             raise BadUserInput("Pass runId or trajectoryId: the chunks of which to follow.")
-        admit = _admit_by_parent(models.Chunk, {"run_id": run, "trajectory_id": trajectory})
+        admit = _admit_by_parent(models.Chunk, {"run": run, "trajectory": trajectory})
         interest = _interest("Chunk", types, None)
         async with aclosing(_changes(info, interest, after_sequence, admit)) as changes:
             async for event, row in changes:
@@ -169,7 +170,7 @@ class Subscription:
         after_sequence: AfterSequence = None,
     ) -> AsyncGenerator[JobChange, None]:
         project = optional_row_id(project_id, models.Project, "projectId")
-        admit = _admit_by_parent(models.Job, {"project_id": project})
+        admit = _admit_by_parent(models.Job, {"project": project})
         interest = _interest("Job", types, None)
         async with aclosing(_changes(info, interest, after_sequence, admit)) as changes:
             async for event, row in changes:
@@ -415,10 +416,14 @@ async def _rows(
 
 
 def _admit_by_parent(model: type[models.Entity], parents: dict[str, int | None]) -> Admit:
-    """Admit events about rows whose parent columns have the given values (those given
-    as None are not tested). A deleted row is tested by the snapshot its `deleted` event
-    carries."""
-    wanted = {column: value for column, value in parents.items() if value is not None}
+    """Admit events about rows related to the given rows, by the name of the declared
+    relation to each (`scimeta.models.ownership`; those given as None are not tested). A
+    deleted row is tested by the snapshot its `deleted` event carries."""
+    wanted = {
+        ownership.relation(model, name).local.key: value
+        for name, value in parents.items()
+        if value is not None
+    }
 
     async def admit(
         context: Context, events: Sequence[models.Event]
