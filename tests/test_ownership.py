@@ -75,3 +75,16 @@ def test_relations_resolve_both_ways() -> None:
 def test_a_declaration_is_made_once() -> None:
     with pytest.raises(ValueError, match="Study is declared twice"):
         ownership.declare(models.Study, ownership.Domain.STUDIES, ownership.study(models.Study.id))
+
+
+def test_every_entity_a_request_reads_has_one_node_type() -> None:
+    from scimeta.resolvers.schema import NODE_TYPES
+
+    shown = [node.__model__ for node in NODE_TYPES]  # type: ignore[attr-defined]
+    assert len(shown) == len(set(shown))
+    readable = {
+        model
+        for model, declaration in ownership.declarations().items()
+        if declaration.owner.reach is not ownership.Reach.INTERNAL
+    }
+    assert set(shown) == readable

@@ -28,6 +28,7 @@ from scimeta.resolvers.production import ProductionExtension, production_of, wit
 from scimeta.resolvers.query import Query
 from scimeta.resolvers.subscription import Subscription
 from scimeta.schema import chemistry, core, jobs, runs, studies
+from scimeta.schema.node import node_types
 from scimeta.schema.scalars import SCALARS
 from scimeta.strawberry_internals import forget_collected_sub_fields
 
@@ -50,32 +51,9 @@ class WriteHealthExtension(SchemaExtension):
             health.succeeded()
 
 
-# Every node type is listed so that `node(id)` can return it even where no field does.
-NODE_TYPES = [
-    chemistry.AtomicProperty,
-    chemistry.Batch,
-    chemistry.BatchItem,
-    chemistry.Calculation,
-    chemistry.Molecule,
-    core.Event,
-    core.File,
-    core.Metric,
-    core.MetricKey,
-    jobs.Job,
-    jobs.JobFile,
-    jobs.Project,
-    runs.AgentOutput,
-    runs.Chunk,
-    runs.Run,
-    runs.RunArtifact,
-    runs.Trajectory,
-    studies.MovementCycle,
-    studies.Participant,
-    studies.Recording,
-    studies.RecordingChannel,
-    studies.Study,
-    studies.Synchronization,
-]
+# Every node type is in the schema so that `node(id)` can return it even where no field
+# does: the type of each declared entity (`scimeta.models.ownership`) GraphQL reads.
+NODE_TYPES = node_types(chemistry, core, jobs, runs, studies)
 
 
 class PerEventMemoExecutionContext(SharedEventExecution, StrawberryGraphQLCoreExecutionContext):

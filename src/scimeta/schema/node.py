@@ -5,13 +5,14 @@ from __future__ import annotations
 import inspect
 from collections.abc import Iterable
 from datetime import datetime
+from types import ModuleType
 from typing import Any, ClassVar, Protocol, Self, TypeAlias
 
 import strawberry
 from strawberry import relay
 from strawberry.extensions import FieldExtension
 from strawberry.types import Info
-from strawberry.types.base import StrawberryObjectDefinition
+from strawberry.types.base import StrawberryObjectDefinition, get_object_definition
 
 from scimeta.errors import BadUserInput, NotFound
 from scimeta.ids import parse_row_id
@@ -114,3 +115,20 @@ def _check_node_types(info: Info, arguments: dict[str, Any]) -> None:
                 f"Invalid id: {global_id.type_name} is not a type of node; pass an id this "
                 "API returned."
             )
+
+
+def node_types(*modules: ModuleType) -> list[type[relay.Node]]:
+    """The node types `modules` define (each a strawberry type with the `__model__` it
+    shows), by name."""
+    found = {
+        value
+        for module in modules
+        for value in vars(module).values()
+        if isinstance(value, type)
+        and issubclass(value, relay.Node)
+        and value.__module__ == module.__name__
+        and (definition := get_object_definition(value)) is not None
+        and not definition.is_interface
+        and "__model__" in vars(value)
+    }
+    return sorted(found, key=lambda cls: cls.__name__)
