@@ -24,7 +24,7 @@ from scimeta.server.app import create_app
 from scimeta.server.database import create_engine, start_embedded, to_async_url
 from scimeta.server.migrate import run_upgrade
 from scimeta.server.settings import Settings
-from scimeta.writes.smiles import CHEMISTRY_EXTRA, RDKIT_AVAILABLE
+from scimeta.writes.chemistry.smiles import CHEMISTRY_EXTRA, RDKIT_AVAILABLE
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -55,7 +55,7 @@ from scimeta.strawberry_internals import (
     provided_operation_name,
     resolve_info,
 )
-from scimeta.writes.smiles import CHEMISTRY_EXTRA, PERIODIC_TABLE
+from scimeta.writes.chemistry.smiles import CHEMISTRY_EXTRA, PERIODIC_TABLE
 from tests.conftest import DatabaseFactory
 
 STARTUP_DEADLINE_SECONDS = 90

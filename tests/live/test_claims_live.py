@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from scimeta.writes import claims
+from scimeta.writes.runs import claims
 from tests.conftest import GraphQLClient
 from tests.live.conftest import LiveServer, Subscriber, serving
 from tests.live.test_subscriptions import RUN_CHANGED, new_run, newest_sequence, row_id

@@ -24,8 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.schema import CreateIndex, DropIndex
 
 from scimeta import models
-from scimeta.writes import claims
-from scimeta.writes.claims import expire_leases
+from scimeta.writes.runs import claims
+from scimeta.writes.runs.claims import expire_leases
 from scimeta.writes.transaction import transaction
 from tests.conftest import GraphQLClient
 from tests.mutations.snapshots import assert_refused

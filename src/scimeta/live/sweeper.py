@@ -11,7 +11,7 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from scimeta.writes.claims import expire_leases
+from scimeta.writes.runs.claims import expire_leases
 from scimeta.writes.transaction import transaction
 
 logger = logging.getLogger(__name__)

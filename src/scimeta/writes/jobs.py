@@ -14,8 +14,8 @@ from scimeta.errors import BadUserInput, Conflict
 from scimeta.models import FileRole, Status
 from scimeta.writes.columns import Names
 from scimeta.writes.core import FileSpec, MetricValue, record_metrics
-from scimeta.writes.files import FileColumns, check_files, insert_files
-from scimeta.writes.lifecycle import set_status
+from scimeta.writes.core.files import FileColumns, check_files, insert_files
+from scimeta.writes.runs.lifecycle import set_status
 from scimeta.writes.transaction import Writer, check_version, global_id
 from scimeta.writes.unique import column_values, create_unique
 

@@ -20,8 +20,8 @@ from scimeta.resolvers.mutations.base import (
 )
 from scimeta.schema.chemistry import Batch, BatchItem
 from scimeta.schema.enums import Status
-from scimeta.writes import batches as writes
 from scimeta.writes.chemistry import DEFAULT_METHOD
+from scimeta.writes.chemistry import batches as writes
 
 _MEMBERS = (
     f"moleculeIds and smiles together take at most {MAX_BULK_ROWS} entries; a molecule given "

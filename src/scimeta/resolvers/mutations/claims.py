@@ -15,7 +15,7 @@ from scimeta.resolvers.mutations.core import MetricInput, metric_specs
 from scimeta.schema.enums import RunPhase, Status
 from scimeta.schema.inputs.runs import RunWhere
 from scimeta.schema.runs import Run
-from scimeta.writes import claims as writes
+from scimeta.writes.runs import claims as writes
 
 
 @strawberry.type(description="A worker's claim on a run, valid until it expires.")

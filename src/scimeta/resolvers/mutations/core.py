@@ -20,7 +20,7 @@ from scimeta.schema.scalars import Long
 from scimeta.writes import core as writes
 from scimeta.writes.columns import Names, check_columns, nulls
 from scimeta.writes.core import EventSpec, FileSpec, MetricValue, entity_model
-from scimeta.writes.files import FILE_FIELDS, FileColumns
+from scimeta.writes.core.files import FILE_FIELDS, FileColumns
 
 MAX_EVENTS = 1_000
 

@@ -25,15 +25,15 @@ from scimeta.resolvers.mutations.core import FileInput
 from scimeta.schema.enums import Knee, Maneuver, RecordingKind
 from scimeta.schema.studies import Recording, Synchronization
 from scimeta.writes.columns import Names, check_columns, nulls
-from scimeta.writes.recording_specs import (
+from scimeta.writes.studies.recording_specs import (
     MAX_CHANNELS,
     RECORDING_FIELDS,
     ChannelSpec,
     CycleColumns,
     RecordingSpec,
 )
-from scimeta.writes.recordings import save_recording
-from scimeta.writes.synchronizations import (
+from scimeta.writes.studies.recordings import save_recording
+from scimeta.writes.studies.synchronizations import (
     SYNCHRONIZATION_FIELDS,
     SynchronizationSpec,
     save_synchronization,

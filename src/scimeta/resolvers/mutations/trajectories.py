@@ -14,9 +14,9 @@ from scimeta.resolvers.mutations.base import WriteInfo, capped, replayed, row_id
 from scimeta.resolvers.mutations.core import FileColumnsInput, FileInput
 from scimeta.schema.enums import AuditStatus
 from scimeta.schema.runs import Chunk, Trajectory
-from scimeta.writes import trajectories as writes
 from scimeta.writes.columns import Names, check_columns, nulls
-from scimeta.writes.files import FileColumns
+from scimeta.writes.core.files import FileColumns
+from scimeta.writes.runs import trajectories as writes
 
 MAX_CHUNK_ATTEMPTS = 1_000
 

@@ -25,7 +25,7 @@ from scimeta.transfer.labs.acoustic_fields import (
     snake,
 )
 from scimeta.transfer.sources import ImportReport, Refusal
-from scimeta.writes.recording_specs import ChannelSpec, RecordingSpec
+from scimeta.writes.studies.recording_specs import ChannelSpec, RecordingSpec
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
 MAX_STUDY_NAME = 255

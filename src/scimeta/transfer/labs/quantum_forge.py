@@ -30,7 +30,7 @@ from scimeta.transfer.labs.quantum_forge_run import NAME, ImportRun
 from scimeta.transfer.labs.quantum_forge_store import open_store, results_root
 from scimeta.transfer.progress import Progress
 from scimeta.transfer.sources import ImportOptions, ImportReport, Source
-from scimeta.writes.smiles import FeatureUnavailable
+from scimeta.writes.chemistry.smiles import FeatureUnavailable
 
 
 async def import_quantum_forge(

@@ -16,7 +16,7 @@ from scimeta.transfer.labs.quantum_forge_store import AtomColumns
 from scimeta.transfer.sources import ImportReport, Refusal
 from scimeta.writes.chemistry import AtomColumns as CheckedAtoms
 from scimeta.writes.chemistry import check_atoms
-from scimeta.writes.smiles import ELEMENTS, PERIODIC_TABLE
+from scimeta.writes.chemistry.smiles import ELEMENTS, PERIODIC_TABLE
 
 ATOMIC_NUMBER = {symbol: number for number, symbol in enumerate(PERIODIC_TABLE, start=1)}
 _INDEX_LIMIT = 2**31 - 1

@@ -9,7 +9,7 @@ from scimeta.errors import BadUserInput
 from scimeta.transfer.labs.quantum_forge_rows import NAME_LENGTH, Refused, json_of
 from scimeta.transfer.labs.quantum_forge_run import ImportRun
 from scimeta.writes.chemistry import NewMolecule, get_or_create_molecules
-from scimeta.writes.smiles import structure
+from scimeta.writes.chemistry.smiles import structure
 
 
 async def import_molecules(run: ImportRun) -> None:

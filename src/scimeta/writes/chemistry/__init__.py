@@ -1,4 +1,8 @@
-"""Molecules by canonical SMILES, and calculations with their atomic properties (seed 002)."""
+"""Molecules by canonical SMILES, and calculations with their atomic properties (seed 002).
+
+The chemistry domain's other writes are its modules: `batches` (batches of molecules to
+compute) and `smiles` (a molecule's canonical SMILES and formula, through RDKit).
+"""
 
 from __future__ import annotations
 
@@ -24,9 +28,9 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from scimeta import models
 from scimeta.errors import BadUserInput, Conflict
 from scimeta.models import Status
+from scimeta.writes.chemistry.smiles import ELEMENTS, structure
 from scimeta.writes.columns import Names
-from scimeta.writes.lifecycle import FINISHED, set_status
-from scimeta.writes.smiles import ELEMENTS, structure
+from scimeta.writes.runs.lifecycle import FINISHED, set_status
 from scimeta.writes.transaction import Writer, check_version, global_id, snapshot
 
 DEFAULT_METHOD = "GFN2-xTB"

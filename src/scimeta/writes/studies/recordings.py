@@ -30,7 +30,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from scimeta import models
 from scimeta.errors import BadUserInput
 from scimeta.writes.core import FileSpec
-from scimeta.writes.recording_specs import (
+from scimeta.writes.studies.recording_specs import (
     CHANNEL_COLUMNS,
     CYCLE_COLUMNS,
     RecordingSpec,

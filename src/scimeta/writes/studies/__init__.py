@@ -1,4 +1,9 @@
-"""Studies and their participants (seed 003)."""
+"""Studies and their participants (seed 003).
+
+The studies domain's other writes are its modules: `recordings` (saved by their key with
+their parts), `recording_specs` (what a save carries, checked first) and
+`synchronizations` (an audio recording with a biomechanics one).
+"""
 
 from __future__ import annotations
 

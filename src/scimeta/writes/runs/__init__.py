@@ -1,4 +1,9 @@
-"""Studies by spec hash, runs through their phases and statuses, artifacts, agent outputs."""
+"""Studies by spec hash, runs through their phases and statuses, artifacts, agent outputs.
+
+The runs domain's other writes are its modules: `claims` (leased claims of queued runs),
+`lifecycle` (the status lifecycle, and the audit and phase orders) and `trajectories`
+(trajectories and their chunk attempts).
+"""
 
 from __future__ import annotations
 
@@ -17,8 +22,8 @@ from scimeta.errors import BadUserInput, Conflict, NotFound
 from scimeta.models import RunPhase, Status
 from scimeta.writes.columns import Names
 from scimeta.writes.core import FileSpec
-from scimeta.writes.files import FileColumns, check_files, insert_files
-from scimeta.writes.lifecycle import set_phase, set_status
+from scimeta.writes.core.files import FileColumns, check_files, insert_files
+from scimeta.writes.runs.lifecycle import set_phase, set_status
 from scimeta.writes.transaction import Writer, check_version, global_id
 from scimeta.writes.unique import create_unique, insert_new
 

@@ -12,8 +12,8 @@ from scimeta import models
 from scimeta.errors import BadUserInput
 from scimeta.models import RecordingKind
 from scimeta.writes.core import FileSpec
-from scimeta.writes.recording_specs import RecordingSpec
-from scimeta.writes.recordings import assign_changes, save_recording
+from scimeta.writes.studies.recording_specs import RecordingSpec
+from scimeta.writes.studies.recordings import assign_changes, save_recording
 from scimeta.writes.transaction import Writer, global_id
 
 # The columns a save sets when they are given.

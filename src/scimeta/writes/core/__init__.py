@@ -1,4 +1,7 @@
-"""Writes shared by every domain: files, metrics, events, updates and deletes."""
+"""Writes shared by every domain: files, metrics, events, updates and deletes.
+
+Its module `files` checks and inserts the files of a bulk write as columns.
+"""
 
 from __future__ import annotations
 
