@@ -10,7 +10,7 @@ from strawberry.types import Info
 
 from scimeta import models
 from scimeta.loaders.chemistry import chemistry_statistics, chemistry_statistics_statement
-from scimeta.resolvers.mutations.tokens import Viewer, viewer_of
+from scimeta.resolvers.mutations.core.tokens import Viewer, viewer_of
 from scimeta.schema.chemistry import (
     Batch,
     Calculation,

@@ -1,4 +1,7 @@
-"""Mutations every domain shares: metrics, events, deletes; and the shared inputs."""
+"""Mutations every domain shares: metrics, events, deletes; and the shared inputs.
+
+Its module `tokens` holds the API tokens' mutations.
+"""
 
 from __future__ import annotations
 

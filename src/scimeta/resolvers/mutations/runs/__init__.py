@@ -1,5 +1,9 @@
 """Mutations of studies by spec and of runs (seed 004): phases, statuses, artifacts,
-agent outputs. Summaries and audit events are the shared recordMetrics and appendEvent."""
+agent outputs. Summaries and audit events are the shared recordMetrics and appendEvent.
+
+The runs domain's other mutations are in its modules `claims` (leased claims of queued
+runs) and `trajectories` (trajectories and chunk attempts).
+"""
 
 from __future__ import annotations
 

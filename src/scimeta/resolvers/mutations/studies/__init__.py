@@ -1,4 +1,7 @@
-"""Mutations of studies and their participants (seed 003)."""
+"""Mutations of studies and their participants (seed 003).
+
+Its module `recordings` holds the mutations of recordings and synchronizations.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
 """Mutations of molecules and calculations (seed 002): canonical molecules, calculations
-with their atomic properties in one call, and the calculation lifecycle."""
+with their atomic properties in one call, and the calculation lifecycle.
+
+Its module `batches` holds the mutations of batches of molecules.
+"""
 
 from __future__ import annotations
 
