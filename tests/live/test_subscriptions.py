@@ -16,10 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from scimeta import models
 from scimeta.server.database import create_engine
 from tests.conftest import GraphQLClient
+from tests.jobs.test_jobs import CREATE_JOB, CREATE_PROJECT
+from tests.jobs.test_jobs import SET_STATUS as SET_JOB_STATUS
 from tests.live.conftest import LiveServer, Subscriber, serving
-from tests.mutations.test_jobs import CREATE_JOB, CREATE_PROJECT
-from tests.mutations.test_jobs import SET_STATUS as SET_JOB_STATUS
-from tests.mutations.test_runs import SET_AUDIT, add_chunk, initialize_trajectory
+from tests.runs.test_runs import SET_AUDIT, add_chunk, initialize_trajectory
 
 RUN_CHANGED = """
 subscription($id: ID, $where: RunWhere, $types: [String!], $after: Long) {

@@ -21,8 +21,8 @@ from strawberry.relay import GlobalID
 
 from scimeta import models
 from tests.conftest import GraphQLClient
-from tests.mutations.snapshots import assert_refused, database_state
-from tests.mutations.test_studies import participant_of
+from tests.studies.test_studies import participant_of
+from tests.support.snapshots import assert_refused, database_state
 from tests.test_fuzz import fuzz_settings
 
 CREATE_MOLECULE = """

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from scimeta import models
 from tests.conftest import GraphQLClient
-from tests.mutations.snapshots import assert_refused, database_state
+from tests.jobs.test_jobs import SET_STATUS, create_job, create_project
 from tests.mutations.test_columnar_inputs import (
     COLUMNS,
     ROWS,
@@ -30,8 +30,8 @@ from tests.mutations.test_columnar_inputs import (
     row_id,
     stored_events,
 )
-from tests.mutations.test_jobs import SET_STATUS, create_job, create_project
-from tests.mutations.test_runs import create_run, initialize_trajectory
+from tests.runs.test_runs import create_run, initialize_trajectory
+from tests.support.snapshots import assert_refused, database_state
 from tests.test_fuzz import fuzz_settings
 
 FORMS = (ROWS, COLUMNS)

@@ -10,7 +10,7 @@ import asyncio
 import uuid
 
 from tests.conftest import GraphQLClient
-from tests.mutations.test_jobs import CREATE_JOB, SET_STATUS, create_project
+from tests.jobs.test_jobs import CREATE_JOB, SET_STATUS, create_project
 
 CLIENTS = 20
 

@@ -28,7 +28,7 @@ from strawberry.relay import GlobalID
 from scimeta import models
 from scimeta.writes.database_errors import client_error
 from tests.conftest import GraphQLClient
-from tests.mutations.test_jobs import create_project
+from tests.jobs.test_jobs import create_project
 
 ROUNDS = 10
 # A message that quotes PostgreSQL's key detail shows row values such as "(1, sha256, ..."

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.conftest import GraphQLClient
-from tests.mutations.test_runs import SET_AUDIT, WATER, add_chunk, create_run
+from tests.runs.test_runs import SET_AUDIT, WATER, add_chunk, create_run
 
 INITIALIZE = """
 mutation($input: InitializeTrajectoryInput!) {

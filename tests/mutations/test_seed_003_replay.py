@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from scimeta import models
 from tests.conftest import GraphQLClient
-from tests.mutations.test_studies import (
+from tests.studies.test_studies import (
     MICROPHONES,
     create_study,
     save_participant,

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.conftest import GraphQLClient
-from tests.mutations.test_runs import STORE_AGENT_OUTPUT, UPSERT_STUDY, create_run
+from tests.runs.test_runs import STORE_AGENT_OUTPUT, UPSERT_STUDY, create_run
 
 SPEC = {
     "name": "pincell",

@@ -9,10 +9,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry import relay
 
-from tests.conftest import GraphQLClient
-from tests.mutations.snapshots import database_state
-from tests.mutations.test_batches import ADD_BATCH_ITEMS, CREATE_BATCH, SET_ITEM_STATUS
-from tests.mutations.test_chemistry import (
+from tests.chemistry.test_batches import ADD_BATCH_ITEMS, CREATE_BATCH, SET_ITEM_STATUS
+from tests.chemistry.test_chemistry import (
     ADD_ATOMS,
     CREATE_CALCULATION,
     CREATE_MOLECULE,
@@ -21,6 +19,8 @@ from tests.mutations.test_chemistry import (
     calculation,
     molecule,
 )
+from tests.conftest import GraphQLClient
+from tests.support.snapshots import database_state
 
 DELETE = "mutation($id: ID!) { deleteNode(id: $id) { deletedId } }"
 SET_BATCH_STATUS = """

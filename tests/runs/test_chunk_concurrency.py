@@ -7,7 +7,7 @@ import asyncio
 import uuid
 
 from tests.conftest import GraphQLClient
-from tests.mutations.test_runs import (
+from tests.runs.test_runs import (
     ADD_CHUNK_ATTEMPT,
     ADD_CHUNK_ATTEMPTS,
     create_run,

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import GraphQLClient
-from tests.mutations.snapshots import assert_refused
-from tests.mutations.test_jobs import CREATE_JOB, SET_STATUS, create_job, create_project
+from tests.jobs.test_jobs import CREATE_JOB, SET_STATUS, create_job, create_project
+from tests.support.snapshots import assert_refused
 
 IMPORT = """
 mutation($input: ImportFileInput!) { importFile(input: $input) { file { id } } }"""

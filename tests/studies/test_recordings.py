@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from scimeta import models
 from tests.conftest import GraphQLClient, StatementCounter
-from tests.mutations.test_studies import (
+from tests.studies.test_studies import (
     AUDIO,
     MICROPHONES,
     create_study,

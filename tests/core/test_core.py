@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import GraphQLClient
-from tests.mutations.snapshots import database_state
-from tests.mutations.test_jobs import CREATE_JOB, create_job, create_project
+from tests.jobs.test_jobs import CREATE_JOB, create_job, create_project
+from tests.support.snapshots import database_state
 
 APPEND_EVENTS = """
 mutation($events: [EventInput!]!) {

@@ -10,8 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.relay import GlobalID
 
 from tests.conftest import GraphQLClient
-from tests.mutations.snapshots import database_state
-from tests.mutations.test_runs import (
+from tests.runs.test_runs import (
     ADD_ARTIFACTS,
     ADD_CHUNK_ATTEMPT,
     ADD_CHUNK_ATTEMPTS,
@@ -28,6 +27,7 @@ from tests.mutations.test_runs import (
     create_run,
     initialize_trajectory,
 )
+from tests.support.snapshots import database_state
 
 MISSING_RUN = str(GlobalID("Run", "999999999"))
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.chemistry.test_chemistry import calculation, events, molecule
 from tests.conftest import GraphQLClient
-from tests.mutations.test_chemistry import calculation, events, molecule
 
 # every test writes molecules by SMILES
 pytestmark = pytest.mark.chemistry

@@ -28,8 +28,8 @@ from scimeta.writes.runs import claims
 from scimeta.writes.runs.claims import expire_leases
 from scimeta.writes.transaction import transaction
 from tests.conftest import GraphQLClient
-from tests.mutations.snapshots import assert_refused
-from tests.mutations.test_runs import create_run, events_of
+from tests.runs.test_runs import create_run, events_of
+from tests.support.snapshots import assert_refused
 
 LEASE_FIELDS = """
   token worker expiresAt

@@ -11,8 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.relay import GlobalID
 
 from tests.conftest import GraphQLClient
-from tests.mutations.snapshots import database_state
-from tests.mutations.test_studies import (
+from tests.studies.test_studies import (
     AUDIO,
     CREATE_STUDY,
     SAVE_PARTICIPANT,
@@ -23,6 +22,7 @@ from tests.mutations.test_studies import (
     save_participant,
     save_recording,
 )
+from tests.support.snapshots import database_state
 
 
 @dataclass
