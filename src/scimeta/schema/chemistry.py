@@ -9,10 +9,15 @@ import strawberry
 from strawberry.scalars import JSON
 
 from scimeta import models
-from scimeta.schema.aggregates import Aggregates, AggregateSpec, GroupField
 from scimeta.schema.connections import list_field
 from scimeta.schema.core import event_list, metric_list
 from scimeta.schema.enums import Status
+from scimeta.schema.generated.aggregates import (
+    batch_item_aggregate,
+    batch_item_groups,
+    calculation_aggregate,
+    calculation_groups,
+)
 from scimeta.schema.inputs import chemistry as inputs
 from scimeta.schema.node import Entity, LoaderInfo
 from scimeta.schema.ordering import OrderTerm
@@ -171,60 +176,16 @@ class BatchItem(Entity):
         return await one(info, models.Calculation, root.calculation_id)
 
 
-CALCULATION_AGGREGATES = Aggregates(
-    AggregateSpec(
-        name="Calculation",
-        noun="calculation",
-        model=models.Calculation,
-        numbers={
-            "energy": models.Calculation.energy,
-            "gap": models.Calculation.gap,
-            "dipole": models.Calculation.dipole,
-            "execution_seconds": models.Calculation.execution_seconds,
-        },
-        times={
-            "created_at": models.Calculation.created_at,
-            "finished_at": models.Calculation.finished_at,
-        },
-        groups={
-            "STATUS": ("status", GroupField(models.Calculation.status, Status)),
-            "METHOD": ("method", GroupField(models.Calculation.method, str)),
-            "MOLECULE": (
-                "molecule",
-                GroupField(models.Calculation.molecule_id, Molecule, models.Molecule),
-            ),
-        },
-    )
-)
-
-
 @strawberry.type(description="A page of calculations, with aggregates over the whole list.")
 class CalculationConnection(Connection[Calculation]):
-    aggregate = CALCULATION_AGGREGATES.aggregate_field()
-    groups = CALCULATION_AGGREGATES.groups_field()
-
-
-BATCH_ITEM_AGGREGATES = Aggregates(
-    AggregateSpec(
-        name="BatchItem",
-        noun="batch item",
-        model=models.BatchItem,
-        times={
-            "created_at": models.BatchItem.created_at,
-            "updated_at": models.BatchItem.updated_at,
-        },
-        groups={
-            "STATUS": ("status", GroupField(models.BatchItem.status, Status)),
-            "BATCH": ("batch", GroupField(models.BatchItem.batch_id, Batch, models.Batch)),
-        },
-    )
-)
+    aggregate = calculation_aggregate
+    groups = calculation_groups
 
 
 @strawberry.type(description="A page of batch items, with aggregates over the whole list.")
 class BatchItemConnection(Connection[BatchItem]):
-    aggregate = BATCH_ITEM_AGGREGATES.aggregate_field()
-    groups = BATCH_ITEM_AGGREGATES.groups_field()
+    aggregate = batch_item_aggregate
+    groups = batch_item_groups
 
 
 @strawberry.type(description="Dashboard figures of the chemistry store.")

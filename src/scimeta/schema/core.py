@@ -11,9 +11,14 @@ from strawberry import relay
 from strawberry.scalars import JSON
 
 from scimeta import models
-from scimeta.schema.aggregates import Aggregates, AggregateSpec, GroupField
 from scimeta.schema.connections import list_field
 from scimeta.schema.enums import EventLevel
+from scimeta.schema.generated.aggregates import (
+    event_aggregate,
+    event_groups,
+    metric_aggregate,
+    metric_groups,
+)
 from scimeta.schema.inputs import core as inputs
 from scimeta.schema.node import Entity, LoaderInfo, load_nodes
 from scimeta.schema.ordering import Column, OrderTerm
@@ -110,48 +115,16 @@ class Event(relay.Node):
         return await load_nodes(models.Event, info, node_ids, required=required)
 
 
-METRIC_AGGREGATES = Aggregates(
-    AggregateSpec(
-        name="Metric",
-        noun="metric",
-        model=models.Metric,
-        numbers={"value": models.Metric.value},
-        times={"created_at": models.Metric.created_at},
-        groups={
-            "KEY": ("key", GroupField(models.Metric.key_id, MetricKey, models.MetricKey)),
-            "UNIT": ("unit", GroupField(models.Metric.unit, str)),
-        },
-    )
-)
-
-
 @strawberry.type(description="A page of metrics, with aggregates over the whole list.")
 class MetricConnection(Connection[Metric]):
-    aggregate = METRIC_AGGREGATES.aggregate_field()
-    groups = METRIC_AGGREGATES.groups_field()
-
-
-EVENT_AGGREGATES = Aggregates(
-    AggregateSpec(
-        name="Event",
-        noun="event",
-        model=models.Event,
-        numbers={"sequence": models.Event.sequence},
-        times={"at": models.Event.at},
-        groups={
-            "TYPE": ("type", GroupField(models.Event.type, str)),
-            "SUBJECT_TYPE": ("subject_type", GroupField(models.Event.subject_type, str)),
-            "LEVEL": ("level", GroupField(models.Event.level, EventLevel)),
-            "ACTOR": ("actor", GroupField(models.Event.actor, str)),
-        },
-    )
-)
+    aggregate = metric_aggregate
+    groups = metric_groups
 
 
 @strawberry.type(description="A page of events, with aggregates over the whole list.")
 class EventConnection(Connection[Event]):
-    aggregate = EVENT_AGGREGATES.aggregate_field()
-    groups = EVENT_AGGREGATES.groups_field()
+    aggregate = event_aggregate
+    groups = event_groups
 
 
 def metric_list(parent_key: Column, description: str) -> Any:

@@ -3,7 +3,9 @@
 An entity's `<Entity>Where` input names its filterable fields, each taking an operator
 input (`{eq, in, lt, lte, gt, gte, contains, ilike, isNull}`), a nested `<Other>Where`
 for a relation, and `and`, `or`, `not`. All conditions given in one input must hold.
-Field names are the ORM attribute names; relations are declared in `__relations__`.
+Field names are the ORM attribute names; the relations are those declared in
+`scimeta.models.ownership`. The inputs themselves, and the operator inputs of the enum
+fields, are written by `python -m scimeta.schema.generate` in `scimeta.schema.generated`.
 """
 
 from __future__ import annotations
@@ -12,8 +14,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
-from typing import Annotated, Any, ClassVar
+from typing import Any, ClassVar
 
 import strawberry
 from graphql import (
@@ -45,20 +46,10 @@ from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql import visitors
 from strawberry import relay
 
-from scimeta.auth.policy import keeps_scope
 from scimeta.errors import BadUserInput, OperationRefused
 from scimeta.ids import parse_row_id
 from scimeta.models import Base
-from scimeta.schema.enums import (
-    AuditStatus,
-    EventLevel,
-    FileRole,
-    Knee,
-    Maneuver,
-    RecordingKind,
-    RunPhase,
-    Status,
-)
+from scimeta.models.ownership import relation, relations_of
 from scimeta.schema.scalars import Long
 
 MAX_IN_VALUES = 1000
@@ -258,40 +249,29 @@ def _row_id(global_id: relay.GlobalID, type_name: str) -> int:
     return _node_id(global_id)
 
 
-def _enum_filter(enum: type[Enum], name: str) -> type[OperatorFilter]:
-    namespace = {
-        "__annotations__": {
-            "eq": enum | None,
-            "in_": list[enum] | None,  # type: ignore[valid-type]
-            "is_null": bool | None,
-        },
-        "eq": strawberry.field(default=None, description="Equal to."),
-        "in_": strawberry.field(default=None, name="in", description=_IN),
-        "is_null": strawberry.field(default=None, description=_NULL),
-    }
-    cls = type(name, (OperatorFilter,), namespace)
-    return strawberry.input(cls, description=f"Conditions on a {enum.__name__} field.")
+class DeclaredRelations:
+    """A `<Entity>Where`'s relations, as (this model's column, the related model's column)
+    by field name: those declared for its model in `scimeta.models.ownership`."""
 
-
-StatusFilter = _enum_filter(Status, "StatusFilter")
-AuditStatusFilter = _enum_filter(AuditStatus, "AuditStatusFilter")
-RunPhaseFilter = _enum_filter(RunPhase, "RunPhaseFilter")
-RecordingKindFilter = _enum_filter(RecordingKind, "RecordingKindFilter")
-ManeuverFilter = _enum_filter(Maneuver, "ManeuverFilter")
-KneeFilter = _enum_filter(Knee, "KneeFilter")
-FileRoleFilter = _enum_filter(FileRole, "FileRoleFilter")
-EventLevelFilter = _enum_filter(EventLevel, "EventLevelFilter")
+    def __get__(
+        self, instance: WhereInput | None, owner: type[WhereInput]
+    ) -> dict[str, tuple[Column, Column]]:
+        return {
+            name: (declared.local, declared.remote)
+            for name, declared in relations_of(owner.__model__).items()
+        }
 
 
 class WhereInput:
-    """Base of every `<Entity>Where` input.
+    """Base of every `<Entity>Where` input (`scimeta.schema.generated.where`).
 
-    `__model__` is the ORM model; `__relations__` maps a relation field to (this model's column,
-    the related model's column): a row matches when some related row matches.
+    `__model__` is the ORM model. A field holding another `<Other>Where` is the model's
+    relation of that name (`scimeta.models.ownership.relation`): a row matches when some
+    related row matches.
     """
 
     __model__: ClassVar[type[Base]]
-    __relations__: ClassVar[dict[str, tuple[Column, Column]]] = {}
+    __relations__ = DeclaredRelations()
 
     def condition(self) -> ColumnElement[bool]:
         conditions: list[ColumnElement[bool]] = []
@@ -311,9 +291,10 @@ class WhereInput:
             # Two-valued: a row for which the condition is unknown (a null column, no
             # related row) does not satisfy it, so it satisfies its negation.
             return not_(func.coalesce(value.condition(), false()))
-        if name in self.__relations__:
-            local, remote = self.__relations__[name]
-            if keeps_scope(local, remote):
+        if isinstance(value, WhereInput):
+            related = relation(model, name)
+            local, remote = related.local, related.remote
+            if related.same_scope:
                 return local.in_(restricted_once(remote, value.condition()))
             return local.in_(select(remote).where(value.condition()))
         if isinstance(value, OperatorFilter):
@@ -324,7 +305,7 @@ class WhereInput:
 def restricted_once(remote: Column, condition: ColumnElement[bool]) -> Select[Any]:
     """`SELECT remote WHERE condition` that no visibility condition is added to: a
     relation filter along a relation that keeps the caller's scope (see
-    `scimeta.auth.policy.SAME_SCOPE_RELATIONS`). The select and its own conditions are
+    `scimeta.models.ownership.keeps_scope`). The select and its own conditions are
     on the plain table, which the loaders' criteria do not apply to, and it is marked for
     compiled reads (`RESTRICTED_ONCE`); subqueries nested in it keep theirs."""
     column = remote.property.columns[0]
@@ -356,60 +337,6 @@ def _shallow_deannotate(element: ColumnElement[bool]) -> ColumnElement[bool]:
 
 def where_condition(where: WhereInput | None) -> list[ColumnElement[bool]]:
     return [] if where is None else [where.condition()]
-
-
-def where_input(
-    name: str,
-    model: type[Base],
-    *,
-    module: str,
-    noun: str,
-    fields: dict[str, type[OperatorFilter]],
-    relations: dict[str, tuple[Column, Column, str, str]] | None = None,
-) -> type[WhereInput]:
-    """Declare `<Entity>Where`: `fields` maps attribute names to operator inputs, and
-    `relations` maps a relation name to (local column, remote column, the related
-    `<Other>Where`'s name and module). `module` is where the new input is bound to `name`,
-    so that it can refer to itself in `and`, `or` and `not`."""
-    relations = relations or {}
-    itself: Any = Annotated[name, strawberry.lazy(module)]
-    annotations: dict[str, Any] = {}
-    namespace: dict[str, Any] = {"__annotations__": annotations}
-    for field_name, filter_type in fields.items():
-        annotations[field_name] = filter_type | None
-        namespace[field_name] = strawberry.field(
-            default=None, description=f"Conditions on the {noun}'s {_words(field_name)}."
-        )
-    for field_name, (_, _, other, other_module) in relations.items():
-        related: Any = Annotated[other, strawberry.lazy(other_module)]
-        annotations[field_name] = related | None
-        namespace[field_name] = strawberry.field(
-            default=None,
-            description=f"Conditions on the {noun}'s {_words(field_name)}: some must match.",
-        )
-    annotations["and_"] = list[itself] | None
-    annotations["or_"] = list[itself] | None
-    annotations["not_"] = itself | None
-    namespace["and_"] = strawberry.field(
-        default=None, name="and", description="All of these conditions hold."
-    )
-    namespace["or_"] = strawberry.field(
-        default=None, name="or", description="At least one of these conditions holds."
-    )
-    namespace["not_"] = strawberry.field(
-        default=None, name="not", description="This condition does not hold."
-    )
-    namespace["__model__"] = model
-    namespace["__relations__"] = {
-        key: (local, remote) for key, (local, remote, _, _) in relations.items()
-    }
-    namespace["__module__"] = module
-    cls = type(name, (WhereInput,), namespace)
-    return strawberry.input(cls, description=f"Conditions on {noun}s; all given must hold.")
-
-
-def _words(field_name: str) -> str:
-    return field_name.replace("_", " ")
 
 
 # -- the size of a filter, measured before anything runs ----------------------------------

@@ -9,10 +9,10 @@ import strawberry
 from strawberry.scalars import JSON
 
 from scimeta import models
-from scimeta.schema.aggregates import Aggregates, AggregateSpec, GroupField
 from scimeta.schema.connections import list_field
 from scimeta.schema.core import File, event_list, file_list, metric_list
 from scimeta.schema.enums import FileRole, Status
+from scimeta.schema.generated.aggregates import job_aggregate, job_groups
 from scimeta.schema.inputs import jobs as inputs
 from scimeta.schema.node import Entity, LoaderInfo
 from scimeta.schema.ordering import OrderTerm
@@ -115,26 +115,7 @@ class Job(Entity):
     events = event_list("Job", "Events about the job, oldest first.")
 
 
-JOB_AGGREGATES = Aggregates(
-    AggregateSpec(
-        name="Job",
-        noun="job",
-        model=models.Job,
-        times={
-            "created_at": models.Job.created_at,
-            "started_at": models.Job.started_at,
-            "finished_at": models.Job.finished_at,
-        },
-        groups={
-            "STATUS": ("status", GroupField(models.Job.status, Status)),
-            "TASK_NAME": ("task_name", GroupField(models.Job.task_name, str)),
-            "PROJECT": ("project", GroupField(models.Job.project_id, Project, models.Project)),
-        },
-    )
-)
-
-
 @strawberry.type(description="A page of jobs, with aggregates over the whole list.")
 class JobConnection(Connection[Job]):
-    aggregate = JOB_AGGREGATES.aggregate_field()
-    groups = JOB_AGGREGATES.groups_field()
+    aggregate = job_aggregate
+    groups = job_groups

@@ -5,6 +5,9 @@ A cursor holds the sort values of its row (not an offset), so it stays valid whe
 are inserted or deleted elsewhere in the list. Ascending sorts put nulls last and
 descending sorts put them first, so reversing an ordering (for `last`/`before`) is
 flipping every direction.
+
+The `<Entity>Order` inputs and their `<Entity>OrderField` enums (whose values are column
+names) are written by `python -m scimeta.schema.generate` in `scimeta.schema.generated`.
 """
 
 from __future__ import annotations
@@ -141,20 +144,3 @@ def _decode_value(term: OrderTerm, value: Any) -> Any:
     if isinstance(value, int) and not -(2**63) <= value < 2**63:
         raise ValueError(value)
     return value
-
-
-def order_input(name: str, noun: str, columns: dict[str, Column]) -> type[Any]:
-    """Declare `<Entity>Order` and its `<Entity>OrderField` enum: `columns` maps the
-    enum's names (CREATED_AT) to the columns they sort by."""
-    field_enum = Enum(  # type: ignore[misc]
-        f"{name}Field", {enum_name: column.key for enum_name, column in columns.items()}
-    )
-    strawberry.enum(field_enum, description=f"Fields {noun}s can be sorted by.")
-    namespace = {
-        "__annotations__": {"field": field_enum, "direction": OrderDirection},
-        "field": strawberry.field(description="The field to sort by."),
-        "direction": strawberry.field(
-            default=OrderDirection.ASC, description="Ascending (default) or descending."
-        ),
-    }
-    return strawberry.input(type(name, (), namespace), description=f"A sort key for {noun}s.")

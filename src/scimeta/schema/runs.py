@@ -9,10 +9,15 @@ import strawberry
 from strawberry.scalars import JSON
 
 from scimeta import models
-from scimeta.schema.aggregates import Aggregates, AggregateSpec, GroupField
 from scimeta.schema.connections import list_field
 from scimeta.schema.core import File, event_list, metric_list
 from scimeta.schema.enums import AuditStatus, RunPhase, Status
+from scimeta.schema.generated.aggregates import (
+    chunk_aggregate,
+    chunk_groups,
+    run_aggregate,
+    run_groups,
+)
 from scimeta.schema.inputs import runs as inputs
 from scimeta.schema.node import Entity, LoaderInfo
 from scimeta.schema.ordering import OrderTerm
@@ -186,54 +191,13 @@ class Chunk(Entity):
     metrics = metric_list(models.Metric.chunk_id, "Metrics of this chunk.")
 
 
-RUN_AGGREGATES = Aggregates(
-    AggregateSpec(
-        name="Run",
-        noun="run",
-        model=models.Run,
-        numbers={"attempt": models.Run.attempt},
-        times={
-            "created_at": models.Run.created_at,
-            "started_at": models.Run.started_at,
-            "ended_at": models.Run.ended_at,
-        },
-        groups={
-            "STATUS": ("status", GroupField(models.Run.status, Status)),
-            "PHASE": ("phase", GroupField(models.Run.phase, RunPhase)),
-            "CLAIMED_BY": ("claimed_by", GroupField(models.Run.claimed_by, str)),
-            "STUDY": ("study", GroupField(models.Run.study_id, StudyType, models.Study)),
-        },
-    )
-)
-
-
 @strawberry.type(description="A page of runs, with aggregates over the whole list.")
 class RunConnection(Connection[Run]):
-    aggregate = RUN_AGGREGATES.aggregate_field()
-    groups = RUN_AGGREGATES.groups_field()
-
-
-CHUNK_AGGREGATES = Aggregates(
-    AggregateSpec(
-        name="Chunk",
-        noun="chunk attempt",
-        model=models.Chunk,
-        numbers={"frame_count": models.Chunk.frame_count, "attempt": models.Chunk.attempt},
-        times={"created_at": models.Chunk.created_at},
-        groups={
-            "AUDIT_STATUS": ("audit_status", GroupField(models.Chunk.audit_status, AuditStatus)),
-            "MODEL_VERSION": ("model_version", GroupField(models.Chunk.model_version, str)),
-            "INDEX": ("index", GroupField(models.Chunk.index, int)),
-            "TRAJECTORY": (
-                "trajectory",
-                GroupField(models.Chunk.trajectory_id, Trajectory, models.Trajectory),
-            ),
-        },
-    )
-)
+    aggregate = run_aggregate
+    groups = run_groups
 
 
 @strawberry.type(description="A page of chunk attempts, with aggregates over the whole list.")
 class ChunkConnection(Connection[Chunk]):
-    aggregate = CHUNK_AGGREGATES.aggregate_field()
-    groups = CHUNK_AGGREGATES.groups_field()
+    aggregate = chunk_aggregate
+    groups = chunk_groups

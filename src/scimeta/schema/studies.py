@@ -9,10 +9,10 @@ import strawberry
 from strawberry.scalars import JSON
 
 from scimeta import models
-from scimeta.schema.aggregates import Aggregates, AggregateSpec, GroupField
 from scimeta.schema.connections import list_field
 from scimeta.schema.core import File, metric_list
 from scimeta.schema.enums import Knee, Maneuver, RecordingKind
+from scimeta.schema.generated.aggregates import recording_aggregate, recording_groups
 from scimeta.schema.inputs import runs as run_inputs
 from scimeta.schema.inputs import studies as inputs
 from scimeta.schema.node import Entity, LoaderInfo
@@ -193,28 +193,7 @@ class Recording(Entity):
     metrics = metric_list(models.Metric.recording_id, "Metrics of this recording.")
 
 
-RECORDING_AGGREGATES = Aggregates(
-    AggregateSpec(
-        name="Recording",
-        noun="recording",
-        model=models.Recording,
-        numbers={"num_channels": models.Recording.num_channels},
-        times={"recorded_at": models.Recording.recorded_at},
-        groups={
-            "KIND": ("kind", GroupField(models.Recording.kind, RecordingKind)),
-            "MANEUVER": ("maneuver", GroupField(models.Recording.maneuver, Maneuver)),
-            "KNEE": ("knee", GroupField(models.Recording.knee, Knee)),
-            "QC_PASSED": ("qc_passed", GroupField(models.Recording.qc_passed, bool)),
-            "PARTICIPANT": (
-                "participant",
-                GroupField(models.Recording.participant_id, Participant, models.Participant),
-            ),
-        },
-    )
-)
-
-
 @strawberry.type(description="A page of recordings, with aggregates over the whole list.")
 class RecordingConnection(Connection[Recording]):
-    aggregate = RECORDING_AGGREGATES.aggregate_field()
-    groups = RECORDING_AGGREGATES.groups_field()
+    aggregate = recording_aggregate
+    groups = recording_groups
