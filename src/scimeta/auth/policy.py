@@ -11,10 +11,22 @@ Writes: every change writes events about the rows it changes (see
 (its project, its study, or the whole server) is looked up, and the caller must hold a
 role that allows the change there.
 
-Scopes: jobs and files belong to a project; participants, recordings and their parts to a
-study; runs to their study, and trajectories, chunks, artifacts and agent outputs to their
-run's. A run without a study, the chemistry store and the metric catalogue belong to the
-whole server: only grants on everything reach them.
+Scopes: both are derived from each entity's owner, as `scimeta.models.ownership` declares
+it, so a new entity needs nothing here:
+
+- a `project` or `study` column: a row is visible with a role on the project or study it
+  names, and a change to it needs one there;
+- `parents`: a row is visible where any of the rows it hangs off is (a parent of the
+  whole server's adds nothing), and is changed in the scope of the one it hangs off;
+- `referrers` (a file): visible with a role on its project, or where a row referring to
+  it is visible; changed in its project, or in the study of a row referring to it;
+- `subjects` (an event): visible where the row it is about is visible, for the entities
+  events are written about (`has_events`);
+- none of these, the whole server's: `Reach.SERVER` rows (the chemistry store) are
+  visible only with a grant on everything; `Reach.EVERYONE` rows (the metric catalogue)
+  and `Reach.INTERNAL` ones (tokens, idempotency keys) get no condition. A change to any
+  of them needs a grant on everything, as does a change to a row that names no project
+  or study (a run without a study).
 """
 
 from __future__ import annotations
@@ -22,12 +34,13 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    FromClause,
     Select,
     and_,
     any_,
@@ -41,14 +54,15 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
+from sqlalchemy.orm import InstrumentedAttribute, ORMExecuteState, Session, with_loader_criteria
 from sqlalchemy.sql.annotation import _deep_deannotate
 from sqlalchemy.sql.util import find_tables
 
 from scimeta import models
 from scimeta.errors import ClientError
-from scimeta.loaders.batch import key_array
-from scimeta.models import Role
+from scimeta.loaders.batch import key_array, primary_key_attribute
+from scimeta.models import Role, ownership
+from scimeta.models.ownership import Reach
 
 if TYPE_CHECKING:
     from scimeta.auth.identity import Identity
@@ -181,150 +195,127 @@ def visible_rows(
     projects: Sequence[int], studies: Sequence[int]
 ) -> dict[type[models.Base], ColumnElement[bool]]:
     """Per entity, the condition its rows must meet to be visible to a caller with roles
-    on `projects` and `studies` only. The subqueries are on tables, not entities, so the
+    on `projects` and `studies` only, derived from the ownership declarations; entities
+    every caller reads have none. The subqueries are on tables, not entities, so the
     criteria are not applied to them again."""
-    t = models.Base.metadata.tables
-    project_ids, study_ids = key_array(projects), key_array(studies)
-
-    def in_projects(column: Any) -> ColumnElement[bool]:
-        condition: ColumnElement[bool] = column == any_(project_ids)
-        return condition
-
-    def in_studies(column: Any) -> ColumnElement[bool]:
-        condition: ColumnElement[bool] = column == any_(study_ids)
-        return condition
-
-    def rows(table: str, condition: ColumnElement[bool]) -> Select[Any]:
-        return select(t[table].c.id).where(condition)
-
-    jobs = rows("jobs", in_projects(t["jobs"].c.project_id))
-    participants = rows("participants", in_studies(t["participants"].c.study_id))
-    recordings = rows("recordings", t["recordings"].c.participant_id.in_(participants))
-    runs = rows("runs", in_studies(t["runs"].c.study_id))
-    chunks = rows("chunks", t["chunks"].c.run_id.in_(runs))
-
-    def files_of(table: str, condition: ColumnElement[bool]) -> Select[Any]:
-        return select(t[table].c.file_id).where(condition, t[table].c.file_id.is_not(None))
-
-    m = models
-    # a file belongs to its project, or to the rows that refer to it
-    file_condition = or_(
-        in_projects(m.File.project_id),
-        m.File.id.in_(files_of("recordings", t["recordings"].c.id.in_(recordings))),
-        m.File.id.in_(files_of("run_artifacts", t["run_artifacts"].c.run_id.in_(runs))),
-        m.File.id.in_(files_of("chunks", t["chunks"].c.run_id.in_(runs))),
-        m.File.id.in_(
-            files_of("synchronizations", t["synchronizations"].c.audio_recording_id.in_(recordings))
-        ),
-    )
-    conditions: dict[type[models.Base], ColumnElement[bool]] = {
-        m.Project: in_projects(m.Project.id),
-        m.Job: in_projects(m.Job.project_id),
-        m.File: file_condition,
-        m.JobFile: m.JobFile.job_id.in_(jobs),
-        m.Study: in_studies(m.Study.id),
-        m.Participant: in_studies(m.Participant.study_id),
-        m.Recording: m.Recording.participant_id.in_(participants),
-        m.RecordingChannel: m.RecordingChannel.recording_id.in_(recordings),
-        m.MovementCycle: m.MovementCycle.recording_id.in_(recordings),
-        m.Synchronization: m.Synchronization.audio_recording_id.in_(recordings),
-        m.Run: in_studies(m.Run.study_id),
-        m.Trajectory: m.Trajectory.run_id.in_(runs),
-        m.Chunk: m.Chunk.run_id.in_(runs),
-        m.RunArtifact: m.RunArtifact.run_id.in_(runs),
-        m.AgentOutput: m.AgentOutput.run_id.in_(runs),
-        m.Metric: or_(
-            m.Metric.job_id.in_(jobs),
-            m.Metric.run_id.in_(runs),
-            m.Metric.chunk_id.in_(chunks),
-            m.Metric.recording_id.in_(recordings),
-        ),
-    }
-    # the whole server's rows: visible only with a grant on everything
-    for model in (m.Molecule, m.Calculation, m.AtomicProperty, m.Batch, m.BatchItem):
-        conditions[model] = false()
-    # an event is visible with its subject (the log keeps events of deleted rows, which
-    # only callers who read everything see)
-    subjects: dict[type[models.Base], Select[Any]] = {
-        # without the ORM's annotations: a plain subquery, which no criteria are added to
-        model: select(t[model.__tablename__].c.id).where(_deep_deannotate(condition))
-        for model, condition in conditions.items()
-        if model.__tablename__ in SUBJECT_TABLES
-    }
-    conditions[m.Event] = or_(
-        *(
-            and_(m.Event.subject_type == model.__name__, m.Event.subject_id.in_(visible))
-            for model, visible in subjects.items()
-        )
-    )
+    rules = _Visibility(key_array(projects), key_array(studies))
+    conditions: dict[type[models.Base], ColumnElement[bool]] = {}
+    for model in ownership.declarations():
+        condition = rules.condition(model)
+        if condition is not None:
+            conditions[model] = condition
     return conditions
 
 
-# Relations, as (local column, remote column), along which every row related to a visible
-# row is visible too, by the conditions above and the database's constraints: a sub-job
-# is in its parent's project and a chunk in its trajectory's run (composite foreign
-# keys), a metric has exactly one owner (a CHECK), and a file referred to by a visible
-# recording or run artifact is visible. A relation filter along them needs no condition
-# of its own: the row it starts from was restricted once, and a chain of them costs what
-# it costs a caller who reads everything, at any depth. The others (a job file's file,
-# which may be another project's) keep their related entity's condition.
-SAME_SCOPE_RELATIONS = frozenset(
-    {
-        ("projects.id", "jobs.project_id"),
-        ("jobs.project_id", "projects.id"),
-        ("jobs.parent_id", "jobs.id"),
-        ("jobs.id", "job_files.job_id"),
-        ("jobs.id", "metrics.job_id"),
-        ("metrics.job_id", "jobs.id"),
-        ("metrics.run_id", "runs.id"),
-        ("metrics.chunk_id", "chunks.id"),
-        ("metrics.recording_id", "recordings.id"),
-        ("studies.id", "participants.study_id"),
-        ("studies.id", "runs.study_id"),
-        ("participants.study_id", "studies.id"),
-        ("participants.id", "recordings.participant_id"),
-        ("recordings.participant_id", "participants.id"),
-        ("recordings.file_id", "files.id"),
-        ("recordings.id", "metrics.recording_id"),
-        ("runs.study_id", "studies.id"),
-        ("runs.id", "metrics.run_id"),
-        ("run_artifacts.file_id", "files.id"),
-        ("trajectories.run_id", "runs.id"),
-        ("chunks.run_id", "runs.id"),
-        ("chunks.trajectory_id", "trajectories.id"),
-    }
-)
+class _Visibility:
+    """The conditions of one caller's rows, each built once: the subquery of a parent's
+    visible rows is shared by every entity hanging off it."""
+
+    def __init__(self, project_ids: ColumnElement[Any], study_ids: ColumnElement[Any]) -> None:
+        self.project_ids = project_ids
+        self.study_ids = study_ids
+        self.conditions: dict[type[models.Base], ColumnElement[bool] | None] = {}
+        self.selects: dict[type[models.Base], Select[Any] | None] = {}
+
+    def condition(self, model: type[models.Base]) -> ColumnElement[bool] | None:
+        """The condition on `model`'s mapped columns; None: every row is visible."""
+        if model not in self.conditions:
+            self.conditions[model] = self._condition(model)
+        return self.conditions[model]
+
+    def rows(self, model: type[models.Base]) -> Select[Any] | None:
+        """A select of the ids of `model`'s visible rows, on its plain table; None for the
+        whole server's entities, whose rows make nothing else visible."""
+        if model not in self.selects:
+            self.selects[model] = None
+            if _scoped(model):
+                self.selects[model] = select(_plain(_key(model))).where(self.plain(model))
+        return self.selects[model]
+
+    def plain(self, model: type[models.Base]) -> ColumnElement[bool]:
+        """`model`'s condition on its plain table: without the ORM's annotations, no
+        criteria are added to a subquery holding it."""
+        condition = self.condition(model)
+        assert condition is not None, model
+        plain: ColumnElement[bool] = _deep_deannotate(condition)
+        return plain
+
+    def _condition(self, model: type[models.Base]) -> ColumnElement[bool] | None:
+        owner = ownership.declaration_of(model).owner
+        if owner.subjects:
+            return self._about_visible_subjects(model)
+        if not owner.scoped:
+            return false() if owner.reach is Reach.SERVER else None
+        terms: list[ColumnElement[bool]] = []
+        if owner.project is not None:
+            terms.append(owner.project == any_(self.project_ids))
+        if owner.study is not None:
+            terms.append(owner.study == any_(self.study_ids))
+        for column in owner.parents:
+            parents = self.rows(ownership.target_of(model, column))
+            if parents is not None:
+                terms.append(column.in_(parents))
+        for column in owner.referrers:
+            referrer = ownership.referred_by(column)
+            if _scoped(referrer):
+                referring = _plain(column)
+                terms.append(
+                    _key(model).in_(
+                        select(referring).where(self.plain(referrer), referring.is_not(None))
+                    )
+                )
+        return _any_of(terms)
+
+    def _about_visible_subjects(self, model: type[models.Base]) -> ColumnElement[bool]:
+        """An event is visible with its subject (the log keeps events of deleted rows,
+        which only callers who read everything see)."""
+        subject_type, subject_id = _subject_columns(model)
+        terms: list[ColumnElement[bool]] = []
+        for subject, declaration in ownership.declarations().items():
+            visible = self.rows(subject) if declaration.has_events else None
+            if visible is not None:
+                terms.append(and_(subject_type == subject.__name__, subject_id.in_(visible)))
+        return _any_of(terms)
 
 
-def keeps_scope(local: Any, remote: Any) -> bool:
-    """Whether the rows `remote` relates to a visible row through `local` are all visible
-    (see `SAME_SCOPE_RELATIONS`)."""
-    return (_column_name(local), _column_name(remote)) in SAME_SCOPE_RELATIONS
+def _scoped(model: type[models.Base]) -> bool:
+    """Whether a project or study owns `model`'s rows, through their own columns or the
+    rows they hang off (an event's subject is looked up by its type)."""
+    owner = ownership.declaration_of(model).owner
+    return owner.scoped and not owner.subjects
 
 
-def _column_name(attribute: Any) -> str:
-    column = attribute.property.columns[0]
-    return f"{column.table.name}.{column.name}"
+def _key(model: type[models.Base]) -> InstrumentedAttribute[Any]:
+    return primary_key_attribute(model)
 
 
-# The tables whose rows events are about, among those a project or study scopes.
-SUBJECT_TABLES = frozenset(
-    {
-        "projects",
-        "jobs",
-        "files",
-        "studies",
-        "participants",
-        "recordings",
-        "synchronizations",
-        "runs",
-        "trajectories",
-        "chunks",
-        "run_artifacts",
-        "agent_outputs",
-        "metrics",
-    }
-)
+def _plain(column: InstrumentedAttribute[Any]) -> ColumnElement[Any]:
+    """The table's column, without the ORM's annotations."""
+    plain: ColumnElement[Any] = column.property.columns[0]
+    return plain
+
+
+def _subject_columns(
+    model: type[models.Base],
+) -> tuple[InstrumentedAttribute[Any], InstrumentedAttribute[Any]]:
+    """The columns naming the type and the id of the row an event is about."""
+    subject_type: InstrumentedAttribute[Any] = getattr(model, "subject_type")  # noqa: B009
+    subject_id: InstrumentedAttribute[Any] = getattr(model, "subject_id")  # noqa: B009
+    return subject_type, subject_id
+
+
+def _any_of(terms: Sequence[ColumnElement[bool]]) -> ColumnElement[bool]:
+    if not terms:
+        return false()
+    return terms[0] if len(terms) == 1 else or_(*terms)
+
+
+# A relation filter along a relation that keeps the caller's scope (every row related to
+# a visible row is visible, by the ownership and the database's constraints) needs no
+# condition of its own: the row it starts from was restricted once, and a chain of them
+# costs what it costs a caller who reads everything, at any depth. The others (a job
+# file's file, which may be another project's) keep their related entity's condition.
+keeps_scope = ownership.keeps_scope
 
 
 @event.listens_for(Session, "do_orm_execute")
@@ -351,93 +342,83 @@ def access_of(session: AsyncSession) -> Access | None:
     return result
 
 
-# Where each kind of subject belongs: a query per type giving (id, project_id, study_id).
-def _scope_queries() -> dict[str, Any]:
-    """Per subject type, a select of (id, project_id, study_id). The lookups of a study
-    read aliases of their tables, so that they never correlate with the outer row's."""
-    t = models.Base.metadata.tables
+def _scope_query(type_name: str) -> Select[Any] | None:
+    """The select of (id, project_id, study_id) of the rows of the scoped entity named
+    `type_name`; None for the whole server's and for unknown names."""
+    for model in ownership.declarations():
+        if model.__name__ == type_name:
+            return _scope_select(model) if _scoped(model) else None
+    return None
+
+
+@cache
+def _scope_select(model: type[models.Base]) -> Select[Any]:
+    """Where `model`'s rows belong, as (id, project_id, study_id). The lookups of a row's
+    project or study in the rows it hangs off, or in those that refer to it, read
+    aliases of their tables, so that they never correlate with the outer row's."""
+    table = ownership.table_of(model)
+    project, study = _scope_columns(model, table)
     no_id = null().cast(BigInteger)
-    jobs, files = t["jobs"], t["files"]
-    runs, chunks, metrics = t["runs"], t["chunks"], t["metrics"]
-
-    def study_of_run(run_id: Any) -> Any:
-        run = runs.alias()
-        return select(run.c.study_id).where(run.c.id == run_id).scalar_subquery()
-
-    def study_of_recording(recording_id: Any) -> Any:
-        recording, participant = t["recordings"].alias(), t["participants"].alias()
-        return (
-            select(participant.c.study_id)
-            .join(recording, recording.c.participant_id == participant.c.id)
-            .where(recording.c.id == recording_id)
-            .scalar_subquery()
-        )
-
-    def study_of_chunk(chunk_id: Any) -> Any:
-        run, chunk = runs.alias(), chunks.alias()
-        return (
-            select(run.c.study_id)
-            .join(chunk, chunk.c.run_id == run.c.id)
-            .where(chunk.c.id == chunk_id)
-            .scalar_subquery()
-        )
-
-    def project_of_job(job_id: Any) -> Any:
-        job = jobs.alias()
-        return select(job.c.project_id).where(job.c.id == job_id).scalar_subquery()
-
-    def by_run(name: str) -> Select[Any]:
-        table = t[name]
-        return select(table.c.id, no_id, study_of_run(table.c.run_id))
-
-    def by_recording(name: str, column: str) -> Select[Any]:
-        table = t[name]
-        return select(table.c.id, no_id, study_of_recording(table.c[column]))
-
-    def referring(name: str, study: Any) -> Any:
-        """The study of the first row of table `name` that refers to the file."""
-        table = t[name]
-        return select(study(table)).where(table.c.file_id == files.c.id).limit(1).scalar_subquery()
-
-    return {
-        "Project": select(t["projects"].c.id, t["projects"].c.id, no_id),
-        "Job": select(jobs.c.id, jobs.c.project_id, no_id),
-        "JobFile": select(t["job_files"].c.id, project_of_job(t["job_files"].c.job_id), no_id),
-        # a file without a project belongs to the study of what refers to it
-        "File": select(
-            files.c.id,
-            files.c.project_id,
-            func.coalesce(
-                referring("recordings", lambda r: study_of_recording(r.c.id)),
-                referring("run_artifacts", lambda a: study_of_run(a.c.run_id)),
-                referring("chunks", lambda c: study_of_run(c.c.run_id)),
-                referring("synchronizations", lambda y: study_of_recording(y.c.audio_recording_id)),
-            ),
-        ),
-        "Study": select(t["studies"].c.id, no_id, t["studies"].c.id),
-        "Participant": select(t["participants"].c.id, no_id, t["participants"].c.study_id),
-        "Recording": by_recording("recordings", "id"),
-        "RecordingChannel": by_recording("recording_channels", "recording_id"),
-        "MovementCycle": by_recording("movement_cycles", "recording_id"),
-        "Synchronization": by_recording("synchronizations", "audio_recording_id"),
-        "Run": select(runs.c.id, no_id, runs.c.study_id),
-        "Trajectory": by_run("trajectories"),
-        "Chunk": by_run("chunks"),
-        "RunArtifact": by_run("run_artifacts"),
-        "AgentOutput": by_run("agent_outputs"),
-        "Metric": select(
-            metrics.c.id,
-            project_of_job(metrics.c.job_id),
-            func.coalesce(
-                study_of_run(metrics.c.run_id),
-                study_of_chunk(metrics.c.chunk_id),
-                study_of_recording(metrics.c.recording_id),
-            ),
-        ),
-    }
+    return select(
+        _on(table, _key(model)),
+        no_id if project is None else project,
+        no_id if study is None else study,
+    )
 
 
-_SCOPES = _scope_queries()
+def _scope_columns(model: type[models.Base], table: FromClause) -> tuple[Any, Any]:
+    """The project and the study of a row of `model` read from `table` (its table or an
+    alias of it); None where it never has one. Of several parents, the one set gives
+    them; a row referred to is in the study of the first row referring to it."""
+    owner = ownership.declaration_of(model).owner
+    projects: list[Any] = []
+    studies: list[Any] = []
+    if owner.project is not None:
+        projects.append(_on(table, owner.project))
+    if owner.study is not None:
+        studies.append(_on(table, owner.study))
+    for column in owner.parents:
+        project, study = _scope_of_row(ownership.target_of(model, column), _on(table, column))
+        projects += [project] if project is not None else []
+        studies += [study] if study is not None else []
+    for column in owner.referrers:
+        referrer = ownership.referred_by(column)
+        if not _scoped(referrer):
+            continue
+        referring = ownership.table_of(referrer).alias()
+        _, study = _scope_columns(referrer, referring)
+        if study is not None:
+            first = select(study).where(_on(referring, column) == _on(table, _key(model)))
+            studies.append(first.limit(1).scalar_subquery())
+    return _first_of(projects), _first_of(studies)
+
+
+def _scope_of_row(model: type[models.Base], row_id: Any) -> tuple[Any, Any]:
+    """The project and the study of the row of `model` whose id is `row_id`, as scalar
+    subqueries on an alias of its table; None where it never has one."""
+    if not _scoped(model):
+        return None, None
+    table = ownership.table_of(model).alias()
+    project, study = _scope_columns(model, table)
+
+    def looked_up(value: Any) -> Any:
+        if value is None:
+            return None
+        return select(value).where(_on(table, _key(model)) == row_id).scalar_subquery()
+
+    return looked_up(project), looked_up(study)
+
+
+def _on(table: FromClause, column: InstrumentedAttribute[Any]) -> Any:
+    """`column` (a mapped attribute) in `table`, its table or an alias of it."""
+    name: str = column.property.columns[0].key
+    return table.c[name]
+
+
+def _first_of(values: Sequence[Any]) -> Any:
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else func.coalesce(*values)
 
 
 async def scopes_of(
@@ -450,7 +431,7 @@ async def scopes_of(
         wanted.setdefault(type_name, set()).add(row_id)
     parts: list[Any] = []
     for type_name, row_ids in wanted.items():
-        query = _SCOPES.get(type_name)
+        query = _scope_query(type_name)
         if query is None:
             continue
         id_column = query.selected_columns[0]
