@@ -10,7 +10,6 @@ from strawberry.types import Info
 
 from scimeta import models
 from scimeta.loaders.chemistry import chemistry_statistics, chemistry_statistics_statement
-from scimeta.resolvers.mutations.core.tokens import Viewer, viewer_of
 from scimeta.schema.chemistry import (
     Batch,
     Calculation,
@@ -19,7 +18,16 @@ from scimeta.schema.chemistry import (
     Molecule,
 )
 from scimeta.schema.connections import list_field
-from scimeta.schema.core import Event, EventConnection, File, Metric, MetricConnection, MetricKey
+from scimeta.schema.core import (
+    Event,
+    EventConnection,
+    File,
+    Metric,
+    MetricConnection,
+    MetricKey,
+    Viewer,
+    viewer_of,
+)
 from scimeta.schema.filters import where_condition
 from scimeta.schema.inputs import chemistry as chemistry_inputs
 from scimeta.schema.inputs import core as core_inputs

@@ -1,4 +1,5 @@
-"""Files, metrics and events: the types every domain shares."""
+"""Files, metrics and events: the types every domain shares; and API tokens and the caller
+(`Viewer`) as the API shows them."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from strawberry import relay
 from strawberry.scalars import JSON
 
 from scimeta import models
+from scimeta.auth.identity import Identity
+from scimeta.auth.tokens import Grant
 from scimeta.schema.connections import list_field
-from scimeta.schema.enums import EventLevel
+from scimeta.schema.enums import EventLevel, Role
 from scimeta.schema.generated.aggregates import (
     event_aggregate,
     event_groups,
@@ -164,4 +167,59 @@ def file_list(parent_key: Column, description: str) -> Any:
         order=inputs.FileOrder,
         parent_key=parent_key,
         description=description,
+    )
+
+
+@strawberry.type(description="A role on a project, on a study, or (neither) on everything.")
+class ApiTokenGrant:
+    role: Role = strawberry.field(description="What the role allows.")
+    project_id: relay.GlobalID | None = strawberry.field(description="The project, if any.")
+    study_id: relay.GlobalID | None = strawberry.field(description="The study, if any.")
+
+
+@strawberry.type(description="An API token, without its secret.")
+class ApiToken:
+    id: relay.GlobalID = strawberry.field(description="The token's id, to revoke it by.")
+    name: str = strawberry.field(description="Who or what the token is for.")
+    prefix: str = strawberry.field(description="The secret's first characters.")
+    created_at: datetime = strawberry.field(description="When it was made.")
+    expires_at: datetime | None = strawberry.field(description="When it stops working.")
+    revoked_at: datetime | None = strawberry.field(description="When it was revoked.")
+    grants: list[ApiTokenGrant] = strawberry.field(description="What it may do, and where.")
+
+
+@strawberry.type(description="Who the caller is, and what it may do.")
+class Viewer:
+    name: str = strawberry.field(description="The token's name (local: a server running open).")
+    is_admin: bool = strawberry.field(description="Whether it is an admin of everything.")
+    grants: list[ApiTokenGrant] = strawberry.field(description="Its roles, and where.")
+
+
+def grant_of(grant: models.TokenGrant | Grant) -> ApiTokenGrant:
+    return ApiTokenGrant(
+        role=grant.role,
+        project_id=None
+        if grant.project_id is None
+        else relay.GlobalID("Project", str(grant.project_id)),
+        study_id=None if grant.study_id is None else relay.GlobalID("Study", str(grant.study_id)),
+    )
+
+
+def token_of(token: models.ApiToken, grants: list[models.TokenGrant]) -> ApiToken:
+    return ApiToken(
+        id=relay.GlobalID("ApiToken", str(token.id)),
+        name=token.name,
+        prefix=token.prefix,
+        created_at=token.created_at,
+        expires_at=token.expires_at,
+        revoked_at=token.revoked_at,
+        grants=[grant_of(grant) for grant in grants],
+    )
+
+
+def viewer_of(identity: Identity) -> Viewer:
+    return Viewer(
+        name=identity.name,
+        is_admin=identity.is_admin,
+        grants=[grant_of(grant) for grant in identity.grants],
     )

@@ -1,4 +1,5 @@
-"""Runs, their artifacts and agent outputs, trajectories and chunk attempts."""
+"""Runs, their artifacts and agent outputs, trajectories and chunk attempts, and a worker's
+lease on a run."""
 
 from __future__ import annotations
 
@@ -201,3 +202,26 @@ class RunConnection(Connection[Run]):
 class ChunkConnection(Connection[Chunk]):
     aggregate = chunk_aggregate
     groups = chunk_groups
+
+
+@strawberry.type(description="A worker's claim on a run, valid until it expires.")
+class Lease:
+    token: str = strawberry.field(
+        description="Proof of the claim, for renewLease and releaseRun. Shown only to the "
+        "claimer, here; keep it secret."
+    )
+    worker: str = strawberry.field(description="The worker holding the run.")
+    expires_at: datetime = strawberry.field(
+        description="When the lease ends unless renewed; then another worker may claim the run."
+    )
+    run: Run = strawberry.field(description="The claimed run.")
+
+    @classmethod
+    def of(cls, run: models.Run) -> Lease:
+        assert run.claimed_by is not None and run.lease_expires_at is not None
+        return cls(
+            token=str(run.lease_token),
+            worker=run.claimed_by,
+            expires_at=run.lease_expires_at,
+            run=run,  # type: ignore[arg-type]
+        )

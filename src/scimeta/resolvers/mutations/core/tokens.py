@@ -1,4 +1,4 @@
-"""API tokens made and revoked through the API, and who the caller is.
+"""API tokens made and revoked through the API.
 
 An admin of a project or study may make tokens with grants on it, and revoke them; an
 admin of everything may make any token. The secret is in the answer to `createApiToken`
@@ -14,7 +14,6 @@ from sqlalchemy import select
 from strawberry import relay
 
 from scimeta import models
-from scimeta.auth.identity import Identity
 from scimeta.auth.policy import Action, Scope
 from scimeta.auth.tokens import Grant, create_token, revoke_token
 from scimeta.errors import BadUserInput, NotFound
@@ -24,33 +23,9 @@ from scimeta.resolvers.mutations.base import (
     row_id,
     write,
 )
+from scimeta.schema.core import ApiToken, token_of
 from scimeta.schema.enums import Role
 from scimeta.writes.transaction import Writer
-
-
-@strawberry.type(description="A role on a project, on a study, or (neither) on everything.")
-class ApiTokenGrant:
-    role: Role = strawberry.field(description="What the role allows.")
-    project_id: relay.GlobalID | None = strawberry.field(description="The project, if any.")
-    study_id: relay.GlobalID | None = strawberry.field(description="The study, if any.")
-
-
-@strawberry.type(description="An API token, without its secret.")
-class ApiToken:
-    id: relay.GlobalID = strawberry.field(description="The token's id, to revoke it by.")
-    name: str = strawberry.field(description="Who or what the token is for.")
-    prefix: str = strawberry.field(description="The secret's first characters.")
-    created_at: datetime = strawberry.field(description="When it was made.")
-    expires_at: datetime | None = strawberry.field(description="When it stops working.")
-    revoked_at: datetime | None = strawberry.field(description="When it was revoked.")
-    grants: list[ApiTokenGrant] = strawberry.field(description="What it may do, and where.")
-
-
-@strawberry.type(description="Who the caller is, and what it may do.")
-class Viewer:
-    name: str = strawberry.field(description="The token's name (local: a server running open).")
-    is_admin: bool = strawberry.field(description="Whether it is an admin of everything.")
-    grants: list[ApiTokenGrant] = strawberry.field(description="Its roles, and where.")
 
 
 @strawberry.input(description="A role, on a project, on a study, or (neither) on everything.")
@@ -89,36 +64,6 @@ class RevokeApiTokenPayload:
 
 
 MAX_GRANTS = 100
-
-
-def grant_of(grant: models.TokenGrant | Grant) -> ApiTokenGrant:
-    return ApiTokenGrant(
-        role=grant.role,
-        project_id=None
-        if grant.project_id is None
-        else relay.GlobalID("Project", str(grant.project_id)),
-        study_id=None if grant.study_id is None else relay.GlobalID("Study", str(grant.study_id)),
-    )
-
-
-def token_of(token: models.ApiToken, grants: list[models.TokenGrant]) -> ApiToken:
-    return ApiToken(
-        id=relay.GlobalID("ApiToken", str(token.id)),
-        name=token.name,
-        prefix=token.prefix,
-        created_at=token.created_at,
-        expires_at=token.expires_at,
-        revoked_at=token.revoked_at,
-        grants=[grant_of(grant) for grant in grants],
-    )
-
-
-def viewer_of(identity: Identity) -> Viewer:
-    return Viewer(
-        name=identity.name,
-        is_admin=identity.is_admin,
-        grants=[grant_of(grant) for grant in identity.grants],
-    )
 
 
 def _grants(inputs: list[GrantInput]) -> list[Grant]:

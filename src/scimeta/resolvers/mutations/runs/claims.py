@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import strawberry
 from strawberry.scalars import JSON
 
@@ -14,31 +12,8 @@ from scimeta.resolvers.mutations.base import MAX_BULK_ROWS, WriteInfo, json_obje
 from scimeta.resolvers.mutations.core import MetricInput, metric_specs
 from scimeta.schema.enums import RunPhase, Status
 from scimeta.schema.inputs.runs import RunWhere
-from scimeta.schema.runs import Run
+from scimeta.schema.runs import Lease, Run
 from scimeta.writes.runs import claims as writes
-
-
-@strawberry.type(description="A worker's claim on a run, valid until it expires.")
-class Lease:
-    token: str = strawberry.field(
-        description="Proof of the claim, for renewLease and releaseRun. Shown only to the "
-        "claimer, here; keep it secret."
-    )
-    worker: str = strawberry.field(description="The worker holding the run.")
-    expires_at: datetime = strawberry.field(
-        description="When the lease ends unless renewed; then another worker may claim the run."
-    )
-    run: Run = strawberry.field(description="The claimed run.")
-
-    @classmethod
-    def of(cls, run: models.Run) -> Lease:
-        assert run.claimed_by is not None and run.lease_expires_at is not None
-        return cls(
-            token=str(run.lease_token),
-            worker=run.claimed_by,
-            expires_at=run.lease_expires_at,
-            run=run,  # type: ignore[arg-type]
-        )
 
 
 @strawberry.input(description="Who claims a run, for how long, and which runs it takes.")
@@ -47,7 +22,7 @@ class ClaimRunInput:
     lease_seconds: int = strawberry.field(
         description=f"How long the lease lasts, 1 to {writes.MAX_LEASE_SECONDS} seconds."
     )
-    where: RunWhere | None = strawberry.field(  # type: ignore[valid-type]
+    where: RunWhere | None = strawberry.field(
         default=None, description="Only runs that match all conditions; any run if not given."
     )
     statuses: list[Status] | None = strawberry.field(
