@@ -1,32 +1,56 @@
-"""The authorization matrix: API tokens with a role on project A or on study A, against
-every kind of read and write, on A's rows (own) and on B's (other).
+"""The authorization matrix, derived from the ownership declarations: callers with a role
+on project A, study A (or B, or everything) against every declared entity's rows and
+every kind of write, on A's rows (own) and on B's (other).
 
-Reads show a token its scope's rows only; writes on its rows succeed or are FORBIDDEN by
-its role; B's rows cannot be found (NOT_FOUND) whatever the role; a refusal writes
-nothing. Tokens that cannot be used get HTTP 401 with the reason.
+What each caller should see, and where each row's changes need a role, is computed here
+in Python from the rows the seed left and each entity's declaration
+(`scimeta.models.ownership`): a row belongs to the project or study its columns name, to
+the scope of the rows it hangs off, to the scopes of the rows referring to it, or (an
+event) to its subject's. The cases are made per declared entity, so a new entity gets
+its reads, nested reads and writes checked once the seed makes a row of it on each side.
 
-The world (projects, studies and their rows, on sides A and B) is seeded once for the
-module, through mutations of the local admin, into a database of its own: this module
-overrides the `engine` fixture, so the conftest's `connection`, `session` and `graphql`
-fixtures run each test in a rolled-back transaction on that database. Tokens are made
-inside each test's transaction, after its app started (open: header-less requests stay
-the local admin's).
+Reads show a caller its scope's rows only, through the ORM, `node`, `nodes`, the root
+lists, counts, groups and every nested field; writes on its rows succeed or are
+FORBIDDEN by its role; B's rows cannot be found (NOT_FOUND) whatever the role; a refusal
+writes nothing. Tokens that cannot be used get HTTP 401 with the reason.
+
+The world (projects, studies and their rows, on sides A and B, and the chemistry store)
+is seeded once for the module, through mutations of the local admin, into a database of
+its own: this module overrides the `engine` fixture, so the conftest's `connection`,
+`session` and `graphql` fixtures run each test in a rolled-back transaction on that
+database. Tokens are made inside each test's transaction, after its app started (open:
+header-less requests stay the local admin's).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
+from graphql import GraphQLNonNull, GraphQLObjectType, Undefined, build_schema, get_named_type
 from sqlalchemy import BigInteger, func, literal, select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from strawberry.relay import GlobalID
 
+from scimeta.auth.identity import Identity
+from scimeta.auth.policy import (
+    ALLOWED,
+    SERVER,
+    Action,
+    Forbidden,
+    Scope,
+    authorize_changes,
+    bind,
+    scopes_of,
+)
 from scimeta.auth.tokens import Grant, create_token, revoke_token
-from scimeta.models import Base, Role
+from scimeta.models import Base, Role, ownership
+from scimeta.models.ownership import Reach
+from scimeta.resolvers.schema import schema as served_schema
 from scimeta.server.app import create_app
 from scimeta.server.database import create_sessionmaker
 from tests.conftest import DatabaseFactory, GraphQLClient, started
@@ -50,7 +74,8 @@ mutation($project: ID!, $study: ID!, $run: String!) {
   createRun(input: {name: $run, studyId: $study}) { run { id } }
 }"""
 SEED_CHILDREN = """
-mutation($project: ID!, $job: ID!, $participant: ID!, $run: ID!, $checksum: String!) {
+mutation($project: ID!, $job: ID!, $participant: ID!, $run: ID!, $checksum: String!,
+         $audio: String!, $log: String!) {
   createJob(input: {parentId: $job, taskName: "child"}) { job { id } }
   importFile(input: {projectId: $project, jobId: $job, importedFrom: "disk",
                      file: {path: "/in.mtz", checksum: $checksum}}) { file { id } }
@@ -58,22 +83,63 @@ mutation($project: ID!, $job: ID!, $participant: ID!, $run: ID!, $checksum: Stri
     subject { ... on Job { metrics { nodes { id } } files { nodes { id } } } }
   }
   saveRecording(input: {participantId: $participant, kind: AUDIO, maneuver: WALK,
-                        knee: LEFT, passNumber: 1}) { recording { id } }
+                        knee: LEFT, passNumber: 1, file: {path: $audio},
+                        channels: [{index: 0, microphonePosition: "IPM"}],
+                        cycles: [{index: 0, startSeconds: 0.0, endSeconds: 1.0}]}) {
+    recording { id }
+  }
+  biomechanics: saveRecording(input: {participantId: $participant, kind: BIOMECHANICS,
+                                      maneuver: WALK, knee: LEFT, passNumber: 1}) {
+    recording { id }
+  }
   initializeTrajectory(input: {runId: $run, index: 0, targetLength: 10}) {
     trajectory { id }
   }
   runMetric: recordMetrics(subjectId: $run, metrics: [{key: "keff", value: 1.0}]) {
     subject { ... on Run { metrics { nodes { id } } } }
   }
+  addRunArtifacts(input: {runId: $run, artifacts: [{role: "log", file: {path: $log}}]}) {
+    artifacts { id }
+  }
+  storeAgentOutput(input: {runId: $run, agent: "seeder", kind: "summary", data: {}}) {
+    agentOutput { id }
+  }
 }"""
-SEED_CHUNK = """
-mutation($trajectory: ID!) {
-  addChunkAttempt(input: {trajectoryId: $trajectory, index: 0, frameCount: 5}) {
+SEED_GRANDCHILDREN = """
+mutation($trajectory: ID!, $audio: ID!, $biomechanics: ID!, $chunk: String!,
+         $synchronization: String!) {
+  addChunkAttempt(input: {trajectoryId: $trajectory, index: 0, frameCount: 5,
+                          file: {path: $chunk}}) {
     chunk { id }
   }
+  saveSynchronization(input: {audioRecordingId: $audio, biomechanicsRecordingId: $biomechanics,
+                              offsetSeconds: 0.5, file: {path: $synchronization}}) {
+    synchronization { id }
+  }
+  recordingMetric: recordMetrics(subjectId: $audio, metrics: [{key: "snr", value: 3.0}]) {
+    __typename
+  }
+}"""
+SEED_CHUNK_METRIC = """
+mutation($chunk: ID!) {
+  recordMetrics(subjectId: $chunk, metrics: [{key: "frames", value: 5}]) { __typename }
 }"""
 SEED_MOLECULE = """
 mutation { createMolecule(input: {smiles: "CCO", name: "ethanol"}) { molecule { id } } }"""
+SEED_CHEMISTRY = """
+mutation($molecule: ID!) {
+  createCalculation(input: {moleculeId: $molecule, status: SUCCEEDED, energy: -1.5,
+                            atomicProperties: [{atomIndex: 0, element: "C"}]}) {
+    calculation { id }
+  }
+  createBatch(input: {name: "seeded", moleculeIds: [$molecule]}) { batch { id } }
+}"""
+SEED_CALCULATION_METRIC = """
+mutation($calculation: ID!) {
+  recordMetrics(subjectId: $calculation, metrics: [{key: "energy", value: -1.5}]) {
+    __typename
+  }
+}"""
 
 
 async def seed_side(graphql: GraphQLClient, side: str) -> Side:
@@ -99,6 +165,8 @@ async def seed_side(graphql: GraphQLClient, side: str) -> Side:
         participant=ids["participant"],
         run=ids["run"],
         checksum=f"checksum-{side}",
+        audio=f"/{side}/audio.pkl",
+        log=f"/{side}/run.log",
     )
     job = children["jobMetric"]["subject"]
     ids |= {
@@ -110,9 +178,260 @@ async def seed_side(graphql: GraphQLClient, side: str) -> Side:
         "trajectory": children["initializeTrajectory"]["trajectory"]["id"],
         "run_metric": children["runMetric"]["subject"]["metrics"]["nodes"][0]["id"],
     }
-    chunk = await graphql.data(SEED_CHUNK, trajectory=ids["trajectory"])
-    ids["chunk"] = chunk["addChunkAttempt"]["chunk"]["id"]
+    grandchildren = await graphql.data(
+        SEED_GRANDCHILDREN,
+        trajectory=ids["trajectory"],
+        audio=ids["recording"],
+        biomechanics=children["biomechanics"]["recording"]["id"],
+        chunk=f"/{side}/chunk-0.xyz",
+        synchronization=f"/{side}/sync.csv",
+    )
+    ids["chunk"] = grandchildren["addChunkAttempt"]["chunk"]["id"]
+    await graphql.data(SEED_CHUNK_METRIC, chunk=ids["chunk"])
     return ids
+
+
+async def seed_chemistry(graphql: GraphQLClient) -> str:
+    molecule: str = (await graphql.data(SEED_MOLECULE))["createMolecule"]["molecule"]["id"]
+    made = await graphql.data(SEED_CHEMISTRY, molecule=molecule)
+    calculation = made["createCalculation"]["calculation"]["id"]
+    await graphql.data(SEED_CALCULATION_METRIC, calculation=calculation)
+    return molecule
+
+
+# --- what the declarations say of the seeded rows --------------------------------------------
+
+DECLARED = list(ownership.declarations())
+MODELS = {model.__name__: model for model in DECLARED}
+# ("project", id) or ("study", id): where a row belongs, and where a grant is
+Place = tuple[str, int]
+
+
+def key_name(model: type[Base]) -> str:
+    name: str = model.__mapper__.primary_key[0].key
+    return name
+
+
+def key_of(model: type[Base]) -> Any:
+    """The mapped attribute of the entity's key: an ORM read, which the criteria join."""
+    return getattr(model, key_name(model))
+
+
+def column_name(column: ownership.Column) -> str:
+    name: str = column.property.columns[0].key
+    return name
+
+
+def place_of(grant: Grant) -> Place | None:
+    if grant.project_id is not None:
+        return ("project", grant.project_id)
+    if grant.study_id is not None:
+        return ("study", grant.study_id)
+    return None
+
+
+def global_id(model: type[Base], key: int) -> str:
+    return str(GlobalID(model.__name__, str(key)))
+
+
+def parsed(node_id: str) -> tuple[type[Base], int]:
+    found = GlobalID.from_id(node_id)
+    return MODELS[found.type_name], int(found.node_id)
+
+
+@dataclass
+class Rows:
+    """Every row of every declared entity as the seed left them (by entity, then key),
+    and what their declarations make of them."""
+
+    by_model: dict[type[Base], dict[int, dict[str, Any]]]
+    _places: dict[tuple[type[Base], int], frozenset[Place]] = field(default_factory=dict)
+
+    def of(self, model: type[Base]) -> dict[int, dict[str, Any]]:
+        return self.by_model[model]
+
+    def places(self, model: type[Base], key: int) -> frozenset[Place]:
+        """The projects and studies a row belongs to, as its declaration says: its own
+        column, the rows it hangs off, the rows referring to it, an event's subject."""
+        if (model, key) not in self._places:
+            self._places[(model, key)] = frozenset(self._found_places(model, key))
+        return self._places[(model, key)]
+
+    def _found_places(self, model: type[Base], key: int) -> set[Place]:
+        row = self.by_model[model].get(key)
+        owner = ownership.declaration_of(model).owner
+        found: set[Place] = set()
+        if row is None:
+            return found
+        for kind, column in (("project", owner.project), ("study", owner.study)):
+            if column is not None and row[column_name(column)] is not None:
+                found.add((kind, row[column_name(column)]))
+        for column in owner.parents:
+            parent = row[column_name(column)]
+            if parent is not None:
+                found |= self.places(ownership.target_of(model, column), parent)
+        for column in owner.referrers:
+            referrer = ownership.referred_by(column)
+            for other, values in self.by_model[referrer].items():
+                if values[column_name(column)] == key:
+                    found |= self.places(referrer, other)
+        if owner.subjects:
+            subject = MODELS.get(row["subject_type"])
+            if subject is not None and ownership.declaration_of(subject).has_events:
+                found |= self.places(subject, row["subject_id"])
+        return found
+
+    def sees(self, grants: Iterable[Grant], model: type[Base], key: int) -> bool:
+        """Whether a caller with `grants` reads the row."""
+        grants = list(grants)
+        if any(place_of(grant) is None for grant in grants):
+            return True
+        owner = ownership.declaration_of(model).owner
+        if not owner.scoped:
+            # the catalogue is everyone's; tokens and keys get no condition (their own
+            # code reads them, never a request's reads)
+            return owner.reach is not Reach.SERVER
+        return bool(self.places(model, key) & {place_of(grant) for grant in grants})
+
+    def visible(self, grants: Iterable[Grant], model: type[Base]) -> list[int]:
+        grants = list(grants)
+        return sorted(key for key in self.of(model) if self.sees(grants, model, key))
+
+    def scope(self, model: type[Base], key: int) -> Scope:
+        """Where a change to the row needs a role: its own project or study column, else
+        the first parent's that has one, else (a file) the study of the rows referring
+        to it; the whole server for the server's entities and for rows that do not
+        exist."""
+        row = self.by_model[model].get(key)
+        owner = ownership.declaration_of(model).owner
+        if row is None or not owner.scoped or owner.subjects:
+            return SERVER
+        projects = [row[column_name(owner.project)]] if owner.project is not None else []
+        studies = [row[column_name(owner.study)]] if owner.study is not None else []
+        for column in owner.parents:
+            parent = row[column_name(column)]
+            if parent is not None:
+                scope = self.scope(ownership.target_of(model, column), parent)
+                projects.append(scope.project_id)
+                studies.append(scope.study_id)
+        for column in owner.referrers:
+            referrer = ownership.referred_by(column)
+            referring = {
+                self.scope(referrer, other).study_id
+                for other, values in self.by_model[referrer].items()
+                if values[column_name(column)] == key
+            }
+            # the first row referring to it gives its study: the seed keeps them alike
+            assert len(referring) <= 1, (model, key, referring)
+            studies += referring
+        return Scope(
+            next((p for p in projects if p is not None), None),
+            next((s for s in studies if s is not None), None),
+        )
+
+    def subjects(self) -> list[tuple[str, int]]:
+        """Every row of every entity, as (type name, key), and one key of each that no row
+        has."""
+        return [(model.__name__, key) for model in DECLARED for key in [*self.of(model), 10**12]]
+
+
+async def read_rows(engine: AsyncEngine) -> Rows:
+    by_model: dict[type[Base], dict[int, dict[str, Any]]] = {}
+    async with engine.connect() as connection:
+        for model in DECLARED:
+            table = ownership.table_of(model)
+            result = await connection.execute(select(table))
+            by_model[model] = {row[key_name(model)]: dict(row) for row in result.mappings().all()}
+    return Rows(by_model)
+
+
+SEED_EVENTS = """
+mutation($events: [EventInput!]!) { appendEvents(events: $events) { events { sequence } } }"""
+
+
+async def seed_events(graphql: GraphQLClient, rows: Rows) -> None:
+    """An event about every row of every entity, besides those the writes wrote (events
+    about the rows of an entity declared without events are seen by callers who read
+    everything only)."""
+    events = [
+        {"subjectId": global_id(model, key), "type": "seeded"}
+        for model in DECLARED
+        if by_node(model)
+        for key in rows.of(model)
+    ]
+    await graphql.data(SEED_EVENTS, events=events)
+
+
+# --- what the schema shows of each entity ----------------------------------------------------
+
+SCHEMA = build_schema(served_schema.as_str())
+
+
+def object_type(name: str) -> GraphQLObjectType | None:
+    found = SCHEMA.get_type(name)
+    return found if isinstance(found, GraphQLObjectType) else None
+
+
+def listed_model(type_: Any) -> type[Base] | None:
+    """The entity a connection type lists, None for other types."""
+    named = get_named_type(type_)
+    if not isinstance(named, GraphQLObjectType) or not {"nodes", "totalCount"} <= set(named.fields):
+        return None
+    return MODELS.get(get_named_type(named.fields["nodes"].type).name)
+
+
+def by_node(model: type[Base]) -> bool:
+    """Whether `node(id)` reads the entity's rows (an entity's type)."""
+    found = object_type(model.__name__)
+    return found is not None and any(i.name == "Entity" for i in found.interfaces)
+
+
+def has_aggregate(type_: Any) -> bool:
+    named = get_named_type(type_)
+    return isinstance(named, GraphQLObjectType) and "aggregate" in named.fields
+
+
+QUERY = object_type("Query")
+assert QUERY is not None
+# each root list of an entity's rows, and whether it has an aggregate
+ROOT_LISTS: dict[str, tuple[type[Base], bool]] = {
+    name: (model, has_aggregate(query_field.type))
+    for name, query_field in QUERY.fields.items()
+    if (model := listed_model(query_field.type)) is not None
+}
+
+
+def nested_fields(model: type[Base]) -> dict[str, tuple[bool, type[Base]]]:
+    """The fields of the entity's type that read other rows: name -> (a list, whose)."""
+    found = object_type(model.__name__)
+    assert found is not None
+    fields = {}
+    for name, type_field in found.fields.items():
+        if any(
+            isinstance(argument.type, GraphQLNonNull) and argument.default_value is Undefined
+            for argument in type_field.args.values()
+        ):
+            continue
+        many = listed_model(type_field.type)
+        if many is not None:
+            fields[name] = (True, many)
+        elif (one := MODELS.get(get_named_type(type_field.type).name)) is not None:
+            fields[name] = (False, one)
+    return fields
+
+
+NODE_MODELS = [model for model in DECLARED if by_node(model)]
+# the entities whose rows a change's scope is looked up for (every one but the events)
+CHANGED_MODELS = [
+    model for model in NODE_MODELS if not ownership.declaration_of(model).owner.subjects
+]
+
+
+def by_name(models: Iterable[type[Base]]) -> list[Any]:
+    return [pytest.param(model, id=model.__name__) for model in models]
+
+
+# --- the world --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -123,6 +442,7 @@ class World:
     # as the local admin sees them: every event, and A's project and study trees
     events: list[dict[str, Any]]
     trees: dict[str, dict[str, Any]]
+    rows: Rows
 
     def side(self, name: str) -> Side:
         return self.a if name == "A" else self.b
@@ -143,10 +463,12 @@ async def engine(databases: DatabaseFactory) -> AsyncIterator[AsyncEngine]:
         graphql = GraphQLClient(http)
         b = await seed_side(graphql, "B")
         a = await seed_side(graphql, "A")
-        molecule = (await graphql.data(SEED_MOLECULE))["createMolecule"]["molecule"]["id"]
+        molecule = await seed_chemistry(graphql)
+        await seed_events(graphql, await read_rows(engine))
         events = (await graphql.data(EVENTS))["events"]["nodes"]
         trees = {scope: await tree(graphql, scope, a[scope]) for scope in TREES}
-    SEEDED.append(World(a=a, b=b, molecule=molecule, events=events, trees=trees))
+    rows = await read_rows(engine)
+    SEEDED.append(World(a=a, b=b, molecule=molecule, events=events, trees=trees, rows=rows))
     yield engine
     SEEDED.clear()
     await engine.dispose()
@@ -171,6 +493,7 @@ class Caller:
     http: httpx.AsyncClient
     secret: str
     token_id: int
+    grants: tuple[Grant, ...] = ()
 
     async def post(self, query: str, **variables: Any) -> httpx.Response:
         return await self.http.post(
@@ -205,6 +528,16 @@ SCOPES = ("project", "study")
 ROLES = (Role.VIEWER, Role.RUNNER, Role.CONTRIBUTOR, Role.ADMIN)
 
 
+def grant_on(world: World, role: Role, scope: str, side: str = "A") -> Grant:
+    ids = world.side(side)
+    if scope == "project":
+        return Grant(role, project_id=row_id(ids["project"]))
+    if scope == "study":
+        return Grant(role, study_id=row_id(ids["study"]))
+    assert scope == "global", scope
+    return Grant(role)
+
+
 class Tokens:
     def __init__(
         self,
@@ -217,23 +550,14 @@ class Tokens:
         self.world = world
 
     def grant(self, role: Role, scope: str, side: str = "A") -> Grant:
-        ids = self.world.side(side)
-        if scope == "project":
-            return Grant(role, project_id=row_id(ids["project"]))
-        if scope == "study":
-            return Grant(role, study_id=row_id(ids["study"]))
-        assert scope == "global", scope
-        return Grant(role)
+        return grant_on(self.world, role, scope, side)
 
     async def caller(self, role: Role, scope: str, side: str = "A") -> Caller:
+        grant = self.grant(role, scope, side)
         async with self.sessionmaker() as session:
-            made = await create_token(
-                session,
-                name=f"{role.value.lower()}-{scope}",
-                grants=[self.grant(role, scope, side)],
-            )
+            made = await create_token(session, name=f"{role.value.lower()}-{scope}", grants=[grant])
             await session.commit()
-        return Caller(self.graphql.http, made.secret, made.token.id)
+        return Caller(self.graphql.http, made.secret, made.token.id, (grant,))
 
 
 @pytest.fixture
@@ -279,41 +603,159 @@ def allowed(role: Role, action: str) -> bool:
 ROLE_SCOPES = [
     pytest.param(role, scope, id=f"{role.value}@{scope}-A") for scope in SCOPES for role in ROLES
 ]
+# the callers reads are checked for: a role on A's project or study, or on everything
+READERS = [*ROLE_SCOPES, pytest.param(Role.VIEWER, "global", id="VIEWER@global")]
+# grants of identities made in Python (no token): a role on each side, on both, on all
+GRANT_SETS: dict[str, Callable[[World, Role], tuple[Grant, ...]]] = {
+    "project-A": lambda w, role: (grant_on(w, role, "project"),),
+    "study-A": lambda w, role: (grant_on(w, role, "study"),),
+    "project-B": lambda w, role: (grant_on(w, role, "project", "B"),),
+    "study-B": lambda w, role: (grant_on(w, role, "study", "B"),),
+    "project-A+study-B": lambda w, role: (
+        grant_on(w, role, "project"),
+        grant_on(w, role, "study", "B"),
+    ),
+    "global": lambda w, role: (grant_on(w, role, "global"),),
+}
+
+
+def identity(grants: tuple[Grant, ...]) -> Identity:
+    return Identity(name="made here", token_id=1, grants=grants)
+
+
+# --- the seed covers every entity -------------------------------------------------------------
+
+
+# the entities a request reads (tokens and idempotency keys are made by the tests that
+# use them, and read by their own code only)
+READ_MODELS = [
+    model
+    for model, declaration in ownership.declarations().items()
+    if declaration.owner.scoped or declaration.owner.reach is not Reach.INTERNAL
+]
+
+
+@pytest.mark.parametrize("model", by_name(READ_MODELS))
+def test_the_seed_has_rows_of_each_entity_on_each_side(world: World, model: type[Base]) -> None:
+    """Not vacuous: each scoped entity has rows in A's scope and in B's (and the server's
+    entities have rows), so that the derived cases below check something. A new entity
+    fails here until the seed makes a row of it on each side."""
+    owner = ownership.declaration_of(model).owner
+    rows = world.rows
+    assert rows.of(model), f"the seed makes no {model.__name__}: add one to each side"
+    if not owner.scoped:
+        return
+    for side in (world.a, world.b):
+        mine = {("project", row_id(side["project"])), ("study", row_id(side["study"]))}
+        assert any(rows.places(model, key) & mine for key in rows.of(model)), (
+            f"the seed makes no {model.__name__} in the scope of {side['project']} or "
+            f"{side['study']}"
+        )
+
+
+def test_events_are_about_every_entity_that_has_them_on_each_side(world: World) -> None:
+    subjects = {
+        (event["subjectType"], side_name)
+        for event in world.events
+        for side_name, side in (("A", world.a), ("B", world.b))
+        if event["subjectId"] is not None
+        and world.rows.places(*parsed(event["subjectId"]))
+        & {("project", row_id(side["project"])), ("study", row_id(side["study"]))}
+    }
+    expected = {
+        (model.__name__, side)
+        for model, declaration in ownership.declarations().items()
+        if declaration.has_events and declaration.owner.scoped and model in NODE_MODELS
+        for side in ("A", "B")
+    }
+    assert expected <= subjects, expected - subjects
 
 
 # --- reads -----------------------------------------------------------------------------------
 
-# the rows of each scope, by their key in a side
-SCOPE_ROWS = {
-    "project": ("project", "job", "child", "file", "job_file", "job_metric"),
-    "study": ("study", "participant", "recording", "run", "trajectory", "chunk", "run_metric"),
-}
-# each root list: the rows it holds, per scope, and whether it has an aggregate
-ROOT_LISTS: dict[str, tuple[dict[str, tuple[str, ...]], bool]] = {
-    "projects": ({"project": ("project",)}, False),
-    "jobs": ({"project": ("job", "child")}, True),
-    "files": ({"project": ("file",)}, False),
-    "metrics": ({"project": ("job_metric",), "study": ("run_metric",)}, True),
-    "studies": ({"study": ("study",)}, False),
-    "participants": ({"study": ("participant",)}, False),
-    "recordings": ({"study": ("recording",)}, True),
-    "runs": ({"study": ("run",)}, True),
-    "trajectories": ({"study": ("trajectory",)}, False),
-    "chunks": ({"study": ("chunk",)}, True),
-    "molecules": ({}, False),
-    "calculations": ({}, True),
-    "batches": ({}, False),
-}
+
+@pytest.mark.parametrize("grants", GRANT_SETS)
+@pytest.mark.parametrize("model", by_name(READ_MODELS))
+async def test_the_orm_reads_the_rows_the_declaration_shows_the_caller(
+    sessionmaker: async_sessionmaker[AsyncSession], world: World, model: type[Base], grants: str
+) -> None:
+    """Every ORM read of a request's session keeps the caller's rows: exactly those the
+    entity's declaration puts in the scope of one of its grants."""
+    given = GRANT_SETS[grants](world, Role.VIEWER)
+    key = key_of(model)
+    async with sessionmaker() as session:
+        bind(session, identity(given).access)
+        seen = sorted(await session.scalars(select(key)))
+        counted = await session.scalar(select(func.count()).select_from(model))
+
+    assert seen == world.rows.visible(given, model)
+    assert counted == len(seen)
 
 
-ROOT_LISTS_QUERY = (
-    "{ "
-    + " ".join(
-        f"{name} {{ totalCount nodes {{ id }} {'aggregate { count }' if aggregate else ''} }}"
-        for name, (_, aggregate) in ROOT_LISTS.items()
+NODE = "query($id: ID!) { node(id: $id) { __typename id } }"
+NODES = "query($ids: [ID!]!) { nodes(ids: $ids) { __typename id } }"
+
+
+def type_of(global_id: str) -> str:
+    return GlobalID.from_id(global_id).type_name
+
+
+@pytest.mark.parametrize("scope", [*SCOPES, "global"])
+@pytest.mark.parametrize("model", by_name(NODE_MODELS))
+async def test_node_and_nodes_find_the_visible_rows_of_each_entity_and_no_other(
+    tokens: Tokens, world: World, model: type[Base], scope: str
+) -> None:
+    caller = await tokens.caller(Role.VIEWER, scope)
+    rows = world.rows
+    ids = [global_id(model, key) for key in rows.of(model)]
+    own = [global_id(model, key) for key in rows.visible(caller.grants, model)]
+    hidden = [node_id for node_id in ids if node_id not in own]
+
+    found = (
+        await caller.data(
+            "{ "
+            + " ".join(f'n{i}: node(id: "{n}") {{ __typename id }}' for i, n in enumerate(own))
+            + " }"
+        )
+        if own
+        else {}
     )
-    + " }"
-)
+    # one at a time: the first root field that fails ends the operation
+    others = {node_id: await caller.refused(NODE, id=node_id) for node_id in hidden}
+
+    assert found == {f"n{i}": {"__typename": model.__name__, "id": n} for i, n in enumerate(own)}
+    # each hidden row gets the answer a row that does not exist gets
+    assert {n: error["extensions"] for n, error in others.items()} == {
+        n: {"code": "NOT_FOUND"} for n in hidden
+    }
+    assert {n: error["message"] for n, error in others.items()} == {
+        n: f"No {model.__name__} has this id (row {row_id(n)}); it may have been deleted."
+        for n in hidden
+    }
+    if own:
+        listed = (await caller.data(NODES, ids=own))["nodes"]
+        assert [node["id"] for node in listed] == own
+    if hidden:
+        # a list with a hidden row is refused as a whole, own rows or none
+        mixed = await caller.refused(NODES, ids=[*own, hidden[0]])
+        assert mixed["extensions"] == {"code": "NOT_FOUND"}
+    if scope == "global":
+        assert own and not hidden
+    elif ownership.declaration_of(model).owner.scoped:
+        # not vacuous: B's rows are not found (A's are, for the grant on their scope)
+        assert hidden
+
+
+def root_lists_query() -> str:
+    return (
+        "{ "
+        + " ".join(
+            f"{name}(first: 500) {{ totalCount nodes {{ id }} "
+            f"{'aggregate { count }' if aggregate else ''} }}"
+            for name, (_, aggregate) in ROOT_LISTS.items()
+        )
+        + " }"
+    )
 
 
 def listed(data: dict[str, Any]) -> dict[str, list[str]]:
@@ -328,6 +770,30 @@ def listed(data: dict[str, Any]) -> dict[str, list[str]]:
     return lists
 
 
+@pytest.mark.parametrize(("role", "scope"), READERS)
+async def test_root_lists_and_counts_show_only_the_rows_of_the_callers_scope(
+    tokens: Tokens, world: World, role: Role, scope: str
+) -> None:
+    caller = await tokens.caller(role, scope)
+    expected = {
+        name: sorted(global_id(model, key) for key in world.rows.visible(caller.grants, model))
+        for name, (model, _) in ROOT_LISTS.items()
+    }
+
+    seen = listed(await caller.data(root_lists_query()))
+
+    assert seen == expected
+    # not vacuous: a scoped caller sees some of A's rows and misses B's
+    for name, (model, _) in ROOT_LISTS.items():
+        if scope != "global" and ownership.declaration_of(model).owner.scoped:
+            assert len(seen[name]) < len(world.rows.of(model)), name
+    assert any(
+        seen[name]
+        for name, (model, _) in ROOT_LISTS.items()
+        if ownership.declaration_of(model).owner.scoped
+    )
+
+
 GROUPS = """
 {
   jobs { groups(by: [PROJECT]) { count key { project { id } } } }
@@ -338,62 +804,73 @@ GROUPS = """
 }"""
 
 
-@pytest.mark.parametrize(("role", "scope"), ROLE_SCOPES)
-async def test_root_lists_counts_and_groups_show_only_the_rows_of_the_tokens_scope(
+def groups_of(
+    world: World,
+    grants: tuple[Grant, ...],
+    model: type[Base],
+    column: str,
+    key: Callable[[Any], Any],
+) -> list[dict[str, Any]]:
+    counts = Counter(world.rows.of(model)[k][column] for k in world.rows.visible(grants, model))
+    return sorted(
+        ({"count": count, "key": key(value)} for value, count in counts.items()),
+        key=repr,
+    )
+
+
+@pytest.mark.parametrize(("role", "scope"), READERS)
+async def test_groups_and_statistics_count_only_the_rows_of_the_callers_scope(
     tokens: Tokens, world: World, role: Role, scope: str
 ) -> None:
     caller = await tokens.caller(role, scope)
-    expected = {
-        name: sorted(world.a[key] for key in rows.get(scope, ()))
-        for name, (rows, _) in ROOT_LISTS.items()
-    }
+    rows, grants = world.rows, caller.grants
+    key_names = {key: values["name"] for key, values in rows.of(MODELS["MetricKey"]).items()}
+    calculations = [
+        rows.of(MODELS["Calculation"])[k] for k in rows.visible(grants, MODELS["Calculation"])
+    ]
 
-    seen = listed(await caller.data(ROOT_LISTS_QUERY))
     groups = await caller.data(GROUPS)
 
-    assert seen == expected
-    # the chemistry store is the whole server's: none of it counts; the catalogue is everyone's
+    # the chemistry store is the whole server's: none of it counts but with a global
+    # grant; the catalogue is everyone's
     assert groups.pop("chemistryStatistics") == {
-        "molecules": 0,
-        "batches": 0,
-        "calculations": 0,
-        "succeeded": 0,
+        "molecules": len(rows.visible(grants, MODELS["Molecule"])),
+        "batches": len(rows.visible(grants, MODELS["Batch"])),
+        "calculations": len(calculations),
+        "succeeded": sum(
+            getattr(c["status"], "name", c["status"]) == "SUCCEEDED" for c in calculations
+        ),
     }
-    assert sorted(key["name"] for key in groups.pop("metricKeys")["nodes"]) == ["keff", "rfactor"]
-    assert {name: connection["groups"] for name, connection in groups.items()} == {
-        "jobs": [{"count": 2, "key": {"project": {"id": world.a["project"]}}}]
-        if scope == "project"
-        else [],
-        "runs": [{"count": 1, "key": {"study": {"id": world.a["study"]}}}]
-        if scope == "study"
-        else [],
-        "metrics": [
-            {"count": 1, "key": {"key": {"name": "rfactor" if scope == "project" else "keff"}}}
-        ],
+    assert sorted(key["name"] for key in groups.pop("metricKeys")["nodes"]) == sorted(
+        key_names.values()
+    )
+    seen = {name: sorted(connection["groups"], key=repr) for name, connection in groups.items()}
+    assert seen == {
+        "jobs": groups_of(
+            world,
+            grants,
+            MODELS["Job"],
+            "project_id",
+            lambda p: {"project": {"id": global_id(MODELS["Project"], p)}},
+        ),
+        "runs": groups_of(
+            world,
+            grants,
+            MODELS["Run"],
+            "study_id",
+            lambda s: {"study": {"id": global_id(MODELS["Study"], s)}},
+        ),
+        "metrics": groups_of(
+            world, grants, MODELS["Metric"], "key_id", lambda k: {"key": {"name": key_names[k]}}
+        ),
     }
-
-
-async def test_a_global_viewer_lists_both_sides_and_the_molecule(
-    tokens: Tokens, world: World
-) -> None:
-    caller = await tokens.caller(Role.VIEWER, "global")
-    expected = {
-        name: sorted(
-            side[key] for keys in rows.values() for key in keys for side in (world.a, world.b)
-        )
-        for name, (rows, _) in ROOT_LISTS.items()
-    }
-    expected["molecules"] = [world.molecule]
-
-    seen = listed(await caller.data(ROOT_LISTS_QUERY))
-
-    assert seen == expected
+    assert seen["metrics"], "not vacuous: the caller's metrics are grouped"
 
 
 EVENTS = """
 query($where: EventWhere) {
-  events(where: $where) {
-    totalCount aggregate { count } nodes { sequence subjectType subjectId type }
+  events(where: $where, first: 500) {
+    totalCount aggregate { count } nodes { id sequence subjectType subjectId type }
   }
 }"""
 
@@ -403,19 +880,85 @@ async def test_events_are_only_about_rows_of_the_tokens_scope(
     tokens: Tokens, world: World, role: Role, scope: str
 ) -> None:
     caller = await tokens.caller(role, scope)
-    own = {world.a[key] for key in SCOPE_ROWS[scope]}
-    expected = [event for event in world.events if event["subjectId"] in own]
+    rows = world.rows
+    expected = [event for event in world.events if rows.sees(caller.grants, *parsed(event["id"]))]
+    # the rows the same role on B's project or study sees
+    theirs = (grant_on(world, role, scope, "B"),)
+    about_b = [
+        global_id(model, key)
+        for model in NODE_MODELS
+        for key in rows.visible(theirs, model)
+        if ownership.declaration_of(model).owner.scoped
+    ]
 
     seen = (await caller.data(EVENTS))["events"]
-    about_b = await caller.data(
-        EVENTS, where={"subject": {"in": [world.b[key] for key in SCOPE_ROWS[scope]]}}
-    )
+    about_them = await caller.data(EVENTS, where={"subject": {"in": about_b}})
 
     assert len(expected) >= 4
     assert len(world.events) > len(expected)
     assert seen["nodes"] == expected
     assert seen["totalCount"] == seen["aggregate"]["count"] == len(expected)
-    assert about_b["events"]["totalCount"] == 0
+    assert about_b and about_them["events"]["totalCount"] == 0
+
+
+def nested_query(model: type[Base], node_ids: list[str]) -> str:
+    fields = " ".join(
+        f"{name} {{ totalCount nodes {{ id }} }}" if many else f"{name} {{ id }}"
+        for name, (many, _) in nested_fields(model).items()
+    )
+    return (
+        "{ "
+        + " ".join(
+            f'r{i}: node(id: "{node_id}") {{ ... on {model.__name__} {{ {fields} }} }}'
+            for i, node_id in enumerate(node_ids)
+        )
+        + " }"
+    )
+
+
+def as_seen_by(world: World, grants: tuple[Grant, ...], value: Any, many: bool) -> Any:
+    """The local admin's answer of a nested field, as a caller with `grants` must see it."""
+    if not many:
+        return value if value is None or world.rows.sees(grants, *parsed(value["id"])) else None
+    assert value["totalCount"] == len(value["nodes"]), "a page short of the whole list"
+    nodes = [node for node in value["nodes"] if world.rows.sees(grants, *parsed(node["id"]))]
+    return {"totalCount": len(nodes), "nodes": nodes}
+
+
+@pytest.mark.parametrize("model", by_name(NODE_MODELS))
+async def test_every_nested_field_of_a_visible_row_shows_the_visible_rows_only(
+    graphql: GraphQLClient, tokens: Tokens, world: World, model: type[Base]
+) -> None:
+    """Each field of an entity's type that reads other rows (lists, connections and
+    to-one fields), from each row a caller sees: the rows the local admin gets, less
+    those the caller may not see."""
+    fields = nested_fields(model)
+    nested = 0
+    for scope in (*SCOPES, "global"):
+        caller = await tokens.caller(Role.VIEWER, scope)
+        own = [global_id(model, key) for key in world.rows.visible(caller.grants, model)]
+        if not own or not fields:
+            continue
+        query = nested_query(model, own)
+
+        everything = await graphql.data(query)
+        seen = await caller.data(query)
+
+        assert seen == {
+            row: {
+                name: as_seen_by(world, caller.grants, value, fields[name][0])
+                for name, value in values.items()
+            }
+            for row, values in everything.items()
+        }
+        nested += sum(
+            len(value["nodes"]) if fields[name][0] else value is not None
+            for values in seen.values()
+            for name, value in values.items()
+            if value is not None
+        )
+    if fields and ownership.declaration_of(model).owner.scoped:
+        assert nested, f"no row of {model.__name__} a caller sees has related rows"
 
 
 PROJECT_TREE = """
@@ -484,69 +1027,12 @@ async def test_nested_relations_show_the_whole_of_the_scope_and_nothing_else(
         assert job["events"]["totalCount"] >= 2
     else:
         (participant,) = as_admin["participants"]["nodes"]
-        assert [r["id"] for r in participant["recordings"]["nodes"]] == [world.a["recording"]]
+        assert world.a["recording"] in [r["id"] for r in participant["recordings"]["nodes"]]
         (run,) = as_admin["runs"]["nodes"]
         (trajectory,) = run["trajectories"]["nodes"]
         assert [c["id"] for c in trajectory["chunks"]["nodes"]] == [world.a["chunk"]]
         assert [m["id"] for m in run["metrics"]["nodes"]] == [world.a["run_metric"]]
         assert run["events"]["totalCount"] >= 2
-
-
-NODE = "query($id: ID!) { node(id: $id) { __typename id } }"
-NODES = "query($ids: [ID!]!) { nodes(ids: $ids) { __typename id } }"
-
-
-def type_of(global_id: str) -> str:
-    return GlobalID.from_id(global_id).type_name
-
-
-@pytest.mark.parametrize(("role", "scope"), ROLE_SCOPES)
-async def test_node_finds_each_own_row_and_no_other(
-    tokens: Tokens, world: World, role: Role, scope: str
-) -> None:
-    caller = await tokens.caller(role, scope)
-    keys = SCOPE_ROWS[scope]
-    own = " ".join(f'{key}: node(id: "{world.a[key]}") {{ __typename id }}' for key in keys)
-
-    found = await caller.data(f"{{ {own} }}")
-    # one at a time: the first root field that fails ends the operation
-    others = {key: await caller.refused(NODE, id=world.b[key]) for key in keys}
-
-    assert found == {key: {"__typename": type_of(world.a[key]), "id": world.a[key]} for key in keys}
-    # each of B's rows gets the answer a row that does not exist gets
-    assert {key: error["extensions"] for key, error in others.items()} == {
-        key: {"code": "NOT_FOUND"} for key in keys
-    }
-    assert {key: error["message"] for key, error in others.items()} == {
-        key: f"No {type_of(world.b[key])} has this id (row {row_id(world.b[key])}); "
-        "it may have been deleted."
-        for key in keys
-    }
-
-
-@pytest.mark.parametrize(("role", "scope"), ROLE_SCOPES)
-async def test_nodes_finds_own_rows_and_refuses_a_list_with_an_other(
-    tokens: Tokens, world: World, role: Role, scope: str
-) -> None:
-    caller = await tokens.caller(role, scope)
-    own = [world.a[key] for key in SCOPE_ROWS[scope]]
-
-    found = (await caller.data(NODES, ids=own))["nodes"]
-    mixed = await caller.refused(NODES, ids=[*own, world.b[scope]])
-    molecule = await caller.refused(NODES, ids=[world.molecule])
-
-    assert [node["id"] for node in found] == own
-    assert mixed["extensions"] == molecule["extensions"] == {"code": "NOT_FOUND"}
-
-
-async def test_a_global_viewer_reads_the_chemistry_store(tokens: Tokens, world: World) -> None:
-    caller = await tokens.caller(Role.VIEWER, "global")
-
-    data = await caller.data(GROUPS)
-    node = (await caller.data(NODE, id=world.molecule))["node"]
-
-    assert data["chemistryStatistics"]["molecules"] == 1
-    assert node == {"__typename": "Molecule", "id": world.molecule}
 
 
 VIEWER = "{ viewer { name isAdmin grants { role projectId studyId } } }"
@@ -573,15 +1059,133 @@ async def test_viewer_tells_the_token_its_grants(
     }
 
 
+# --- where a change needs a role ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", by_name(DECLARED))
+async def test_a_change_to_a_row_needs_a_role_where_its_declaration_puts_it(
+    session: AsyncSession, world: World, model: type[Base]
+) -> None:
+    """The scope each row's changes are checked in: its project or study, that of the
+    row it hangs off, or (a file) of the rows referring to it; the whole server for the
+    server's entities, events and rows that do not exist."""
+    subjects = [(name, key) for name, key in world.rows.subjects() if name == model.__name__]
+
+    scopes = await scopes_of(session, subjects)
+
+    assert scopes == {(name, key): world.rows.scope(model, key) for name, key in subjects}
+    owner = ownership.declaration_of(model).owner
+    if owner.scoped and not owner.subjects:
+        # not vacuous: A's rows and B's are in scopes of their own
+        assert len({scope for scope in scopes.values() if scope != SERVER}) >= 2
+
+
+@pytest.mark.parametrize("grants", GRANT_SETS)
+@pytest.mark.parametrize("action", list(Action), ids=lambda a: a.name)
+@pytest.mark.parametrize("role", ROLES, ids=lambda r: r.value)
+async def test_a_change_is_allowed_where_the_role_allows_the_action(
+    session: AsyncSession, world: World, role: Role, action: Action, grants: str
+) -> None:
+    """For every row of every entity: the change is allowed exactly when the role allows
+    the action (`ALLOWED`) and a grant is on the row's scope (or on everything); a
+    refused change is FORBIDDEN, naming the action."""
+    given = GRANT_SETS[grants](world, role)
+    access = identity(given).access
+    subjects = world.rows.subjects()
+    scopes = await scopes_of(session, subjects)
+    places = {place_of(grant) for grant in given}
+
+    def expected(model: type[Base], key: int) -> bool:
+        scope = world.rows.scope(model, key)
+        if action not in ALLOWED[role]:
+            return False
+        return None in places or bool(
+            places & {("project", scope.project_id), ("study", scope.study_id)}
+        )
+
+    wanted = {subject: expected(MODELS[subject[0]], subject[1]) for subject in subjects}
+    assert {subject: access.may(action, scopes[subject]) for subject in subjects} == wanted
+    assert allowed(role, action.name) is (action in ALLOWED[role])
+
+    may = [subject for subject, allow in wanted.items() if allow]
+    await authorize_changes(session, access, action, may)
+    refused = [subject for subject, allow in wanted.items() if not allow]
+    if refused:
+        with pytest.raises(Forbidden) as raised:
+            await authorize_changes(session, access, action, [*may, refused[0]])
+        assert raised.value.extensions["action"] == action.name
+    # not vacuous: a role that allows the action changes some rows, and none of B's
+    # with a grant on A only
+    assert bool(may) is (action in ALLOWED[role])
+    assert bool(refused) is (grants != "global" or action not in ALLOWED[role])
+
+
+APPEND_EVENT = """
+mutation($id: ID!) { appendEvent(input: {subjectId: $id, type: "checked"}) {
+  events { sequence subjectId } } }"""
+
+
+@pytest.mark.parametrize("model", by_name(CHANGED_MODELS))
+async def test_an_event_about_a_row_needs_a_role_that_runs_on_its_scope(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    tokens: Tokens,
+    world: World,
+    model: type[Base],
+) -> None:
+    """An event about each row of the entity, by a runner and a viewer of A's project
+    and of A's study: written where the runner's grant is on the row's scope, FORBIDDEN
+    where the caller sees the row but has no such role there (writing nothing), and
+    NOT_FOUND where the caller does not see the row."""
+    rows = world.rows
+    callers = [
+        await tokens.caller(role, scope) for role in (Role.RUNNER, Role.VIEWER) for scope in SCOPES
+    ]
+    outcomes: dict[str, list[tuple[Caller, str]]] = {"done": [], "FORBIDDEN": [], "NOT_FOUND": []}
+    for caller in callers:
+        (grant,) = caller.grants
+        for key in rows.of(model):
+            scope = rows.scope(model, key)
+            if not rows.sees(caller.grants, model, key):
+                outcome = "NOT_FOUND"
+            elif allowed(grant.role, "RUN") and place_of(grant) in {
+                ("project", scope.project_id),
+                ("study", scope.study_id),
+            }:
+                outcome = "done"
+            else:
+                outcome = "FORBIDDEN"
+            outcomes[outcome].append((caller, global_id(model, key)))
+    before = await database_state(sessionmaker)
+
+    for caller, subject in outcomes["NOT_FOUND"]:
+        error = await caller.refused(APPEND_EVENT, id=subject)
+        assert error["extensions"] == {"code": "NOT_FOUND"}, (subject, error)
+    for caller, subject in outcomes["FORBIDDEN"]:
+        error = await caller.refused(APPEND_EVENT, id=subject)
+        assert error["extensions"] == {"code": "FORBIDDEN", "action": "RUN"}, (subject, error)
+        assert f"(token {caller.token_id})" in error["message"]
+    assert await database_state(sessionmaker) == before
+    for caller, subject in outcomes["done"]:
+        (event,) = (await caller.data(APPEND_EVENT, id=subject))["appendEvent"]["events"]
+        assert event["subjectId"] == subject
+
+    # not vacuous: a scoped entity's rows are written, refused and not found; the
+    # server's are refused or not found
+    if ownership.declaration_of(model).owner.scoped:
+        assert outcomes["done"] and outcomes["FORBIDDEN"] and outcomes["NOT_FOUND"]
+    else:
+        assert not outcomes["done"] and (outcomes["FORBIDDEN"] or outcomes["NOT_FOUND"])
+
+
 # --- writes ----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Write:
-    """A mutation on one row of a side (passed as $id), and the action it needs."""
+    """A mutation on one row of a side (passed as $id), and the action it needs; the
+    token's grant is on the project or the study that row's changes need a role on."""
 
     name: str
-    scope: str
     action: str
     key: str
     query: str
@@ -590,21 +1194,18 @@ class Write:
 WRITES = [
     Write(
         "updateProject",
-        "project",
         "WRITE",
         "project",
         'updateProject(input: {id: $id, description: "changed"}) { project { id } }',
     ),
     Write(
         "createJob",
-        "project",
         "WRITE",
         "project",
         'createJob(input: {projectId: $id, taskName: "new"}) { job { id } }',
     ),
     Write(
         "importFile",
-        "project",
         "WRITE",
         "project",
         'importFile(input: {projectId: $id, importedFrom: "disk", '
@@ -612,29 +1213,25 @@ WRITES = [
     ),
     Write(
         "recordMetrics-job",
-        "project",
         "RUN",
         "job",
         'recordMetrics(subjectId: $id, metrics: [{key: "rfactor", value: 0.5}]) { subject { id } }',
     ),
     Write(
         "appendEvent-job",
-        "project",
         "RUN",
         "job",
         'appendEvent(input: {subjectId: $id, type: "note"}) { events { sequence } }',
     ),
-    Write("deleteNode-job", "project", "ADMINISTER", "child", "deleteNode(id: $id) { deletedId }"),
+    Write("deleteNode-job", "ADMINISTER", "child", "deleteNode(id: $id) { deletedId }"),
     Write(
         "updateStudy",
-        "study",
         "WRITE",
         "study",
         'updateStudy(input: {id: $id, description: "changed"}) { study { id } }',
     ),
     Write(
         "saveRecording",
-        "study",
         "WRITE",
         "participant",
         "saveRecording(input: {participantId: $id, kind: AUDIO, maneuver: WALK, knee: RIGHT, "
@@ -642,35 +1239,38 @@ WRITES = [
     ),
     Write(
         "createRun",
-        "study",
         "WRITE",
         "study",
         'createRun(input: {name: "run-new", studyId: $id}) { run { id } }',
     ),
     Write(
         "setRunStatus",
-        "study",
         "RUN",
         "run",
         "setRunStatus(input: {id: $id, status: RUNNING}) { run { id } }",
     ),
     Write(
         "addChunkAttempt",
-        "study",
         "RUN",
         "trajectory",
         "addChunkAttempt(input: {trajectoryId: $id, index: 1, frameCount: 3}) { chunk { id } }",
     ),
     Write(
         "addRunArtifacts",
-        "study",
         "RUN",
         "run",
         'addRunArtifacts(input: {runId: $id, artifacts: [{role: "bundle", '
         'file: {path: "/bundle.tar"}}]}) { artifacts { id } }',
     ),
-    Write("deleteNode-chunk", "study", "ADMINISTER", "chunk", "deleteNode(id: $id) { deletedId }"),
+    Write("deleteNode-chunk", "ADMINISTER", "chunk", "deleteNode(id: $id) { deletedId }"),
 ]
+
+
+def scope_of_row(world: World, node_id: str) -> str:
+    """Where the grant for a change to the row is: "project" or "study" (of side A)."""
+    scope = world.rows.scope(*parsed(node_id))
+    assert scope != SERVER, node_id
+    return "project" if scope.project_id is not None else "study"
 
 
 NODE_FIELDS = "query($id: ID!) { node(id: $id) { id %s } }"
@@ -758,7 +1358,7 @@ def mutation(write: Write) -> str:
 @pytest.mark.parametrize(
     ("write", "role"),
     [
-        pytest.param(write, role, id=f"{write.name}-{role.value}@{write.scope}-A")
+        pytest.param(write, role, id=f"{write.name}-{role.value}")
         for write in WRITES
         for role in ROLES
     ],
@@ -770,7 +1370,8 @@ async def test_a_write_needs_its_role_on_own_rows_and_finds_no_other(
     write: Write,
     role: Role,
 ) -> None:
-    caller = await tokens.caller(role, write.scope)
+    scope = scope_of_row(world, world.a[write.key])
+    caller = await tokens.caller(role, scope)
     may = allowed(role, write.action)
     before = await database_state(sessionmaker)
 
@@ -791,10 +1392,7 @@ async def test_a_write_needs_its_role_on_own_rows_and_finds_no_other(
     # own (A): FORBIDDEN, naming the token; and neither call wrote anything
     own = await caller.refused(mutation(write), id=world.a[write.key])
     assert own["extensions"] == {"code": "FORBIDDEN", "action": write.action}, own
-    assert (
-        f"your token ({role.value.lower()}-{write.scope} (token {caller.token_id}))"
-        in own["message"]
-    )
+    assert f"your token ({role.value.lower()}-{scope} (token {caller.token_id}))" in own["message"]
     assert await database_state(sessionmaker) == before
 
 
@@ -1190,68 +1788,29 @@ async def test_a_study_contributor_saves_a_recording_with_its_file(
     ]
 
 
-# rows that belong to a project or study through their owner, and a change an admin of it
-# (or a contributor, for an event) may make
+# rows that belong to a project or study through their owner, and an admin of it deletes
 OWNED_ROWS = [
-    pytest.param(
-        Role.ADMIN,
-        "project",
-        "job_metric",
-        "deleteNode(id: $id) { deletedId }",
-        id="delete-job-metric",
-    ),
-    pytest.param(
-        Role.ADMIN,
-        "study",
-        "run_metric",
-        "deleteNode(id: $id) { deletedId }",
-        id="delete-run-metric",
-    ),
-    pytest.param(
-        Role.CONTRIBUTOR,
-        "project",
-        "job_file",
-        'appendEvent(input: {subjectId: $id, type: "checked"}) { events { sequence } }',
-        id="event-on-job-file",
-    ),
+    pytest.param("job_metric", id="delete-job-metric"),
+    pytest.param("run_metric", id="delete-run-metric"),
 ]
 
 
-@pytest.mark.parametrize(("role", "scope", "key", "query"), OWNED_ROWS)
+@pytest.mark.parametrize("key", OWNED_ROWS)
 async def test_a_role_on_a_scope_reaches_the_rows_its_rows_own(
-    tokens: Tokens, world: World, role: Role, scope: str, key: str, query: str
+    tokens: Tokens, world: World, key: str
 ) -> None:
-    caller = await tokens.caller(role, scope)
+    scope = scope_of_row(world, world.a[key])
+    caller = await tokens.caller(Role.ADMIN, scope)
 
-    body = await caller.execute(f"mutation($id: ID!) {{ {query} }}", id=world.a[key])
+    body = await caller.execute(
+        "mutation($id: ID!) { deleteNode(id: $id) { deletedId } }", id=world.a[key]
+    )
 
     assert "errors" not in body, (
-        f"a {role.value} of {scope} A may not change its own "
+        f"an admin of {scope} A may not delete its own "
         f"{type_of(world.a[key])} (the server takes it for the whole server's): {body['errors']}"
     )
-
-
-async def test_events_about_a_visible_row_are_visible(
-    graphql: GraphQLClient, tokens: Tokens, world: World
-) -> None:
-    stored = await graphql.data(
-        'mutation($a: ID!) { storeAgentOutput(input: {runId: $a, agent: "auditor", '
-        'kind: "summary", data: {}}) { agentOutput { id } } }',
-        a=world.a["run"],
-    )
-    output = stored["storeAgentOutput"]["agentOutput"]["id"]
-    caller = await tokens.caller(Role.VIEWER, "study")
-
-    seen = await caller.data(
-        "query($id: ID!) { node(id: $id) { id } "
-        "events(where: {subject: {eq: $id}}) { nodes { type } } }",
-        id=output,
-    )
-
-    assert seen["node"] == {"id": output}
-    assert seen["events"]["nodes"] == [{"type": "created"}], (
-        f"a viewer of study A sees its run's agent output but not the event that created it: {seen}"
-    )
+    assert body["data"]["deleteNode"]["deletedId"] == world.a[key]
 
 
 # --- whole-server rows, and names of rows out of sight ---------------------------------------
