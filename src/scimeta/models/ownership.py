@@ -116,6 +116,8 @@ class One:
     column: Column
     same_scope: bool = False
     reverse: str | None = None
+    # a field of the `<Entity>Where` input (false: a GraphQL field only)
+    filterable: bool = True
     # the entity referred to, where no foreign key of `column` alone names it (a chunk's
     # run_id is checked through its trajectory's)
     target: type[Base] | None = None
@@ -127,6 +129,8 @@ class Many:
     `id`."""
 
     column: Column
+    # a field of the `<Entity>Where` input (false: a list field only)
+    filterable: bool = True
 
 
 @dataclass(frozen=True)
@@ -151,6 +155,7 @@ class Relation:
     target: type[Base]
     many: bool
     same_scope: bool
+    filterable: bool = True
 
 
 _DECLARATIONS: dict[type[Base], Declaration] = {}
@@ -246,13 +251,17 @@ def _resolved() -> dict[type[Base], dict[str, Relation]]:
                 target = spec.target or referred(spec.column)
                 remote: Column = target.id  # type: ignore[attr-defined]
                 local = spec.column
-                add(Relation(model, name, local, remote, target, False, False))
+                add(Relation(model, name, local, remote, target, False, False, spec.filterable))
                 if spec.reverse is not None:
-                    add(Relation(target, spec.reverse, remote, local, model, True, False))
+                    add(
+                        Relation(
+                            target, spec.reverse, remote, local, model, True, False, spec.filterable
+                        )
+                    )
             else:
                 target = referred_by(spec.column)
                 local = model.id  # type: ignore[attr-defined]
-                add(Relation(model, name, local, spec.column, target, True, False))
+                add(Relation(model, name, local, spec.column, target, True, False, spec.filterable))
     # whether each keeps the scope, now that every relation is known
     for relations in found.values():
         for name, relation in relations.items():
@@ -264,6 +273,7 @@ def _resolved() -> dict[type[Base], dict[str, Relation]]:
                 relation.target,
                 relation.many,
                 _keeps_scope(relation),
+                relation.filterable,
             )
     return found
 
@@ -339,7 +349,10 @@ declare(
     m_jobs.Project,
     _J,
     project(m_jobs.Project.id),
-    {"jobs": Many(m_jobs.Job.project_id)},
+    {
+        "jobs": Many(m_jobs.Job.project_id),
+        "files": Many(m_core.File.project_id, filterable=False),
+    },
 )
 declare(
     m_jobs.Job,
@@ -351,6 +364,7 @@ declare(
         "parent": One(m_jobs.Job.parent_id, same_scope=True),
         "files": Many(m_jobs.JobFile.job_id),
         "metrics": Many(m_core.Metric.job_id),
+        "children": Many(m_jobs.Job.parent_id, filterable=False),
     },
 )
 declare(
@@ -430,6 +444,9 @@ declare(
         "participant": One(m_studies.Recording.participant_id),
         "file": One(m_studies.Recording.file_id),
         "metrics": Many(m_core.Metric.recording_id),
+        "channels": Many(m_studies.RecordingChannel.recording_id, filterable=False),
+        "cycles": Many(m_studies.MovementCycle.recording_id, filterable=False),
+        "synchronizations": Many(m_studies.Synchronization.audio_recording_id, filterable=False),
     },
 )
 declare(
@@ -448,18 +465,33 @@ declare(
     m_studies.Synchronization,
     _S,
     parent(m_studies.Synchronization.audio_recording_id),
+    {
+        "audio": One(m_studies.Synchronization.audio_recording_id, filterable=False),
+        # may be a recording of another participant or study: it keeps its own scope
+        "biomechanics": One(m_studies.Synchronization.biomechanics_recording_id, filterable=False),
+    },
 )
 declare(
     m_runs.Run,
     _R,
     study(m_runs.Run.study_id),
-    {"study": One(m_runs.Run.study_id), "metrics": Many(m_core.Metric.run_id)},
+    {
+        "study": One(m_runs.Run.study_id),
+        "metrics": Many(m_core.Metric.run_id),
+        "artifacts": Many(m_runs.RunArtifact.run_id, filterable=False),
+        "agent_outputs": Many(m_runs.AgentOutput.run_id, filterable=False),
+        "trajectories": Many(m_runs.Trajectory.run_id, filterable=False),
+        "chunks": Many(m_runs.Chunk.run_id, filterable=False),
+    },
 )
 declare(
     m_runs.Trajectory,
     _R,
     parent(m_runs.Trajectory.run_id),
-    {"run": One(m_runs.Trajectory.run_id)},
+    {
+        "run": One(m_runs.Trajectory.run_id),
+        "chunks": Many(m_runs.Chunk.trajectory_id, filterable=False),
+    },
 )
 declare(
     m_runs.Chunk,
@@ -469,6 +501,8 @@ declare(
         "run": One(m_runs.Chunk.run_id, target=m_runs.Run),
         # a chunk's trajectory is of the chunk's run (a composite foreign key)
         "trajectory": One(m_runs.Chunk.trajectory_id, same_scope=True),
+        "file": One(m_runs.Chunk.file_id, filterable=False),
+        "metrics": Many(m_core.Metric.chunk_id, filterable=False),
     },
 )
 declare(
@@ -491,10 +525,16 @@ declare(
     {
         "molecule": One(m_chem.Calculation.molecule_id),
         "metrics": Many(m_core.Metric.calculation_id),
+        "atomic_properties": Many(m_chem.AtomicProperty.calculation_id, filterable=False),
     },
 )
 declare(m_chem.AtomicProperty, _Q, server(), has_events=False)
-declare(m_chem.Batch, _Q, server())
+declare(
+    m_chem.Batch,
+    _Q,
+    server(),
+    {"items": Many(m_chem.BatchItem.batch_id, filterable=False)},
+)
 declare(
     m_chem.BatchItem,
     _Q,

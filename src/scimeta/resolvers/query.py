@@ -178,7 +178,7 @@ class Query:
         self,
         info: Info[Any, Any],
         where: Annotated[
-            CalculationWhere | None,  # type: ignore[valid-type]
+            CalculationWhere | None,
             strawberry.argument(description="Only calculations that match all conditions."),
         ] = None,
     ) -> ChemistryStatistics:

@@ -108,7 +108,7 @@ class Subscription:
         self,
         info: SubscriptionInfo,
         id: relay.GlobalID | None = None,
-        where: run_inputs.RunWhere | None = None,  # type: ignore[valid-type]
+        where: run_inputs.RunWhere | None = None,
         types: Types = None,
         after_sequence: AfterSequence = None,
     ) -> AsyncGenerator[RunChange, None]:

@@ -9,6 +9,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from scimeta import models
+from scimeta.models.ownership import relation
 from scimeta.schema.connections import list_field
 from scimeta.schema.core import event_list, metric_list
 from scimeta.schema.enums import Status
@@ -22,7 +23,7 @@ from scimeta.schema.inputs import chemistry as inputs
 from scimeta.schema.node import Entity, LoaderInfo
 from scimeta.schema.ordering import OrderTerm
 from scimeta.schema.pagination import Connection
-from scimeta.schema.relations import Relation, StatusCounts, one, reads
+from scimeta.schema.relations import StatusCounts, reads, related
 
 _MODULE = "scimeta.schema.chemistry"
 
@@ -38,11 +39,10 @@ class Molecule(Entity):
 
     calculations = list_field(
         Annotated["Calculation", strawberry.lazy(_MODULE)],
-        models.Calculation,
+        relation(models.Molecule, "calculations"),
         connection=Annotated["CalculationConnection", strawberry.lazy(_MODULE)],
         where=inputs.CalculationWhere,
         order=inputs.CalculationOrder,
-        parent_key=models.Calculation.molecule_id,
         description="Calculations of this molecule, oldest first.",
     )
 
@@ -72,23 +72,17 @@ class Calculation(Entity):
     error: str | None = strawberry.field(description="Error of a failed calculation.")
     attributes: JSON = strawberry.field(description="Lab-specific fields.")
 
-    @strawberry.field(description="The molecule.")
-    @reads(Relation(models.Molecule, "molecule_id"))
-    async def molecule(
-        self, root: strawberry.Parent[models.Calculation], info: LoaderInfo
-    ) -> Molecule:
-        return await one(info, models.Molecule, root.molecule_id)
+    molecule: Molecule = related(models.Calculation, "molecule", description="The molecule.")
 
     atomic_properties = list_field(
         AtomicProperty,
-        models.AtomicProperty,
+        relation(models.Calculation, "atomic_properties"),
         where=inputs.AtomicPropertyWhere,
         order=inputs.AtomicPropertyOrder,
         default_order=[OrderTerm(models.AtomicProperty.atom_index)],
-        parent_key=models.AtomicProperty.calculation_id,
         description="Per-atom properties, by atom index.",
     )
-    metrics = metric_list(models.Metric.calculation_id, "Metrics of this calculation.")
+    metrics = metric_list(relation(models.Calculation, "metrics"), "Metrics of this calculation.")
     events = event_list("Calculation", "Events about the calculation, oldest first.")
 
 
@@ -132,11 +126,10 @@ class Batch(Entity):
 
     items = list_field(
         Annotated["BatchItem", strawberry.lazy(_MODULE)],
-        models.BatchItem,
+        relation(models.Batch, "items"),
         connection=Annotated["BatchItemConnection", strawberry.lazy(_MODULE)],
         where=inputs.BatchItemWhere,
         order=inputs.BatchItemOrder,
-        parent_key=models.BatchItem.batch_id,
         description="Items of the batch, in the order they were added.",
     )
     events = event_list("Batch", "Events about the batch, oldest first.")
@@ -156,24 +149,13 @@ class BatchItem(Entity):
 
     status: Status = strawberry.field(description="Lifecycle status.")
 
-    @strawberry.field(description="The batch.")
-    @reads(Relation(models.Batch, "batch_id"))
-    async def batch(self, root: strawberry.Parent[models.BatchItem], info: LoaderInfo) -> Batch:
-        return await one(info, models.Batch, root.batch_id)
+    batch: Batch = related(models.BatchItem, "batch", description="The batch.")
 
-    @strawberry.field(description="The molecule.")
-    @reads(Relation(models.Molecule, "molecule_id"))
-    async def molecule(
-        self, root: strawberry.Parent[models.BatchItem], info: LoaderInfo
-    ) -> Molecule:
-        return await one(info, models.Molecule, root.molecule_id)
+    molecule: Molecule = related(models.BatchItem, "molecule", description="The molecule.")
 
-    @strawberry.field(description="The calculation, once computed.")
-    @reads(Relation(models.Calculation, "calculation_id"))
-    async def calculation(
-        self, root: strawberry.Parent[models.BatchItem], info: LoaderInfo
-    ) -> Calculation | None:
-        return await one(info, models.Calculation, root.calculation_id)
+    calculation: Calculation | None = related(
+        models.BatchItem, "calculation", description="The calculation, once computed."
+    )
 
 
 @strawberry.type(description="A page of calculations, with aggregates over the whole list.")

@@ -21,7 +21,7 @@ from strawberry.types.lazy_type import StrawberryLazyReference
 from strawberry.utils.str_converters import to_camel_case
 
 from scimeta.loaders.batch import primary_key_attribute
-from scimeta.models import Base
+from scimeta.models import Base, ownership
 from scimeta.schema.filters import WhereInput, where_condition
 from scimeta.schema.ordering import Column, OrderTerm, order_terms
 from scimeta.schema.pagination import Connection, ListScope, PageArgs, load_page
@@ -46,7 +46,7 @@ Before = Annotated[str | None, strawberry.argument(description="Return items bef
 
 def list_field(
     node: Any,
-    model: type[Base],
+    rows: type[Base] | ownership.Relation,
     *,
     where: type[WhereInput],
     order: type[Any],
@@ -56,13 +56,22 @@ def list_field(
     connection: Any = None,
     description: str,
 ) -> Any:
-    """A connection field over `model` rows: the rows whose `parent_key` is the parent's
-    id (or all rows, at the root), that satisfy `fixed()` and the client's `where`.
+    """A connection field over rows: under a parent, those of a to-many relation declared
+    in `scimeta.models.ownership` (`rows`, e.g. `relation(models.Study, "participants")`);
+    at the root, every row of the model `rows`; in either case those that satisfy
+    `fixed()` and the client's `where`. (`parent_key` names the parent's id column where
+    no relation is declared: the events about a node.)
 
     `node` is the GraphQL type of an item (a lazy annotation works), `where` and `order`
     its `<Entity>Where` and `<Entity>Order` inputs, and `connection` a `Connection`
     subclass with extra fields (aggregates) if the list has one.
     """
+    if isinstance(rows, ownership.Relation):
+        if not rows.many:
+            raise ValueError(f"{rows.model.__name__}.{rows.name} is not a to-many relation")
+        model, parent_key = rows.target, rows.remote
+    else:
+        model = rows
     key = primary_key_attribute(model)
     default = list(default_order)
     connection_type = connection or Connection[node]

@@ -14,6 +14,7 @@ from strawberry.scalars import JSON
 from scimeta import models
 from scimeta.auth.identity import Identity
 from scimeta.auth.tokens import Grant
+from scimeta.models import ownership
 from scimeta.schema.connections import list_field
 from scimeta.schema.enums import EventLevel, Role
 from scimeta.schema.generated.aggregates import (
@@ -24,9 +25,9 @@ from scimeta.schema.generated.aggregates import (
 )
 from scimeta.schema.inputs import core as inputs
 from scimeta.schema.node import Entity, LoaderInfo, load_nodes
-from scimeta.schema.ordering import Column, OrderTerm
+from scimeta.schema.ordering import OrderTerm
 from scimeta.schema.pagination import Connection
-from scimeta.schema.relations import Relation, SubjectId, one, reads
+from scimeta.schema.relations import SubjectId, reads, related
 from scimeta.schema.scalars import Long
 
 
@@ -65,16 +66,11 @@ class Metric(Entity):
     text: str | None = strawberry.field(description="Text value.")
     unit: str | None = strawberry.field(description="Unit of this value.")
 
-    @strawberry.field(description="The metric's catalogue entry.")
-    @reads(Relation(models.MetricKey, "key_id"))
-    async def key(self, root: strawberry.Parent[models.Metric], info: LoaderInfo) -> MetricKey:
-        return await one(info, models.MetricKey, root.key_id)
+    key: MetricKey = related(models.Metric, "key", description="The metric's catalogue entry.")
 
-    @strawberry.field(description="The metric's name (its key's name).")
-    @reads(Relation(models.MetricKey, "key_id", column="name"))
-    async def name(self, root: strawberry.Parent[models.Metric], info: LoaderInfo) -> str:
-        key: models.MetricKey = await one(info, models.MetricKey, root.key_id)
-        return key.name
+    name: str = related(
+        models.Metric, "key", description="The metric's name (its key's name).", column="name"
+    )
 
 
 @strawberry.type(description="An entry of the append-only audit log.")
@@ -130,15 +126,14 @@ class EventConnection(Connection[Event]):
     groups = event_groups
 
 
-def metric_list(parent_key: Column, description: str) -> Any:
-    """The metrics of a job, run, chunk, recording or calculation."""
+def metric_list(metrics: ownership.Relation, description: str) -> Any:
+    """The metrics of a job, run, chunk, recording or calculation (its `metrics`)."""
     return list_field(
         Metric,
-        models.Metric,
+        metrics,
         connection=MetricConnection,
         where=inputs.MetricWhere,
         order=inputs.MetricOrder,
-        parent_key=parent_key,
         description=description,
     )
 
@@ -158,14 +153,13 @@ def event_list(subject_type: str, description: str) -> Any:
     )
 
 
-def file_list(parent_key: Column, description: str) -> Any:
-    """The files of a project."""
+def file_list(files: ownership.Relation, description: str) -> Any:
+    """The files of a project (its `files`)."""
     return list_field(
         File,
-        models.File,
+        files,
         where=inputs.FileWhere,
         order=inputs.FileOrder,
-        parent_key=parent_key,
         description=description,
     )
 

@@ -251,7 +251,7 @@ def _row_id(global_id: relay.GlobalID, type_name: str) -> int:
 
 class DeclaredRelations:
     """A `<Entity>Where`'s relations, as (this model's column, the related model's column)
-    by field name: those declared for its model in `scimeta.models.ownership`."""
+    by field name: those declared filterable for its model in `scimeta.models.ownership`."""
 
     def __get__(
         self, instance: WhereInput | None, owner: type[WhereInput]
@@ -259,6 +259,7 @@ class DeclaredRelations:
         return {
             name: (declared.local, declared.remote)
             for name, declared in relations_of(owner.__model__).items()
+            if declared.filterable
         }
 
 

@@ -282,6 +282,8 @@ def render_where(entities: Sequence[Inputs]) -> str:
                 (field_name, filter_name, f"Conditions on the {noun}'s {words(field_name)}.")
             )
         for relation_name, relation in relations_of(entity.model).items():
+            if not relation.filterable:
+                continue
             if relation_name in entity.where:
                 raise SpecError(f"{where}.{relation_name} is both a field and a relation")
             if relation.target not in known:

@@ -7,7 +7,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from scimeta.models import Base
+import strawberry
+
+from scimeta.models import Base, ownership
 from scimeta.schema.node import LoaderInfo
 
 RowT = TypeVar("RowT", bound=Base)
@@ -71,6 +73,25 @@ def reads(declaration: Declaration) -> Callable[[ResolverT], ResolverT]:
         return resolver
 
     return declare
+
+
+def related(model: type[Base], name: str, *, description: str, column: str | None = None) -> Any:
+    """A field that is the row `model`'s to-one relation `name` (declared in
+    `scimeta.models.ownership`) refers to, or, with `column`, that column of it. Its
+    GraphQL type is the annotation it is assigned to."""
+    declared = ownership.relation(model, name)
+    if declared.many:
+        raise ValueError(f"{model.__name__}.{name} is not a to-one relation")
+    target, key = declared.target, declared.local.key
+
+    # (no return annotation: the field's type is the class attribute's)
+    @reads(Relation(target, key, column))
+    async def resolve(root: strawberry.Parent[Any], info: LoaderInfo):  # type: ignore[no-untyped-def]
+        row = await one(info, target, getattr(root, key))
+        return row if column is None or row is None else getattr(row, column)
+
+    resolve.__name__ = name
+    return strawberry.field(resolver=resolve, description=description)
 
 
 async def one(info: LoaderInfo, model: type[RowT], row_id: int | None) -> Any:

@@ -10,6 +10,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from scimeta import models
+from scimeta.models.ownership import relation
 from scimeta.schema.connections import list_field
 from scimeta.schema.core import File, event_list, metric_list
 from scimeta.schema.enums import AuditStatus, RunPhase, Status
@@ -23,7 +24,7 @@ from scimeta.schema.inputs import runs as inputs
 from scimeta.schema.node import Entity, LoaderInfo
 from scimeta.schema.ordering import OrderTerm
 from scimeta.schema.pagination import Connection
-from scimeta.schema.relations import DistinctValues, Relation, one, reads
+from scimeta.schema.relations import DistinctValues, reads, related
 
 if TYPE_CHECKING:
     from scimeta.schema.studies import Study
@@ -38,10 +39,7 @@ class RunArtifact(Entity):
 
     role: str = strawberry.field(description="bundle, statepoint, parquet, ...")
 
-    @strawberry.field(description="The file.")
-    @reads(Relation(models.File, "file_id"))
-    async def file(self, root: strawberry.Parent[models.RunArtifact], info: LoaderInfo) -> File:
-        return await one(info, models.File, root.file_id)
+    file: File = related(models.RunArtifact, "file", description="The file.")
 
 
 @strawberry.type(description="Structured output an agent produced about a run.")
@@ -69,43 +67,37 @@ class Run(Entity):
     error: JSON | None = strawberry.field(description="Error details of a failed run.")
     attributes: JSON = strawberry.field(description="Lab-specific fields.")
 
-    @strawberry.field(description="The study the run belongs to.")
-    @reads(Relation(models.Study, "study_id"))
-    async def study(
-        self, root: strawberry.Parent[models.Run], info: LoaderInfo
-    ) -> StudyType | None:
-        return await one(info, models.Study, root.study_id)
+    study: StudyType | None = related(
+        models.Run, "study", description="The study the run belongs to."
+    )
 
     artifacts = list_field(
         RunArtifact,
-        models.RunArtifact,
+        relation(models.Run, "artifacts"),
         where=inputs.RunArtifactWhere,
         order=inputs.RunArtifactOrder,
-        parent_key=models.RunArtifact.run_id,
         description="Files the run produced, oldest first.",
     )
-    metrics = metric_list(models.Metric.run_id, "Summary metrics (keff, ...).")
+    metrics = metric_list(relation(models.Run, "metrics"), "Summary metrics (keff, ...).")
     agent_outputs = list_field(
         AgentOutput,
-        models.AgentOutput,
+        relation(models.Run, "agent_outputs"),
         where=inputs.AgentOutputWhere,
         order=inputs.AgentOutputOrder,
         default_order=[OrderTerm(models.AgentOutput.created_at)],
-        parent_key=models.AgentOutput.run_id,
         description="Outputs of agents about this run, oldest first.",
     )
     trajectories = list_field(
         Annotated["Trajectory", strawberry.lazy(_MODULE)],
-        models.Trajectory,
+        relation(models.Run, "trajectories"),
         where=inputs.TrajectoryWhere,
         order=inputs.TrajectoryOrder,
         default_order=[OrderTerm(models.Trajectory.index)],
-        parent_key=models.Trajectory.run_id,
         description="Trajectories, by index.",
     )
     chunks = list_field(
         Annotated["Chunk", strawberry.lazy(_MODULE)],
-        models.Chunk,
+        relation(models.Run, "chunks"),
         connection=Annotated["ChunkConnection", strawberry.lazy(_MODULE)],
         where=inputs.ChunkWhere,
         order=inputs.ChunkOrder,
@@ -114,7 +106,6 @@ class Run(Entity):
             OrderTerm(models.Chunk.index),
             OrderTerm(models.Chunk.attempt),
         ],
-        parent_key=models.Chunk.run_id,
         description="Chunk attempts of all trajectories, by trajectory, chunk and attempt.",
     )
     events = event_list("Run", "Events about the run, oldest first.")
@@ -130,19 +121,15 @@ class Trajectory(Entity):
         description="Start structure: symbols, positions, cell."
     )
 
-    @strawberry.field(description="The run.")
-    @reads(Relation(models.Run, "run_id"))
-    async def run(self, root: strawberry.Parent[models.Trajectory], info: LoaderInfo) -> Run:
-        return await one(info, models.Run, root.run_id)
+    run: Run = related(models.Trajectory, "run", description="The run.")
 
     chunks = list_field(
         Annotated["Chunk", strawberry.lazy(_MODULE)],
-        models.Chunk,
+        relation(models.Trajectory, "chunks"),
         connection=Annotated["ChunkConnection", strawberry.lazy(_MODULE)],
         where=inputs.ChunkWhere,
         order=inputs.ChunkOrder,
         default_order=[OrderTerm(models.Chunk.index), OrderTerm(models.Chunk.attempt)],
-        parent_key=models.Chunk.trajectory_id,
         description="Chunk attempts, by chunk index and attempt.",
     )
 
@@ -177,19 +164,11 @@ class Chunk(Entity):
         "id in the ASE database it came from)."
     )
 
-    @strawberry.field(description="The trajectory.")
-    @reads(Relation(models.Trajectory, "trajectory_id"))
-    async def trajectory(
-        self, root: strawberry.Parent[models.Chunk], info: LoaderInfo
-    ) -> Trajectory:
-        return await one(info, models.Trajectory, root.trajectory_id)
+    trajectory: Trajectory = related(models.Chunk, "trajectory", description="The trajectory.")
 
-    @strawberry.field(description="The frames file.")
-    @reads(Relation(models.File, "file_id"))
-    async def file(self, root: strawberry.Parent[models.Chunk], info: LoaderInfo) -> File | None:
-        return await one(info, models.File, root.file_id)
+    file: File | None = related(models.Chunk, "file", description="The frames file.")
 
-    metrics = metric_list(models.Metric.chunk_id, "Metrics of this chunk.")
+    metrics = metric_list(relation(models.Chunk, "metrics"), "Metrics of this chunk.")
 
 
 @strawberry.type(description="A page of runs, with aggregates over the whole list.")

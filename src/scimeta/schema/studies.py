@@ -9,16 +9,17 @@ import strawberry
 from strawberry.scalars import JSON
 
 from scimeta import models
+from scimeta.models.ownership import relation
 from scimeta.schema.connections import list_field
 from scimeta.schema.core import File, metric_list
 from scimeta.schema.enums import Knee, Maneuver, RecordingKind
 from scimeta.schema.generated.aggregates import recording_aggregate, recording_groups
 from scimeta.schema.inputs import runs as run_inputs
 from scimeta.schema.inputs import studies as inputs
-from scimeta.schema.node import Entity, LoaderInfo
+from scimeta.schema.node import Entity
 from scimeta.schema.ordering import OrderTerm
 from scimeta.schema.pagination import Connection
-from scimeta.schema.relations import Relation, one, reads
+from scimeta.schema.relations import related
 
 if TYPE_CHECKING:
     from scimeta.schema.runs import Run, RunConnection
@@ -41,20 +42,18 @@ class Study(Entity):
 
     participants = list_field(
         Annotated["Participant", strawberry.lazy(_MODULE)],
-        models.Participant,
+        relation(models.Study, "participants"),
         where=inputs.ParticipantWhere,
         order=inputs.ParticipantOrder,
         default_order=[OrderTerm(models.Participant.number)],
-        parent_key=models.Participant.study_id,
         description="The study's participants, by number.",
     )
     runs = list_field(
         RunType,
-        models.Run,
+        relation(models.Study, "runs"),
         connection=RunConnectionType,
         where=run_inputs.RunWhere,
         order=run_inputs.RunOrder,
-        parent_key=models.Run.study_id,
         description="Runs of this study, oldest first.",
     )
 
@@ -66,18 +65,14 @@ class Participant(Entity):
     number: int = strawberry.field(description="Participant number, unique in the study.")
     attributes: JSON = strawberry.field(description="Lab-specific fields.")
 
-    @strawberry.field(description="The study.")
-    @reads(Relation(models.Study, "study_id"))
-    async def study(self, root: strawberry.Parent[models.Participant], info: LoaderInfo) -> Study:
-        return await one(info, models.Study, root.study_id)
+    study: Study = related(models.Participant, "study", description="The study.")
 
     recordings = list_field(
         Annotated["Recording", strawberry.lazy(_MODULE)],
-        models.Recording,
+        relation(models.Participant, "recordings"),
         connection=Annotated["RecordingConnection", strawberry.lazy(_MODULE)],
         where=inputs.RecordingWhere,
         order=inputs.RecordingOrder,
-        parent_key=models.Recording.participant_id,
         description="The participant's recordings, oldest first.",
     )
 
@@ -118,19 +113,11 @@ class Synchronization(Entity):
     qc_passed: bool | None = strawberry.field(description="Whether the alignment passed QC.")
     qc_notes: str | None = strawberry.field(description="QC notes.")
 
-    @strawberry.field(description="The audio recording.")
-    @reads(Relation(models.Recording, "audio_recording_id"))
-    async def audio(
-        self, root: strawberry.Parent[models.Synchronization], info: LoaderInfo
-    ) -> Recording:
-        return await one(info, models.Recording, root.audio_recording_id)
+    audio: Recording = related(models.Synchronization, "audio", description="The audio recording.")
 
-    @strawberry.field(description="The biomechanics recording.")
-    @reads(Relation(models.Recording, "biomechanics_recording_id"))
-    async def biomechanics(
-        self, root: strawberry.Parent[models.Synchronization], info: LoaderInfo
-    ) -> Recording:
-        return await one(info, models.Recording, root.biomechanics_recording_id)
+    biomechanics: Recording = related(
+        models.Synchronization, "biomechanics", description="The biomechanics recording."
+    )
 
 
 @strawberry.type(description="A processed recording of one maneuver on one knee.")
@@ -150,47 +137,36 @@ class Recording(Entity):
     qc_fail_segments: JSON = strawberry.field(description="[start, end] seconds that failed QC.")
     attributes: JSON = strawberry.field(description="Lab-specific fields.")
 
-    @strawberry.field(description="The participant.")
-    @reads(Relation(models.Participant, "participant_id"))
-    async def participant(
-        self, root: strawberry.Parent[models.Recording], info: LoaderInfo
-    ) -> Participant:
-        return await one(info, models.Participant, root.participant_id)
+    participant: Participant = related(
+        models.Recording, "participant", description="The participant."
+    )
 
-    @strawberry.field(description="The data file.")
-    @reads(Relation(models.File, "file_id"))
-    async def file(
-        self, root: strawberry.Parent[models.Recording], info: LoaderInfo
-    ) -> File | None:
-        return await one(info, models.File, root.file_id)
+    file: File | None = related(models.Recording, "file", description="The data file.")
 
     channels = list_field(
         RecordingChannel,
-        models.RecordingChannel,
+        relation(models.Recording, "channels"),
         where=inputs.RecordingChannelWhere,
         order=inputs.RecordingChannelOrder,
         default_order=[OrderTerm(models.RecordingChannel.index)],
-        parent_key=models.RecordingChannel.recording_id,
         description="Per-channel data, by index.",
     )
     cycles = list_field(
         MovementCycle,
-        models.MovementCycle,
+        relation(models.Recording, "cycles"),
         where=inputs.MovementCycleWhere,
         order=inputs.MovementCycleOrder,
         default_order=[OrderTerm(models.MovementCycle.index)],
-        parent_key=models.MovementCycle.recording_id,
         description="Movement cycles, by index.",
     )
     synchronizations = list_field(
         Synchronization,
-        models.Synchronization,
+        relation(models.Recording, "synchronizations"),
         where=inputs.SynchronizationWhere,
         order=inputs.SynchronizationOrder,
-        parent_key=models.Synchronization.audio_recording_id,
         description="Synchronizations of this audio recording with biomechanics recordings.",
     )
-    metrics = metric_list(models.Metric.recording_id, "Metrics of this recording.")
+    metrics = metric_list(relation(models.Recording, "metrics"), "Metrics of this recording.")
 
 
 @strawberry.type(description="A page of recordings, with aggregates over the whole list.")
