@@ -15,7 +15,7 @@ from scimeta.models import FileRole, Status
 from scimeta.writes.columns import Names
 from scimeta.writes.core import FileSpec, MetricValue, record_metrics
 from scimeta.writes.core.files import FileColumns, check_files, insert_files
-from scimeta.writes.runs.lifecycle import set_status
+from scimeta.writes.lifecycle import set_status
 from scimeta.writes.transaction import Writer, check_version, global_id
 from scimeta.writes.unique import column_values, create_unique
 

@@ -35,8 +35,8 @@ from scimeta.transfer.labs.cascade_store import Frame, FrameSource, Location, Ta
 from scimeta.transfer.labs.steps import driver_connection, import_step
 from scimeta.transfer.progress import Progress
 from scimeta.transfer.sources import ImportOptions, ImportReport, Refusal, Source
+from scimeta.writes.lifecycle import AUDIT_TRANSITIONS
 from scimeta.writes.runs import NAME_LENGTH, checked_text
-from scimeta.writes.runs.lifecycle import AUDIT_TRANSITIONS
 from scimeta.writes.runs.trajectories import (
     ChunkAttemptSpec,
     check_chunks,

@@ -22,7 +22,7 @@ from scimeta.transfer.labs import ccp4i2_store as store
 from scimeta.transfer.labs.ccp4i2_store import OnDisk, Row, Store
 from scimeta.transfer.sources import ImportReport, Refusal
 from scimeta.writes.core import MAX_METRIC_KEY_NAME, check_metric_key_text
-from scimeta.writes.runs.lifecycle import FINISHED
+from scimeta.writes.lifecycle import FINISHED
 
 # Job.Status of the ccp4x models: code -> (its name, its label, the scimeta status)
 JOB_STATUS: dict[int, tuple[str, str, Status]] = {

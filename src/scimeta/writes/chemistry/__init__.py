@@ -30,7 +30,7 @@ from scimeta.errors import BadUserInput, Conflict
 from scimeta.models import Status
 from scimeta.writes.chemistry.smiles import ELEMENTS, structure
 from scimeta.writes.columns import Names
-from scimeta.writes.runs.lifecycle import FINISHED, set_status
+from scimeta.writes.lifecycle import FINISHED, set_status
 from scimeta.writes.transaction import Writer, check_version, global_id, snapshot
 
 DEFAULT_METHOD = "GFN2-xTB"

@@ -12,7 +12,7 @@ from scimeta import models
 from scimeta.errors import BadUserInput, Conflict, NotFound
 from scimeta.models import Status
 from scimeta.writes.chemistry import DEFAULT_METHOD, NewMolecule, get_or_create_molecules
-from scimeta.writes.runs.lifecycle import set_status
+from scimeta.writes.lifecycle import set_status
 from scimeta.writes.transaction import Writer, check_version, global_id, global_id_of
 
 

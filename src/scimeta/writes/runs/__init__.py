@@ -23,7 +23,7 @@ from scimeta.models import RunPhase, Status
 from scimeta.writes.columns import Names
 from scimeta.writes.core import FileSpec
 from scimeta.writes.core.files import FileColumns, check_files, insert_files
-from scimeta.writes.runs.lifecycle import set_phase, set_status
+from scimeta.writes.lifecycle import set_phase, set_status
 from scimeta.writes.transaction import Writer, check_version, global_id
 from scimeta.writes.unique import create_unique, insert_new
 

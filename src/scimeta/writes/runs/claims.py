@@ -61,8 +61,8 @@ from scimeta.errors import BadUserInput, Conflict
 from scimeta.loaders.batch import key_in
 from scimeta.models import RunPhase, Status
 from scimeta.writes.core import MetricValue, record_metrics
+from scimeta.writes.lifecycle import set_phase, set_status
 from scimeta.writes.runs import NAME_LENGTH, checked_text, clear_lease, move_run_status
-from scimeta.writes.runs.lifecycle import set_phase, set_status
 from scimeta.writes.transaction import (
     EVENT_LOG_LOCK,
     EVENTS_CHANNEL,

@@ -16,8 +16,8 @@ from scimeta.writes.chemistry.smiles import ELEMENTS
 from scimeta.writes.columns import Names
 from scimeta.writes.core import FileSpec
 from scimeta.writes.core.files import FileColumns, check_files, insert_files
+from scimeta.writes.lifecycle import set_audit_status
 from scimeta.writes.runs import NAME_LENGTH, checked_text
-from scimeta.writes.runs.lifecycle import set_audit_status
 from scimeta.writes.transaction import Writer, check_version, global_id, snapshot
 from scimeta.writes.unique import insert_new
 
