@@ -28,6 +28,7 @@ LAYERS: list[set[str]] = [
         "scimeta.lru",
         "scimeta.faults",
         "scimeta.strawberry_internals",
+        "scimeta.sqlalchemy_internals",
         "scimeta.operation_limits",
         "scimeta.metrics",
         "scimeta.liveness",

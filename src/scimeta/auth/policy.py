@@ -55,7 +55,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, ORMExecuteState, Session, with_loader_criteria
-from sqlalchemy.sql.annotation import _deep_deannotate
 from sqlalchemy.sql.util import find_tables
 
 from scimeta import models
@@ -63,6 +62,7 @@ from scimeta.errors import ClientError
 from scimeta.loaders.batch import key_array, primary_key_attribute
 from scimeta.models import Role, ownership
 from scimeta.models.ownership import Reach
+from scimeta.sqlalchemy_internals import deep_deannotate
 
 if TYPE_CHECKING:
     from scimeta.auth.identity import Identity
@@ -237,7 +237,7 @@ class _Visibility:
         criteria are added to a subquery holding it."""
         condition = self.condition(model)
         assert condition is not None, model
-        plain: ColumnElement[bool] = _deep_deannotate(condition)
+        plain: ColumnElement[bool] = deep_deannotate(condition)
         return plain
 
     def _condition(self, model: type[models.Base]) -> ColumnElement[bool] | None:

@@ -28,12 +28,8 @@ from graphql import (
     get_named_type,
 )
 from sqlalchemy import (
-    ColumnClause,
     ColumnElement,
-    ScalarSelect,
     Select,
-    Subquery,
-    Table,
     and_,
     false,
     func,
@@ -43,7 +39,6 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.orm import InstrumentedAttribute
-from sqlalchemy.sql import visitors
 from strawberry import relay
 
 from scimeta.errors import BadUserInput, OperationRefused
@@ -51,6 +46,7 @@ from scimeta.ids import parse_row_id
 from scimeta.models import Base
 from scimeta.models.ownership import relation, relations_of
 from scimeta.schema.scalars import Long
+from scimeta.sqlalchemy_internals import shallow_deannotate
 
 MAX_IN_VALUES = 1000
 
@@ -310,30 +306,13 @@ def restricted_once(remote: Column, condition: ColumnElement[bool]) -> Select[An
     on the plain table, which the loaders' criteria do not apply to, and it is marked for
     compiled reads (`RESTRICTED_ONCE`); subqueries nested in it keep theirs."""
     column = remote.property.columns[0]
-    statement = select(column).where(_shallow_deannotate(condition))
+    statement = select(column).where(shallow_deannotate(condition))
     setattr(statement, RESTRICTED_ONCE, True)
     return statement
 
 
 # the attribute marking a select that compiled reads add no visibility condition to
 RESTRICTED_ONCE = "_scimeta_restricted_once"
-
-
-def _shallow_deannotate(element: ColumnElement[bool]) -> ColumnElement[bool]:
-    """`element` with the ORM's annotations removed from its columns, but not from the
-    subqueries it holds."""
-
-    def replace(item: Any, **_: Any) -> Any:
-        if isinstance(item, Select | ScalarSelect | Subquery):
-            return item
-        if isinstance(item, ColumnClause | Table) and item._annotations:
-            return item._deannotate()
-        return None
-
-    # (typed for the Protocol of its callback, which a plain function does not match)
-    traverse: Any = visitors.replacement_traverse
-    result: ColumnElement[bool] = traverse(element, {}, replace)
-    return result
 
 
 def where_condition(where: WhereInput | None) -> list[ColumnElement[bool]]:
