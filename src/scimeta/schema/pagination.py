@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import strawberry
 from sqlalchemy import ColumnElement
@@ -77,11 +77,20 @@ class PageArgs:
         return page_size(self.first, self.last)
 
 
-class KeysetEdge(relay.Edge[Any]):
+class KeysetEdge(relay.Edge[NodeType]):
     """An edge whose cursor is encoded only when a query selects it: most queries select
-    only the nodes, and encoding a cursor per row is a measurable share of a big page."""
+    only the nodes, and encoding a cursor per row is a measurable share of a big page.
 
-    def __init__(self, terms: list[OrderTerm], node: Any) -> None:
+    Each list's `<Entity>Edge` (`scimeta.schema.generated.connections`) is a
+    `@strawberry.type` subclass: it keeps this constructor, which the dataclass
+    strawberry makes of it would otherwise replace with one setting `cursor`."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # a class's own `__init__` is one `dataclasses.dataclass` leaves in place
+        cls.__init__ = KeysetEdge.__init__  # type: ignore[method-assign]
+
+    def __init__(self, terms: list[OrderTerm], node: NodeType) -> None:
         self.node = node
         self._terms = terms
 
@@ -115,7 +124,13 @@ class ListScope:
 
 @strawberry.type(description="A page of a list, with cursors to fetch the pages around it.")
 class Connection(relay.Connection[NodeType]):
+    """The pages `load_page` builds. Each list's `<Entity>Connection` is a subclass
+    (`scimeta.schema.generated.connections`) whose `edges` are `<Entity>Edge`s, its
+    `edge_class`."""
+
     _scope: strawberry.Private[ListScope]
+    # the class of the page's edges
+    edge_class: ClassVar[type[KeysetEdge[Any]]] = KeysetEdge
 
     @strawberry.field(description="Number of items in the whole list (all pages).")
     async def total_count(self) -> int:
@@ -162,7 +177,8 @@ async def load_page(
     rows = rows[:size]
     if args.backward:
         rows.reverse()
-    edges: list[relay.Edge[Any]] = [KeysetEdge(terms, row) for row in rows]
+    edge_class = connection_type.edge_class
+    edges: list[relay.Edge[Any]] = [edge_class(terms, row) for row in rows]
     return connection_type(
         edges=edges,
         page_info=relay.PageInfo(
