@@ -12,7 +12,12 @@ aggregates) and the relations declared in `scimeta.models.ownership`, it writes:
 - `generated/order.py`: every `<Entity>Order` and its `<Entity>OrderField` enum;
 - `generated/aggregates.py`: for the lists with aggregates, the list's `AggregateSpec`,
   `<Entity>GroupBy`, `<Entity>GroupKey`, `<Entity>Aggregate`, `<Entity>Group` and the
-  connection's `aggregate` and `groups` fields.
+  connection's `aggregate` and `groups` fields;
+- `generated/connections.py`: every list's `<Entity>Edge` (a `KeysetEdge`) and
+  `<Entity>Connection` (a `Connection` whose edges are those, with the `aggregate` and
+  `groups` fields if the list has aggregates), over the node type `<Entity>` of
+  `scimeta.schema.<domain>` (the domain declared in `scimeta.models.ownership`), to which
+  they refer lazily.
 
 The modules are ordinary strawberry classes, formatted by `ruff format`; the application
 imports them. It imports nothing of them itself, so that it runs whatever state they are
@@ -523,6 +528,57 @@ def _aggregates_of(
     return lines
 
 
+def node_type(model: type[Base]) -> tuple[str, str]:
+    """The name of `model`'s GraphQL type and the module that defines it: the model's
+    name in `scimeta.schema.<domain>` (imported lazily: the module need not exist yet)."""
+    return model_name(model), f"scimeta.schema.{declaration_of(model).domain.value}"
+
+
+def render_connections(entities: Sequence[Inputs]) -> str:
+    imports = Imports()
+    imports.add("strawberry")
+    imports.add("typing", "Annotated", "TYPE_CHECKING")
+    imports.add("scimeta.schema.pagination", "Connection", "KeysetEdge")
+    head: list[str] = []
+    body: list[str] = []
+    for entity in entities:
+        name, noun = entity.name, entity.noun
+        type_name, source = node_type(entity.model)
+        alias = f"{type_name}Type"
+        imports.type_checking[source].add(type_name)
+        head.append(f"{alias} = Annotated[{type_name!r}, strawberry.lazy({source!r})]")
+        if entity.aggregate is None:
+            description = "A page of a list, with cursors to fetch the pages around it."
+        else:
+            description = f"A page of {noun}s, with aggregates over the whole list."
+        body += [
+            f"@strawberry.type(description={text('An edge in a connection.')})",
+            f"class {name}Edge(KeysetEdge[{alias}]):",
+            f'    """An edge of a list of {noun}s: a {type_name} and its cursor."""',
+            "",
+            "",
+            f"@strawberry.type(description={text(description)})",
+            f"class {name}Connection(Connection[{alias}]):",
+            f"    edge_class = {name}Edge",
+            f"    edges: list[{name}Edge] = strawberry.field(  # type: ignore[assignment]",
+            "        description='Contains the nodes in this connection'",
+            "    )",
+        ]
+        if entity.aggregate is not None:
+            function = snake(name)
+            imports.add(
+                "scimeta.schema.generated.aggregates", f"{function}_aggregate", f"{function}_groups"
+            )
+            body += [f"    aggregate = {function}_aggregate", f"    groups = {function}_groups"]
+        body += ["", ""]
+    return module(
+        "Each list's `<Entity>Edge` and `<Entity>Connection`, the GraphQL types of its\n"
+        "pages, and for the lists with aggregates the connection's `aggregate` and `groups`.",
+        imports,
+        [*head, "", "", *body],
+    )
+
+
 # -- writing and checking ----------------------------------------------------------------
 
 
@@ -555,6 +611,7 @@ def generated(entities: Sequence[Inputs] = ENTITIES) -> dict[str, str]:
         "where.py": render_where(entities),
         "order.py": render_order(entities),
         "aggregates.py": render_aggregates(entities),
+        "connections.py": render_connections(entities),
     }
     return {name: formatted(source, PACKAGE / name) for name, source in sources.items()}
 
