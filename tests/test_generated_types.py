@@ -1,6 +1,6 @@
-"""The GraphQL types of the lists' inputs and aggregates are written out as classes by
-`python -m scimeta.schema.generate`, and every type of the schema is a class in the
-source, but for a short list of names strawberry makes.
+"""The GraphQL types of the lists' inputs, aggregates, edges and connections are written
+out as classes by `python -m scimeta.schema.generate`, and every type of the schema is a
+class in the source, but for strawberry's own scalars and relay types.
 """
 
 from __future__ import annotations
@@ -8,21 +8,26 @@ from __future__ import annotations
 import re
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from graphql import TypeDefinitionNode, parse
-from strawberry import relay
-from strawberry.types.base import StrawberryObjectDefinition, StrawberryOptional
+from strawberry.types.base import StrawberryList, StrawberryObjectDefinition, StrawberryOptional
+from strawberry.types.lazy_type import LazyType
 
 import scimeta
 from scimeta import models
+from scimeta.loaders.pages import PageQuery
 from scimeta.models.ownership import relations_of
 from scimeta.resolvers.schema import schema
-from scimeta.schema import generate
+from scimeta.schema import generate, pagination
+from scimeta.schema.connections import list_field
 from scimeta.schema.filters import WhereInput
-from scimeta.schema.generated import where
+from scimeta.schema.generated import connections, where
 from scimeta.schema.inputs.specs import ENTITIES, Inputs
-from scimeta.schema.pagination import Connection
+from scimeta.schema.ordering import OrderTerm, encode_cursor
+from scimeta.schema.pagination import Connection, KeysetEdge, ListScope, PageArgs, load_page
 
 SOURCE = Path(scimeta.__file__).parent
 SCHEMA_FILE = SOURCE.parents[1] / "schema.graphql"
@@ -119,29 +124,104 @@ def classes_in_source() -> set[str]:
     return {name for path in SOURCE.rglob("*.py") for name in pattern.findall(path.read_text())}
 
 
-def _specialised_from(name: str, generic: type) -> bool:
-    """Whether strawberry made the type `name` from `generic[<Entity>]`."""
-    definition = schema.get_type_by_name(name)
-    if not isinstance(definition, StrawberryObjectDefinition):
-        return False
-    origin = definition.origin
-    return issubclass(origin, generic) and origin.__module__.startswith("strawberry.")
-
-
 def test_every_type_of_the_schema_is_a_class_in_the_source() -> None:
-    """Every type but `NOT_CLASSES` and the connections and edges strawberry names from
-    `Connection[<Entity>]` (`scimeta.schema.connections.list_field`) for lists without a
-    connection class of their own."""
     names = schema_type_names()
     assert len(names) > 250
     classes = classes_in_source()
-    missing = [name for name in names if name not in classes and name not in NOT_CLASSES]
-    for suffix, generic in (("Connection", Connection), ("Edge", relay.Edge)):
-        made = [name for name in missing if name.endswith(suffix)]
-        for name in made:
-            assert name.removesuffix(suffix) in classes, name
-            assert _specialised_from(name, generic), name
-        missing = [name for name in missing if name not in made]
-    assert missing == []
+    assert [name for name in names if name not in classes and name not in NOT_CLASSES] == []
     # the exceptions are all still needed
     assert [name for name in NOT_CLASSES if name in classes or name not in names] == []
+
+
+def _definition(name: str) -> StrawberryObjectDefinition:
+    definition = schema.get_type_by_name(name)
+    assert isinstance(definition, StrawberryObjectDefinition), name
+    return definition
+
+
+def _field_type(definition: StrawberryObjectDefinition, name: str) -> Any:
+    """The type of the field `name`, as the schema has it: `(list, item)` for a list."""
+    (field,) = (field for field in definition.fields if field.python_name == name)
+    return _concrete(field.resolve_type(type_definition=definition))
+
+
+def _concrete(field_type: Any) -> Any:
+    if isinstance(field_type, StrawberryList):
+        return (list, _concrete(field_type.of_type))
+    if isinstance(field_type, LazyType):
+        return field_type.resolve_type()
+    return field_type
+
+
+def test_each_list_has_the_generated_edge_and_connection_of_its_entity() -> None:
+    """The schema's `<Entity>Connection` and `<Entity>Edge` are the generated classes: the
+    connection's `edges` are its `edge_class`, a `KeysetEdge` of the entity's node type,
+    which its `nodes` list too."""
+    names = schema_type_names()
+    made = sorted(name for name in names if name.endswith(("Connection", "Edge")))
+    assert made == sorted(
+        f"{entity.name}{suffix}" for entity in ENTITIES for suffix in ("Connection", "Edge")
+    )
+    for entity in ENTITIES:
+        node = _definition(entity.name)
+        edge = _definition(f"{entity.name}Edge")
+        connection = _definition(f"{entity.name}Connection")
+        assert connection.origin is getattr(connections, f"{entity.name}Connection")
+        assert edge.origin is getattr(connections, f"{entity.name}Edge")
+        assert issubclass(connection.origin, Connection)
+        assert connection.origin.edge_class is edge.origin
+        assert issubclass(edge.origin, KeysetEdge)
+        assert _field_type(connection, "edges") == (list, edge.origin), entity.name
+        assert _field_type(edge, "node") is node.origin, entity.name
+        assert _field_type(connection, "nodes") == (list, node.origin), entity.name
+        has_aggregates = {"aggregate", "groups"} <= {f.python_name for f in connection.fields}
+        assert has_aggregates == (entity.aggregate is not None), entity.name
+
+
+def test_an_edge_encodes_its_cursor_only_when_it_is_read() -> None:
+    terms = [OrderTerm(models.Participant.number)]
+    edge = connections.ParticipantEdge(terms, SimpleNamespace(id=1))
+    # the row has no `number`: nothing was encoded yet
+    with pytest.raises(AttributeError, match="number"):
+        _ = edge.cursor
+    row = SimpleNamespace(id=1, number=7)
+    assert connections.ParticipantEdge(terms, row).cursor == encode_cursor(terms, row)
+    assert connections.ParticipantEdge(terms, row).node is row
+
+
+async def test_a_page_is_made_of_its_connections_edges(monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = [SimpleNamespace(id=number, number=number) for number in (1, 2, 3)]
+
+    async def root_page(source: object, query: PageQuery) -> list[Any]:
+        return rows[: query.limit]
+
+    monkeypatch.setattr(pagination, "root_page", root_page)
+    scope = ListScope(
+        source=None,  # type: ignore[arg-type]
+        loaders=None,  # type: ignore[arg-type]
+        model=models.Participant,
+        conditions=[],
+        fingerprint="participants",
+    )
+    terms = [OrderTerm(models.Participant.number)]
+    page = await load_page(scope, terms, PageArgs(first=2), connections.ParticipantConnection)
+    assert type(page) is connections.ParticipantConnection
+    assert [type(edge) for edge in page.edges] == [connections.ParticipantEdge] * 2
+    assert [edge.node for edge in page.edges] == rows[:2]
+    assert page.page_info.has_next_page
+    assert page.page_info.end_cursor == encode_cursor(terms, rows[1])
+
+
+def test_a_list_without_a_connection_class_gets_strawberrys_generic_one() -> None:
+    """A list declared without `connection` (an entity added without regenerating) still
+    pages, with the types strawberry names from `Connection[<Entity>]`; the schema has
+    none (every list of it names its generated connection)."""
+    field = list_field(
+        connections.ParticipantType,
+        models.Participant,
+        where=where.ParticipantWhere,
+        order=object,
+        description="Participants.",
+    )
+    resolver = field.base_resolver.wrapped_func
+    assert resolver.__annotations__["return"] == Connection[connections.ParticipantType]

@@ -10,36 +10,38 @@ from strawberry.types import Info
 
 from scimeta import models
 from scimeta.loaders.chemistry import chemistry_statistics, chemistry_statistics_statement
-from scimeta.schema.chemistry import (
-    Batch,
-    Calculation,
-    CalculationConnection,
-    ChemistryStatistics,
-    Molecule,
-)
+from scimeta.schema.chemistry import Batch, Calculation, ChemistryStatistics, Molecule
 from scimeta.schema.connections import list_field
-from scimeta.schema.core import (
-    Event,
-    EventConnection,
-    File,
-    Metric,
-    MetricConnection,
-    MetricKey,
-    Viewer,
-    viewer_of,
-)
+from scimeta.schema.core import Event, File, Metric, MetricKey, Viewer, viewer_of
 from scimeta.schema.filters import where_condition
+from scimeta.schema.generated.connections import (
+    BatchConnection,
+    CalculationConnection,
+    ChunkConnection,
+    EventConnection,
+    FileConnection,
+    JobConnection,
+    MetricConnection,
+    MetricKeyConnection,
+    MoleculeConnection,
+    ParticipantConnection,
+    ProjectConnection,
+    RecordingConnection,
+    RunConnection,
+    StudyConnection,
+    TrajectoryConnection,
+)
 from scimeta.schema.inputs import chemistry as chemistry_inputs
 from scimeta.schema.inputs import core as core_inputs
 from scimeta.schema.inputs import jobs as jobs_inputs
 from scimeta.schema.inputs import runs as runs_inputs
 from scimeta.schema.inputs import studies as studies_inputs
-from scimeta.schema.jobs import Job, JobConnection, Project
+from scimeta.schema.jobs import Job, Project
 from scimeta.schema.node import ConcreteNodeIds
 from scimeta.schema.ordering import OrderTerm
 from scimeta.schema.relations import Figures, reads
-from scimeta.schema.runs import Chunk, ChunkConnection, Run, RunConnection, Trajectory
-from scimeta.schema.studies import Participant, Recording, RecordingConnection, Study
+from scimeta.schema.runs import Chunk, Run, Trajectory
+from scimeta.schema.studies import Participant, Recording, Study
 
 CalculationWhere = chemistry_inputs.CalculationWhere
 
@@ -56,6 +58,7 @@ class Query:
     studies = list_field(
         Study,
         models.Study,
+        connection=StudyConnection,
         where=studies_inputs.StudyWhere,
         order=studies_inputs.StudyOrder,
         description="Studies, oldest first.",
@@ -63,6 +66,7 @@ class Query:
     participants = list_field(
         Participant,
         models.Participant,
+        connection=ParticipantConnection,
         where=studies_inputs.ParticipantWhere,
         order=studies_inputs.ParticipantOrder,
         description="Participants of all studies, oldest first.",
@@ -78,6 +82,7 @@ class Query:
     projects = list_field(
         Project,
         models.Project,
+        connection=ProjectConnection,
         where=jobs_inputs.ProjectWhere,
         order=jobs_inputs.ProjectOrder,
         description="Projects, oldest first.",
@@ -93,6 +98,7 @@ class Query:
     files = list_field(
         File,
         models.File,
+        connection=FileConnection,
         where=core_inputs.FileWhere,
         order=core_inputs.FileOrder,
         description="Files, oldest first.",
@@ -108,6 +114,7 @@ class Query:
     trajectories = list_field(
         Trajectory,
         models.Trajectory,
+        connection=TrajectoryConnection,
         where=runs_inputs.TrajectoryWhere,
         order=runs_inputs.TrajectoryOrder,
         description="Trajectories of all runs, oldest first.",
@@ -123,6 +130,7 @@ class Query:
     molecules = list_field(
         Molecule,
         models.Molecule,
+        connection=MoleculeConnection,
         where=chemistry_inputs.MoleculeWhere,
         order=chemistry_inputs.MoleculeOrder,
         description="Molecules, oldest first.",
@@ -138,6 +146,7 @@ class Query:
     batches = list_field(
         Batch,
         models.Batch,
+        connection=BatchConnection,
         where=chemistry_inputs.BatchWhere,
         order=chemistry_inputs.BatchOrder,
         description="Batches, oldest first.",
@@ -145,6 +154,7 @@ class Query:
     metric_keys = list_field(
         MetricKey,
         models.MetricKey,
+        connection=MetricKeyConnection,
         where=core_inputs.MetricKeyWhere,
         order=core_inputs.MetricKeyOrder,
         default_order=[OrderTerm(models.MetricKey.name)],

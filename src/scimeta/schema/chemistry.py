@@ -13,16 +13,14 @@ from scimeta.models.ownership import relation
 from scimeta.schema.connections import list_field
 from scimeta.schema.core import event_list, metric_list
 from scimeta.schema.enums import Status
-from scimeta.schema.generated.aggregates import (
-    batch_item_aggregate,
-    batch_item_groups,
-    calculation_aggregate,
-    calculation_groups,
+from scimeta.schema.generated.connections import (
+    AtomicPropertyConnection,
+    BatchItemConnection,
+    CalculationConnection,
 )
 from scimeta.schema.inputs import chemistry as inputs
 from scimeta.schema.node import Entity, LoaderInfo
 from scimeta.schema.ordering import OrderTerm
-from scimeta.schema.pagination import Connection
 from scimeta.schema.relations import StatusCounts, reads, related
 
 _MODULE = "scimeta.schema.chemistry"
@@ -40,7 +38,7 @@ class Molecule(Entity):
     calculations = list_field(
         Annotated["Calculation", strawberry.lazy(_MODULE)],
         relation(models.Molecule, "calculations"),
-        connection=Annotated["CalculationConnection", strawberry.lazy(_MODULE)],
+        connection=CalculationConnection,
         where=inputs.CalculationWhere,
         order=inputs.CalculationOrder,
         description="Calculations of this molecule, oldest first.",
@@ -77,6 +75,7 @@ class Calculation(Entity):
     atomic_properties = list_field(
         AtomicProperty,
         relation(models.Calculation, "atomic_properties"),
+        connection=AtomicPropertyConnection,
         where=inputs.AtomicPropertyWhere,
         order=inputs.AtomicPropertyOrder,
         default_order=[OrderTerm(models.AtomicProperty.atom_index)],
@@ -127,7 +126,7 @@ class Batch(Entity):
     items = list_field(
         Annotated["BatchItem", strawberry.lazy(_MODULE)],
         relation(models.Batch, "items"),
-        connection=Annotated["BatchItemConnection", strawberry.lazy(_MODULE)],
+        connection=BatchItemConnection,
         where=inputs.BatchItemWhere,
         order=inputs.BatchItemOrder,
         description="Items of the batch, in the order they were added.",
@@ -156,18 +155,6 @@ class BatchItem(Entity):
     calculation: Calculation | None = related(
         models.BatchItem, "calculation", description="The calculation, once computed."
     )
-
-
-@strawberry.type(description="A page of calculations, with aggregates over the whole list.")
-class CalculationConnection(Connection[Calculation]):
-    aggregate = calculation_aggregate
-    groups = calculation_groups
-
-
-@strawberry.type(description="A page of batch items, with aggregates over the whole list.")
-class BatchItemConnection(Connection[BatchItem]):
-    aggregate = batch_item_aggregate
-    groups = batch_item_groups
 
 
 @strawberry.type(description="Dashboard figures of the chemistry store.")

@@ -63,8 +63,11 @@ def list_field(
     no relation is declared: the events about a node.)
 
     `node` is the GraphQL type of an item (a lazy annotation works), `where` and `order`
-    its `<Entity>Where` and `<Entity>Order` inputs, and `connection` a `Connection`
-    subclass with extra fields (aggregates) if the list has one.
+    its `<Entity>Where` and `<Entity>Order` inputs, and `connection` its
+    `<Entity>Connection` (`scimeta.schema.generated.connections`: a `Connection` whose
+    edges are the entity's `<Entity>Edge`, with the aggregates if the list has them).
+    Without one, the list's types are those strawberry names from `Connection[node]`,
+    which are no class of the source: every list of the schema names its connection.
     """
     if isinstance(rows, ownership.Relation):
         if not rows.many:

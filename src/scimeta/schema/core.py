@@ -17,16 +17,10 @@ from scimeta.auth.tokens import Grant
 from scimeta.models import ownership
 from scimeta.schema.connections import list_field
 from scimeta.schema.enums import EventLevel, Role
-from scimeta.schema.generated.aggregates import (
-    event_aggregate,
-    event_groups,
-    metric_aggregate,
-    metric_groups,
-)
+from scimeta.schema.generated.connections import EventConnection, FileConnection, MetricConnection
 from scimeta.schema.inputs import core as inputs
 from scimeta.schema.node import Entity, LoaderInfo, load_nodes
 from scimeta.schema.ordering import OrderTerm
-from scimeta.schema.pagination import Connection
 from scimeta.schema.relations import SubjectId, reads, related
 from scimeta.schema.scalars import Long
 
@@ -114,18 +108,6 @@ class Event(relay.Node):
         return await load_nodes(models.Event, info, node_ids, required=required)
 
 
-@strawberry.type(description="A page of metrics, with aggregates over the whole list.")
-class MetricConnection(Connection[Metric]):
-    aggregate = metric_aggregate
-    groups = metric_groups
-
-
-@strawberry.type(description="A page of events, with aggregates over the whole list.")
-class EventConnection(Connection[Event]):
-    aggregate = event_aggregate
-    groups = event_groups
-
-
 def metric_list(metrics: ownership.Relation, description: str) -> Any:
     """The metrics of a job, run, chunk, recording or calculation (its `metrics`)."""
     return list_field(
@@ -158,6 +140,7 @@ def file_list(files: ownership.Relation, description: str) -> Any:
     return list_field(
         File,
         files,
+        connection=FileConnection,
         where=inputs.FileWhere,
         order=inputs.FileOrder,
         description=description,

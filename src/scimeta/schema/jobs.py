@@ -13,15 +13,13 @@ from scimeta.models.ownership import relation
 from scimeta.schema.connections import list_field
 from scimeta.schema.core import File, event_list, file_list, metric_list
 from scimeta.schema.enums import FileRole, Status
-from scimeta.schema.generated.aggregates import job_aggregate, job_groups
+from scimeta.schema.generated.connections import JobConnection, JobFileConnection
 from scimeta.schema.inputs import jobs as inputs
 from scimeta.schema.node import Entity
 from scimeta.schema.ordering import OrderTerm
-from scimeta.schema.pagination import Connection
 from scimeta.schema.relations import related
 
 JobType = Annotated["Job", strawberry.lazy("scimeta.schema.jobs")]
-JobConnectionType = Annotated["JobConnection", strawberry.lazy("scimeta.schema.jobs")]
 
 
 @strawberry.type(description="A project: a directory of hierarchical jobs and their files.")
@@ -37,7 +35,7 @@ class Project(Entity):
     jobs = list_field(
         JobType,
         relation(models.Project, "jobs"),
-        connection=JobConnectionType,
+        connection=JobConnection,
         where=inputs.JobWhere,
         order=inputs.JobOrder,
         default_order=[OrderTerm(models.Job.number_path)],
@@ -47,7 +45,7 @@ class Project(Entity):
     all_jobs = list_field(
         JobType,
         relation(models.Project, "jobs"),
-        connection=JobConnectionType,
+        connection=JobConnection,
         where=inputs.JobWhere,
         order=inputs.JobOrder,
         default_order=[OrderTerm(models.Job.number_path)],
@@ -87,7 +85,7 @@ class Job(Entity):
     children = list_field(
         JobType,
         relation(models.Job, "children"),
-        connection=JobConnectionType,
+        connection=JobConnection,
         where=inputs.JobWhere,
         order=inputs.JobOrder,
         default_order=[OrderTerm(models.Job.number_path)],
@@ -96,6 +94,7 @@ class Job(Entity):
     files = list_field(
         JobFile,
         relation(models.Job, "files"),
+        connection=JobFileConnection,
         where=inputs.JobFileWhere,
         order=inputs.JobFileOrder,
         default_order=[OrderTerm(models.JobFile.role), OrderTerm(models.JobFile.parameter_name)],
@@ -103,9 +102,3 @@ class Job(Entity):
     )
     metrics = metric_list(relation(models.Job, "metrics"), "KPIs of the job.")
     events = event_list("Job", "Events about the job, oldest first.")
-
-
-@strawberry.type(description="A page of jobs, with aggregates over the whole list.")
-class JobConnection(Connection[Job]):
-    aggregate = job_aggregate
-    groups = job_groups

@@ -14,16 +14,15 @@ from scimeta.models.ownership import relation
 from scimeta.schema.connections import list_field
 from scimeta.schema.core import File, event_list, metric_list
 from scimeta.schema.enums import AuditStatus, RunPhase, Status
-from scimeta.schema.generated.aggregates import (
-    chunk_aggregate,
-    chunk_groups,
-    run_aggregate,
-    run_groups,
+from scimeta.schema.generated.connections import (
+    AgentOutputConnection,
+    ChunkConnection,
+    RunArtifactConnection,
+    TrajectoryConnection,
 )
 from scimeta.schema.inputs import runs as inputs
 from scimeta.schema.node import Entity, LoaderInfo
 from scimeta.schema.ordering import OrderTerm
-from scimeta.schema.pagination import Connection
 from scimeta.schema.relations import DistinctValues, reads, related
 
 if TYPE_CHECKING:
@@ -74,6 +73,7 @@ class Run(Entity):
     artifacts = list_field(
         RunArtifact,
         relation(models.Run, "artifacts"),
+        connection=RunArtifactConnection,
         where=inputs.RunArtifactWhere,
         order=inputs.RunArtifactOrder,
         description="Files the run produced, oldest first.",
@@ -82,6 +82,7 @@ class Run(Entity):
     agent_outputs = list_field(
         AgentOutput,
         relation(models.Run, "agent_outputs"),
+        connection=AgentOutputConnection,
         where=inputs.AgentOutputWhere,
         order=inputs.AgentOutputOrder,
         default_order=[OrderTerm(models.AgentOutput.created_at)],
@@ -90,6 +91,7 @@ class Run(Entity):
     trajectories = list_field(
         Annotated["Trajectory", strawberry.lazy(_MODULE)],
         relation(models.Run, "trajectories"),
+        connection=TrajectoryConnection,
         where=inputs.TrajectoryWhere,
         order=inputs.TrajectoryOrder,
         default_order=[OrderTerm(models.Trajectory.index)],
@@ -98,7 +100,7 @@ class Run(Entity):
     chunks = list_field(
         Annotated["Chunk", strawberry.lazy(_MODULE)],
         relation(models.Run, "chunks"),
-        connection=Annotated["ChunkConnection", strawberry.lazy(_MODULE)],
+        connection=ChunkConnection,
         where=inputs.ChunkWhere,
         order=inputs.ChunkOrder,
         default_order=[
@@ -126,7 +128,7 @@ class Trajectory(Entity):
     chunks = list_field(
         Annotated["Chunk", strawberry.lazy(_MODULE)],
         relation(models.Trajectory, "chunks"),
-        connection=Annotated["ChunkConnection", strawberry.lazy(_MODULE)],
+        connection=ChunkConnection,
         where=inputs.ChunkWhere,
         order=inputs.ChunkOrder,
         default_order=[OrderTerm(models.Chunk.index), OrderTerm(models.Chunk.attempt)],
@@ -169,18 +171,6 @@ class Chunk(Entity):
     file: File | None = related(models.Chunk, "file", description="The frames file.")
 
     metrics = metric_list(relation(models.Chunk, "metrics"), "Metrics of this chunk.")
-
-
-@strawberry.type(description="A page of runs, with aggregates over the whole list.")
-class RunConnection(Connection[Run]):
-    aggregate = run_aggregate
-    groups = run_groups
-
-
-@strawberry.type(description="A page of chunk attempts, with aggregates over the whole list.")
-class ChunkConnection(Connection[Chunk]):
-    aggregate = chunk_aggregate
-    groups = chunk_groups
 
 
 @strawberry.type(description="A worker's claim on a run, valid until it expires.")

@@ -13,19 +13,24 @@ from scimeta.models.ownership import relation
 from scimeta.schema.connections import list_field
 from scimeta.schema.core import File, metric_list
 from scimeta.schema.enums import Knee, Maneuver, RecordingKind
-from scimeta.schema.generated.aggregates import recording_aggregate, recording_groups
+from scimeta.schema.generated.connections import (
+    MovementCycleConnection,
+    ParticipantConnection,
+    RecordingChannelConnection,
+    RecordingConnection,
+    RunConnection,
+    SynchronizationConnection,
+)
 from scimeta.schema.inputs import runs as run_inputs
 from scimeta.schema.inputs import studies as inputs
 from scimeta.schema.node import Entity
 from scimeta.schema.ordering import OrderTerm
-from scimeta.schema.pagination import Connection
 from scimeta.schema.relations import related
 
 if TYPE_CHECKING:
-    from scimeta.schema.runs import Run, RunConnection
+    from scimeta.schema.runs import Run
 
 RunType = Annotated["Run", strawberry.lazy("scimeta.schema.runs")]
-RunConnectionType = Annotated["RunConnection", strawberry.lazy("scimeta.schema.runs")]
 _MODULE = "scimeta.schema.studies"
 
 
@@ -43,6 +48,7 @@ class Study(Entity):
     participants = list_field(
         Annotated["Participant", strawberry.lazy(_MODULE)],
         relation(models.Study, "participants"),
+        connection=ParticipantConnection,
         where=inputs.ParticipantWhere,
         order=inputs.ParticipantOrder,
         default_order=[OrderTerm(models.Participant.number)],
@@ -51,7 +57,7 @@ class Study(Entity):
     runs = list_field(
         RunType,
         relation(models.Study, "runs"),
-        connection=RunConnectionType,
+        connection=RunConnection,
         where=run_inputs.RunWhere,
         order=run_inputs.RunOrder,
         description="Runs of this study, oldest first.",
@@ -70,7 +76,7 @@ class Participant(Entity):
     recordings = list_field(
         Annotated["Recording", strawberry.lazy(_MODULE)],
         relation(models.Participant, "recordings"),
-        connection=Annotated["RecordingConnection", strawberry.lazy(_MODULE)],
+        connection=RecordingConnection,
         where=inputs.RecordingWhere,
         order=inputs.RecordingOrder,
         description="The participant's recordings, oldest first.",
@@ -146,6 +152,7 @@ class Recording(Entity):
     channels = list_field(
         RecordingChannel,
         relation(models.Recording, "channels"),
+        connection=RecordingChannelConnection,
         where=inputs.RecordingChannelWhere,
         order=inputs.RecordingChannelOrder,
         default_order=[OrderTerm(models.RecordingChannel.index)],
@@ -154,6 +161,7 @@ class Recording(Entity):
     cycles = list_field(
         MovementCycle,
         relation(models.Recording, "cycles"),
+        connection=MovementCycleConnection,
         where=inputs.MovementCycleWhere,
         order=inputs.MovementCycleOrder,
         default_order=[OrderTerm(models.MovementCycle.index)],
@@ -162,14 +170,9 @@ class Recording(Entity):
     synchronizations = list_field(
         Synchronization,
         relation(models.Recording, "synchronizations"),
+        connection=SynchronizationConnection,
         where=inputs.SynchronizationWhere,
         order=inputs.SynchronizationOrder,
         description="Synchronizations of this audio recording with biomechanics recordings.",
     )
     metrics = metric_list(relation(models.Recording, "metrics"), "Metrics of this recording.")
-
-
-@strawberry.type(description="A page of recordings, with aggregates over the whole list.")
-class RecordingConnection(Connection[Recording]):
-    aggregate = recording_aggregate
-    groups = recording_groups
