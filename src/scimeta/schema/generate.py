@@ -1,4 +1,5 @@
-"""Writes the GraphQL types of the lists' inputs and aggregates as Python modules.
+"""Writes the GraphQL types of the lists' inputs, aggregates, edges and connections as
+Python modules.
 
     python -m scimeta.schema.generate          # (re)write scimeta/schema/generated/*.py
     python -m scimeta.schema.generate --check  # exit 1 if any of them is not current
@@ -639,7 +640,8 @@ def check(files: dict[str, str], directory: Path = PACKAGE) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog=COMMAND,
-        description="Write the GraphQL types of the lists' inputs and aggregates in "
+        description="Write the GraphQL types of the lists' inputs, aggregates, edges and "
+        "connections in "
         f"{PACKAGE} from scimeta.schema.inputs.specs.",
     )
     parser.add_argument(
