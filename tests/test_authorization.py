@@ -469,24 +469,25 @@ async def seed_world(databases: DatabaseFactory) -> tuple[AsyncEngine, World]:
     return engine, World(a=a, b=b, molecule=molecule, events=events, trees=trees, rows=rows)
 
 
+# the world seeded in each module's database (a module importing the fixtures below has
+# a database and a world of its own)
+WORLDS: dict[AsyncEngine, World] = {}
+
+
 @pytest.fixture(scope="module")
-async def seeded(databases: DatabaseFactory) -> AsyncIterator[tuple[AsyncEngine, World]]:
-    """The world, seeded once for the module in a database of its own."""
+async def engine(databases: DatabaseFactory) -> AsyncIterator[AsyncEngine]:
+    """The world, seeded once for the module in a database of its own; overrides the
+    conftest's `engine`, so each test still runs in a rolled-back transaction."""
     engine, world = await seed_world(databases)
-    yield engine, world
+    WORLDS[engine] = world
+    yield engine
+    del WORLDS[engine]
     await engine.dispose()
 
 
-@pytest.fixture(scope="module")
-def engine(seeded: tuple[AsyncEngine, World]) -> AsyncEngine:
-    """Overrides the conftest's `engine`: each test still runs in a rolled-back
-    transaction, on the seeded database."""
-    return seeded[0]
-
-
 @pytest.fixture
-def world(seeded: tuple[AsyncEngine, World]) -> World:
-    return seeded[1]
+def world(engine: AsyncEngine) -> World:
+    return WORLDS[engine]
 
 
 def row_id(global_id: str) -> int:

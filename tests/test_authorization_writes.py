@@ -12,18 +12,18 @@ these cases use.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.relay import GlobalID
 
 from scimeta.auth.tokens import revoke_token
 from scimeta.models import Role
-from tests.conftest import DatabaseFactory, GraphQLClient
+from tests.conftest import GraphQLClient
 from tests.test_authorization import (
     ROLES,
     SCOPES,
@@ -35,41 +35,19 @@ from tests.test_authorization import (
     World,
     allowed,
     database_state,
+    engine,
     row_id,
     scope_of_row,
-    seed_world,
+    tokens,
     type_of,
+    world,
 )
 
 # the world's seed creates a molecule by SMILES
 pytestmark = pytest.mark.chemistry
 
-
-@pytest.fixture(scope="module")
-async def seeded(databases: DatabaseFactory) -> AsyncIterator[tuple[AsyncEngine, World]]:
-    """The world, seeded once for the module in a database of its own."""
-    engine, world = await seed_world(databases)
-    yield engine, world
-    await engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def engine(seeded: tuple[AsyncEngine, World]) -> AsyncEngine:
-    """Overrides the conftest's `engine`: each test still runs in a rolled-back
-    transaction, on the seeded database (tokens made here stay in it)."""
-    return seeded[0]
-
-
-@pytest.fixture
-def world(seeded: tuple[AsyncEngine, World]) -> World:
-    return seeded[1]
-
-
-@pytest.fixture
-def tokens(
-    sessionmaker: async_sessionmaker[AsyncSession], graphql: GraphQLClient, world: World
-) -> Tokens:
-    return Tokens(sessionmaker, graphql, world)
+# the world's fixtures: a database of this module's own, seeded alike
+__all__ = ["engine", "tokens", "world"]
 
 
 @dataclass(frozen=True)
