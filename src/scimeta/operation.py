@@ -31,7 +31,6 @@ from scimeta.operation_limits import Limits
 
 if TYPE_CHECKING:
     from scimeta.live.hub import Hub
-    from scimeta.server.authn import Authenticator
 
 
 class OperationScope:
@@ -85,6 +84,14 @@ class OperationScope:
         """Close the scope for good: its operation has answered."""
         self._ended = True
         await self.close()
+
+
+class Authenticator(Protocol):
+    """Who a request's `Authorization` header identifies (the server's authenticator)."""
+
+    async def identify(
+        self, sessionmaker: async_sessionmaker[AsyncSession], authorization: str | None
+    ) -> Identity: ...
 
 
 class Closeable(Protocol):
