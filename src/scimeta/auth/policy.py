@@ -20,8 +20,7 @@ it, so a new entity needs nothing here:
   whole server's adds nothing), and is changed in the scope of the one it hangs off;
 - `referrers` (a file): visible with a role on its project, or where a row referring to
   it is visible; changed in its project, or in the study of a row referring to it;
-- `subjects` (an event): visible where the row it is about is visible, for the entities
-  events are written about (`has_events`);
+- `subjects` (an event): visible where the row it is about is visible;
 - none of these, the whole server's: `Reach.SERVER` rows (the chemistry store) are
   visible only with a grant on everything; `Reach.EVERYONE` rows (the metric catalogue)
   and `Reach.INTERNAL` ones (tokens, idempotency keys) get no condition. A change to any
@@ -271,8 +270,8 @@ class _Visibility:
         which only callers who read everything see)."""
         subject_type, subject_id = _subject_columns(model)
         terms: list[ColumnElement[bool]] = []
-        for subject, declaration in ownership.declarations().items():
-            visible = self.rows(subject) if declaration.has_events else None
+        for subject in ownership.declarations():
+            visible = self.rows(subject)
             if visible is not None:
                 terms.append(and_(subject_type == subject.__name__, subject_id.in_(visible)))
         return _any_of(terms)

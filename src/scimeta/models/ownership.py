@@ -139,8 +139,6 @@ class Declaration:
     domain: Domain
     owner: Owner
     relations: Mapping[str, One | Many] = field(default_factory=dict)
-    # events are written about its rows (its scope is looked up for them)
-    has_events: bool = True
 
 
 @dataclass(frozen=True)
@@ -166,15 +164,14 @@ def declare(
     domain: Domain,
     owner: Owner,
     relations: Mapping[str, One | Many] | None = None,
-    *,
-    has_events: bool = True,
 ) -> Declaration:
     """Declare `model`'s owner and relations (once)."""
     if model in _DECLARATIONS:
         raise ValueError(f"{model.__name__} is declared twice")
-    declaration = Declaration(model, domain, owner, dict(relations or {}), has_events)
+    declaration = Declaration(model, domain, owner, dict(relations or {}))
     _DECLARATIONS[model] = declaration
     _resolved.cache_clear()
+    _same_scope_pairs.cache_clear()
     return declaration
 
 
@@ -373,7 +370,6 @@ declare(
     parent(m_jobs.JobFile.job_id),
     # a job may use a file of another project: the file keeps its own scope
     {"file": One(m_jobs.JobFile.file_id)},
-    has_events=False,
 )
 declare(
     m_core.File,
@@ -393,7 +389,6 @@ declare(
     m_core.MetricKey,
     _C,
     server(Reach.EVERYONE),
-    has_events=False,
 )
 declare(
     m_core.Metric,
@@ -414,10 +409,10 @@ declare(
         "calculation": One(m_core.Metric.calculation_id),
     },
 )
-declare(m_core.Event, _C, Owner(subjects=True), has_events=False)
-declare(m_core.IdempotencyKey, _C, server(Reach.INTERNAL), has_events=False)
-declare(ApiToken, _C, server(Reach.INTERNAL), has_events=False)
-declare(TokenGrant, _C, server(Reach.INTERNAL), has_events=False)
+declare(m_core.Event, _C, Owner(subjects=True))
+declare(m_core.IdempotencyKey, _C, server(Reach.INTERNAL))
+declare(ApiToken, _C, server(Reach.INTERNAL))
+declare(TokenGrant, _C, server(Reach.INTERNAL))
 declare(
     m_studies.Study,
     _S,
@@ -453,13 +448,11 @@ declare(
     m_studies.RecordingChannel,
     _S,
     parent(m_studies.RecordingChannel.recording_id),
-    has_events=False,
 )
 declare(
     m_studies.MovementCycle,
     _S,
     parent(m_studies.MovementCycle.recording_id),
-    has_events=False,
 )
 declare(
     m_studies.Synchronization,
@@ -528,7 +521,7 @@ declare(
         "atomic_properties": Many(m_chem.AtomicProperty.calculation_id, filterable=False),
     },
 )
-declare(m_chem.AtomicProperty, _Q, server(), has_events=False)
+declare(m_chem.AtomicProperty, _Q, server())
 declare(
     m_chem.Batch,
     _Q,
@@ -544,5 +537,4 @@ declare(
         "molecule": One(m_chem.BatchItem.molecule_id),
         "calculation": One(m_chem.BatchItem.calculation_id),
     },
-    has_events=False,
 )
