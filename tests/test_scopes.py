@@ -17,13 +17,13 @@ from scimeta.auth.tokens import Grant, create_token
 from scimeta.models import Role
 from scimeta.server.app import create_app
 from tests.conftest import GraphQLClient, StatementCounter, read_statements, started
-from tests.mutations.test_runs import (
+from tests.runs.test_runs import (
     ADD_ARTIFACTS,
     add_chunk,
     create_run,
     initialize_trajectory,
 )
-from tests.mutations.test_studies import (
+from tests.studies.test_studies import (
     AUDIO,
     SAVE_RECORDING,
     create_study,
