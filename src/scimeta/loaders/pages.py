@@ -51,6 +51,10 @@ async def root_page(source: LoaderSource, query: PageQuery) -> list[Any]:
     return [row for (row,) in await execute(source, statement)]
 
 
+# the column of a lateral page holding each row's place in it
+PLACE = "place_in_page"
+
+
 def _parent_ids(keys: Sequence[int]) -> Any:
     """`unnest(:ids) AS parent(id)`: the batch's parent keys as a table."""
     return func.unnest(key_array(keys)).table_valued("id").render_derived(name="parent")
@@ -62,6 +66,9 @@ async def pages_by_parent(
     parent = _parent_ids(keys)
     page = (
         select(query.model)
+        # each row's place in its page: the outer statement sorts by it, since the order
+        # of a lateral join's rows is the plan's, which a visibility condition can change
+        .add_columns(func.row_number().over(order_by=query.order).label(PLACE))
         .where(parent_key == parent.c.id, *query.conditions)
         .order_by(*query.order)
         .limit(query.limit)
@@ -69,7 +76,11 @@ async def pages_by_parent(
     )
     row_type = aliased(query.model, page)
     statement = (
-        select(row_type).options(*query.options(row_type)).select_from(parent).join(page, true())
+        select(row_type)
+        .options(*query.options(row_type))
+        .select_from(parent)
+        .join(page, true())
+        .order_by(page.c[PLACE])
     )
     groups: defaultdict[int, list[Any]] = defaultdict(list)
     for (row,) in await execute(source, statement):
