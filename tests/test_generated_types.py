@@ -1,6 +1,7 @@
-"""The GraphQL types of the lists' inputs, aggregates, edges and connections are written
-out as classes by `python -m scimeta.schema.generate`, and every type of the schema is a
-class in the source, but for strawberry's own scalars and relay types.
+"""The GraphQL types of the lists' inputs, aggregates, edges and connections, and the
+lists' resolvers, are written out as classes and functions by `python -m
+scimeta.schema.generate`, and every type of the schema is a class in the source, but for
+strawberry's own scalars and relay types.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import strawberry
 from graphql import TypeDefinitionNode, parse
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types.base import StrawberryList, StrawberryObjectDefinition, StrawberryOptional
 from strawberry.types.lazy_type import LazyType
 
@@ -22,12 +25,13 @@ from scimeta.loaders.pages import PageQuery
 from scimeta.models.ownership import relations_of
 from scimeta.resolvers.schema import schema
 from scimeta.schema import generate, pagination
-from scimeta.schema.connections import list_field
+from scimeta.schema.connections import any_list, list_field
 from scimeta.schema.filters import WhereInput
-from scimeta.schema.generated import connections, where
+from scimeta.schema.generated import connections, lists, order, where
 from scimeta.schema.inputs.specs import ENTITIES, Inputs
 from scimeta.schema.ordering import OrderTerm, encode_cursor
 from scimeta.schema.pagination import Connection, KeysetEdge, ListScope, PageArgs, load_page
+from scimeta.schema.scalars import SCALARS
 
 SOURCE = Path(scimeta.__file__).parent
 SCHEMA_FILE = SOURCE.parents[1] / "schema.graphql"
@@ -212,6 +216,91 @@ async def test_a_page_is_made_of_its_connections_edges(monkeypatch: pytest.Monke
     assert page.page_info.end_cursor == encode_cursor(terms, rows[1])
 
 
+def _list_fields() -> list[tuple[str, Any]]:
+    """Every list field of the schema (type.field, strawberry field)."""
+    found = []
+    for name in schema_type_names():
+        definition = schema.get_type_by_name(name)
+        if not isinstance(definition, StrawberryObjectDefinition):
+            continue
+        for field in definition.fields:
+            if getattr(field, "list_pages", None) is not None:
+                found.append((f"{name}.{field.python_name}", field))
+    return found
+
+
+def test_each_list_is_resolved_by_the_generated_resolver_of_its_entity() -> None:
+    """Every list field's resolver is its entity's `<entity>_list`, whose signature holds
+    the arguments; the `where` its `ListSpec` (the planner's) filters by and the
+    connection it builds pages of are those that signature names."""
+    found = _list_fields()
+    assert len(found) > 35
+    by_model = {entity.model: entity for entity in ENTITIES}
+    for path, field in found:
+        entity = by_model[field.list_spec.model]
+        resolver = getattr(lists, f"{generate.snake(entity.name)}_list")
+        assert field.base_resolver.wrapped_func is resolver, path
+        assert field.list_pages.spec is field.list_spec, path
+        assert field.list_spec.where is getattr(where, f"{entity.name}Where"), path
+        assert field.list_pages.connection is getattr(connections, f"{entity.name}Connection")
+        assert [argument.python_name for argument in field.arguments] == [
+            "where_",
+            "order_by",
+            "first",
+            "after",
+            "last",
+            "before",
+        ], path
+
+
+def test_a_list_without_a_generated_resolver_has_the_same_arguments() -> None:
+    """A list declared with its `where` and `order` inputs instead of a resolver (an entity
+    added without regenerating) takes the same arguments, with the same types,
+    descriptions and defaults, as one with its entity's generated resolver."""
+
+    @strawberry.type
+    class Lists:
+        generated = list_field(
+            connections.ParticipantType,
+            models.Participant,
+            resolver=lists.participant_list,
+            description="Participants.",
+        )
+        declared = list_field(
+            connections.ParticipantType,
+            models.Participant,
+            where=where.ParticipantWhere,
+            order=order.ParticipantOrder,
+            connection=connections.ParticipantConnection,
+            description="Participants.",
+        )
+
+    sdl = str(strawberry.Schema(query=Lists, config=StrawberryConfig(scalar_map=SCALARS)))
+    block = sdl.split("type Lists {\n")[1].split("\n}")[0]
+    fields = re.findall(r"^  (\w+)\((.*?)\): (\w+)!$", block, re.MULTILINE | re.DOTALL)
+    assert [name for name, _, _ in fields] == ["generated", "declared"]
+    (_, generated_arguments, generated_type), (_, declared_arguments, declared_type) = fields
+    assert declared_arguments == generated_arguments
+    assert declared_type == generated_type == "ParticipantConnection"
+    assert '"""Only items that match all conditions."""\n    where: ParticipantWhere = null' in (
+        generated_arguments
+    )
+    assert "orderBy: [ParticipantOrder!] = null" in generated_arguments
+
+
+def test_a_list_names_its_inputs_once() -> None:
+    with pytest.raises(ValueError, match="takes its inputs and connection from it"):
+        list_field(
+            connections.ParticipantType,
+            models.Participant,
+            resolver=lists.participant_list,
+            where=where.ParticipantWhere,
+            description="Participants.",
+        )
+    with pytest.raises(ValueError, match="names its where and order inputs"):
+        list_field(connections.ParticipantType, models.Participant, description="Participants.")
+
+
 def test_a_list_without_a_connection_class_gets_strawberrys_generic_one() -> None:
     """A list declared without `connection` (an entity added without regenerating) still
     pages, with the types strawberry names from `Connection[<Entity>]`; the schema has
@@ -223,5 +312,5 @@ def test_a_list_without_a_connection_class_gets_strawberrys_generic_one() -> Non
         order=object,
         description="Participants.",
     )
-    resolver = field.base_resolver.wrapped_func
-    assert resolver.__annotations__["return"] == Connection[connections.ParticipantType]
+    assert field.base_resolver.wrapped_func is any_list
+    assert field.list_pages.connection == Connection[connections.ParticipantType]

@@ -14,28 +14,24 @@ from scimeta.schema.chemistry import Batch, Calculation, ChemistryStatistics, Mo
 from scimeta.schema.connections import list_field
 from scimeta.schema.core import Event, File, Metric, MetricKey, Viewer, viewer_of
 from scimeta.schema.filters import where_condition
-from scimeta.schema.generated.connections import (
-    BatchConnection,
-    CalculationConnection,
-    ChunkConnection,
-    EventConnection,
-    FileConnection,
-    JobConnection,
-    MetricConnection,
-    MetricKeyConnection,
-    MoleculeConnection,
-    ParticipantConnection,
-    ProjectConnection,
-    RecordingConnection,
-    RunConnection,
-    StudyConnection,
-    TrajectoryConnection,
+from scimeta.schema.generated.lists import (
+    batch_list,
+    calculation_list,
+    chunk_list,
+    event_list,
+    file_list,
+    job_list,
+    metric_key_list,
+    metric_list,
+    molecule_list,
+    participant_list,
+    project_list,
+    recording_list,
+    run_list,
+    study_list,
+    trajectory_list,
 )
 from scimeta.schema.inputs import chemistry as chemistry_inputs
-from scimeta.schema.inputs import core as core_inputs
-from scimeta.schema.inputs import jobs as jobs_inputs
-from scimeta.schema.inputs import runs as runs_inputs
-from scimeta.schema.inputs import studies as studies_inputs
 from scimeta.schema.jobs import Job, Project
 from scimeta.schema.node import ConcreteNodeIds
 from scimeta.schema.ordering import OrderTerm
@@ -58,122 +54,92 @@ class Query:
     studies = list_field(
         Study,
         models.Study,
-        connection=StudyConnection,
-        where=studies_inputs.StudyWhere,
-        order=studies_inputs.StudyOrder,
+        resolver=study_list,
         description="Studies, oldest first.",
     )
     participants = list_field(
         Participant,
         models.Participant,
-        connection=ParticipantConnection,
-        where=studies_inputs.ParticipantWhere,
-        order=studies_inputs.ParticipantOrder,
+        resolver=participant_list,
         description="Participants of all studies, oldest first.",
     )
     recordings = list_field(
         Recording,
         models.Recording,
-        connection=RecordingConnection,
-        where=studies_inputs.RecordingWhere,
-        order=studies_inputs.RecordingOrder,
+        resolver=recording_list,
         description="Recordings of all participants, oldest first.",
     )
     projects = list_field(
         Project,
         models.Project,
-        connection=ProjectConnection,
-        where=jobs_inputs.ProjectWhere,
-        order=jobs_inputs.ProjectOrder,
+        resolver=project_list,
         description="Projects, oldest first.",
     )
     jobs = list_field(
         Job,
         models.Job,
-        connection=JobConnection,
-        where=jobs_inputs.JobWhere,
-        order=jobs_inputs.JobOrder,
+        resolver=job_list,
         description="Jobs of all projects at any depth, oldest first.",
     )
     files = list_field(
         File,
         models.File,
-        connection=FileConnection,
-        where=core_inputs.FileWhere,
-        order=core_inputs.FileOrder,
+        resolver=file_list,
         description="Files, oldest first.",
     )
     runs = list_field(
         Run,
         models.Run,
-        connection=RunConnection,
-        where=runs_inputs.RunWhere,
-        order=runs_inputs.RunOrder,
+        resolver=run_list,
         description="Runs, oldest first.",
     )
     trajectories = list_field(
         Trajectory,
         models.Trajectory,
-        connection=TrajectoryConnection,
-        where=runs_inputs.TrajectoryWhere,
-        order=runs_inputs.TrajectoryOrder,
+        resolver=trajectory_list,
         description="Trajectories of all runs, oldest first.",
     )
     chunks = list_field(
         Chunk,
         models.Chunk,
-        connection=ChunkConnection,
-        where=runs_inputs.ChunkWhere,
-        order=runs_inputs.ChunkOrder,
+        resolver=chunk_list,
         description="Chunk attempts of all trajectories, oldest first.",
     )
     molecules = list_field(
         Molecule,
         models.Molecule,
-        connection=MoleculeConnection,
-        where=chemistry_inputs.MoleculeWhere,
-        order=chemistry_inputs.MoleculeOrder,
+        resolver=molecule_list,
         description="Molecules, oldest first.",
     )
     calculations = list_field(
         Calculation,
         models.Calculation,
-        connection=CalculationConnection,
-        where=chemistry_inputs.CalculationWhere,
-        order=chemistry_inputs.CalculationOrder,
+        resolver=calculation_list,
         description="Calculations of all molecules, oldest first.",
     )
     batches = list_field(
         Batch,
         models.Batch,
-        connection=BatchConnection,
-        where=chemistry_inputs.BatchWhere,
-        order=chemistry_inputs.BatchOrder,
+        resolver=batch_list,
         description="Batches, oldest first.",
     )
     metric_keys = list_field(
         MetricKey,
         models.MetricKey,
-        connection=MetricKeyConnection,
-        where=core_inputs.MetricKeyWhere,
-        order=core_inputs.MetricKeyOrder,
+        resolver=metric_key_list,
         default_order=[OrderTerm(models.MetricKey.name)],
         description="The metric catalogue, by name.",
     )
     metrics = list_field(
         Metric,
         models.Metric,
-        connection=MetricConnection,
-        where=core_inputs.MetricWhere,
-        order=core_inputs.MetricOrder,
+        resolver=metric_list,
         description="Metrics (KPIs) of every owner, oldest first.",
     )
     events = list_field(
         Event,
         models.Event,
-        connection=EventConnection,
-        where=core_inputs.EventWhere,
-        order=core_inputs.EventOrder,
+        resolver=event_list,
         default_order=[OrderTerm(models.Event.sequence)],
         description="The event log, in sequence order.",
     )

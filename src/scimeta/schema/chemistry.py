@@ -13,12 +13,7 @@ from scimeta.models.ownership import relation
 from scimeta.schema.connections import list_field
 from scimeta.schema.core import event_list, metric_list
 from scimeta.schema.enums import Status
-from scimeta.schema.generated.connections import (
-    AtomicPropertyConnection,
-    BatchItemConnection,
-    CalculationConnection,
-)
-from scimeta.schema.inputs import chemistry as inputs
+from scimeta.schema.generated.lists import atomic_property_list, batch_item_list, calculation_list
 from scimeta.schema.node import Entity, LoaderInfo
 from scimeta.schema.ordering import OrderTerm
 from scimeta.schema.relations import StatusCounts, reads, related
@@ -38,9 +33,7 @@ class Molecule(Entity):
     calculations = list_field(
         Annotated["Calculation", strawberry.lazy(_MODULE)],
         relation(models.Molecule, "calculations"),
-        connection=CalculationConnection,
-        where=inputs.CalculationWhere,
-        order=inputs.CalculationOrder,
+        resolver=calculation_list,
         description="Calculations of this molecule, oldest first.",
     )
 
@@ -75,9 +68,7 @@ class Calculation(Entity):
     atomic_properties = list_field(
         AtomicProperty,
         relation(models.Calculation, "atomic_properties"),
-        connection=AtomicPropertyConnection,
-        where=inputs.AtomicPropertyWhere,
-        order=inputs.AtomicPropertyOrder,
+        resolver=atomic_property_list,
         default_order=[OrderTerm(models.AtomicProperty.atom_index)],
         description="Per-atom properties, by atom index.",
     )
@@ -126,9 +117,7 @@ class Batch(Entity):
     items = list_field(
         Annotated["BatchItem", strawberry.lazy(_MODULE)],
         relation(models.Batch, "items"),
-        connection=BatchItemConnection,
-        where=inputs.BatchItemWhere,
-        order=inputs.BatchItemOrder,
+        resolver=batch_item_list,
         description="Items of the batch, in the order they were added.",
     )
     events = event_list("Batch", "Events about the batch, oldest first.")

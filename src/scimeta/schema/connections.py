@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import importlib
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, ForwardRef, get_args, get_origin
+from typing import Annotated, Any, ForwardRef, get_args, get_origin, get_type_hints
 
 import strawberry
 from sqlalchemy import ColumnElement
 from sqlalchemy.dialects.postgresql import JSONB
+from strawberry.annotation import StrawberryAnnotation
 from strawberry.types import Info
+from strawberry.types.arguments import StrawberryArgument
 from strawberry.types.lazy_type import StrawberryLazyReference
 from strawberry.utils.str_converters import to_camel_case
 
@@ -26,30 +28,36 @@ from scimeta.schema.filters import WhereInput, where_condition
 from scimeta.schema.ordering import Column, OrderTerm, order_terms
 from scimeta.schema.pagination import Connection, ListScope, PageArgs, load_page
 from scimeta.schema.selection import selected_node_fields, selected_subfields
+from scimeta.strawberry_internals import resolve_info
 
 _field_tokens = itertools.count()
+
+# Where strawberry keeps a field's definition in graphql-core's field (its `extensions`).
+DEFINITION = "strawberry-definition"
 
 # A connection's fields that need the page's rows; totalCount and aggregates do not.
 PAGE_FIELDS = frozenset({"edges", "nodes", "pageInfo"})
 
-First = Annotated[
-    int | None,
-    strawberry.argument(description="Return the first n items (default 50, at most 500)."),
-]
-After = Annotated[str | None, strawberry.argument(description="Return items after this cursor.")]
-Last = Annotated[
-    int | None,
-    strawberry.argument(description="Return the last n items (at most 500)."),
-]
-Before = Annotated[str | None, strawberry.argument(description="Return items before this cursor.")]
+WHERE_DESCRIPTION = "Only items that match all conditions."
+ORDER_DESCRIPTION = "Sort keys, most significant first; ties are broken by id."
+FIRST_DESCRIPTION = "Return the first n items (default 50, at most 500)."
+AFTER_DESCRIPTION = "Return items after this cursor."
+LAST_DESCRIPTION = "Return the last n items (at most 500)."
+BEFORE_DESCRIPTION = "Return items before this cursor."
+
+First = Annotated[int | None, strawberry.argument(description=FIRST_DESCRIPTION)]
+After = Annotated[str | None, strawberry.argument(description=AFTER_DESCRIPTION)]
+Last = Annotated[int | None, strawberry.argument(description=LAST_DESCRIPTION)]
+Before = Annotated[str | None, strawberry.argument(description=BEFORE_DESCRIPTION)]
 
 
 def list_field(
     node: Any,
     rows: type[Base] | ownership.Relation,
     *,
-    where: type[WhereInput],
-    order: type[Any],
+    resolver: Callable[..., Awaitable[Any]] | None = None,
+    where: type[WhereInput] | None = None,
+    order: type[Any] | None = None,
     default_order: Sequence[OrderTerm] = (),
     parent_key: Column | None = None,
     fixed: Callable[[], Sequence[ColumnElement[bool]]] | None = None,
@@ -62,12 +70,16 @@ def list_field(
     `fixed()` and the client's `where`. (`parent_key` names the parent's id column where
     no relation is declared: the events about a node.)
 
-    `node` is the GraphQL type of an item (a lazy annotation works), `where` and `order`
-    its `<Entity>Where` and `<Entity>Order` inputs, and `connection` its
-    `<Entity>Connection` (`scimeta.schema.generated.connections`: a `Connection` whose
-    edges are the entity's `<Entity>Edge`, with the aggregates if the list has them).
-    Without one, the list's types are those strawberry names from `Connection[node]`,
-    which are no class of the source: every list of the schema names its connection.
+    `node` is the GraphQL type of an item (a lazy annotation works) and `resolver` the
+    entity's `<entity>_list` of `scimeta.schema.generated.lists`: its signature holds the
+    list's arguments, `where_: <Entity>Where` (named `where`), `order_by: [<Entity>Order]`
+    and the page arguments, and it returns the entity's `<Entity>Connection`
+    (`scimeta.schema.generated.connections`); its body hands them to `read_page`.
+
+    An entity added without regenerating those modules has no `<entity>_list`: its list
+    names its `where` and `order` inputs instead, and has the same arguments, built by
+    `list_arguments`, with the types strawberry names from `Connection[node]` (which are
+    no class of the source: every list of the schema has its generated resolver).
     """
     if isinstance(rows, ownership.Relation):
         if not rows.many:
@@ -75,92 +87,95 @@ def list_field(
         model, parent_key = rows.target, rows.remote
     else:
         model = rows
-    key = primary_key_attribute(model)
-    default = list(default_order)
+    if resolver is not None:
+        if where is not None or order is not None or connection is not None:
+            raise ValueError("a list with a resolver takes its inputs and connection from it")
+        where, order, connection = resolver_types(resolver)
+    if where is None or order is None:
+        raise ValueError("a list without a resolver names its where and order inputs")
     connection_type = connection or Connection[node]
-    runtime_type: list[Any] = []
-    # Lists over the same parent key may differ in their fixed conditions: their loaders
-    # must not be shared.
-    field_token = next(_field_tokens)
-    large_columns = _large_columns(model)
-    spec = ListSpec(
-        model=model,
-        where=where,
-        default_order=tuple(default),
-        key=key,
-        parent_key=parent_key,
-        fixed=fixed,
-    )
-
-    async def resolve_list(
-        info: Info[Any, Any], parent_id: int | None, where_: Any, order_by: Any, args: PageArgs
-    ) -> Any:
-        context = info.context
-        scope = ListScope(
-            source=context,
-            loaders=context.loaders,
+    pages = ListPages(
+        spec=ListSpec(
             model=model,
-            conditions=spec.conditions(where_),
-            fingerprint=f"{field_token}|{where_!r}",
+            where=where,
+            default_order=tuple(default_order),
+            key=primary_key_attribute(model),
             parent_key=parent_key,
-            parent_id=parent_id,
+            fixed=fixed,
+        ),
+        connection=connection_type,
+    )
+    if resolver is not None:
+        field = strawberry.field(resolver=resolver, description=description)
+    else:
+        field = strawberry.field(
+            resolver=any_list, graphql_type=connection_type, description=description
         )
-        terms = spec.terms(order_by)
-        if not runtime_type:
-            runtime_type.append(_runtime_class(connection_type))
-        fetch = not PAGE_FIELDS.isdisjoint(selected_subfields(info))
-        selected = selected_node_fields(info) if fetch else set()
-        deferred = [column for column, name in large_columns if name not in selected]
-        return await load_page(scope, terms, args, runtime_type[0], fetch=fetch, deferred=deferred)
-
-    async def resolve_root(
-        info: Info[Any, Any],
-        where_: Any = None,
-        order_by: Any = None,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-    ) -> Any:
-        args = PageArgs(first=first, after=after, last=last, before=before)
-        return await resolve_list(info, None, where_, order_by, args)
-
-    async def resolve_nested(
-        root: Any,
-        info: Info[Any, Any],
-        where_: Any = None,
-        order_by: Any = None,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-    ) -> Any:
-        args = PageArgs(first=first, after=after, last=last, before=before)
-        return await resolve_list(info, root.id, where_, order_by, args)
-
-    resolve = resolve_root if parent_key is None else resolve_nested
-    resolve.__annotations__ = {
-        "root": strawberry.Parent[Any],  # type: ignore[misc]
-        "info": Info,
-        "where_": Annotated[
-            where | None,
-            strawberry.argument(name="where", description="Only items that match all conditions."),
-        ],
-        "order_by": Annotated[
-            list[order] | None,  # type: ignore[valid-type]
-            strawberry.argument(
-                description="Sort keys, most significant first; ties are broken by id."
-            ),
-        ],
-        "first": First,
-        "after": After,
-        "last": Last,
-        "before": Before,
-        "return": connection_type,
-    }
-    field = strawberry.field(resolver=resolve, description=description)
-    field.list_spec = spec
+        field.arguments = list_arguments(where, order)
+    field.list_spec = pages.spec
+    field.list_pages = pages
     return field
+
+
+async def read_page(
+    root: Any, info: Info[Any, Any], where: Any, order_by: Any, args: PageArgs
+) -> Any:
+    """The page of the list field `info` resolves: under `root` if the list has a parent,
+    of the rows that match `where`, sorted by `order_by`. Every list's resolver ends here."""
+    raw = resolve_info(info)
+    definition = raw.parent_type.fields[raw.field_name].extensions[DEFINITION]
+    pages: ListPages = definition.list_pages
+    return await pages.read(root, info, where, order_by, args)
+
+
+async def any_list(
+    root: Any,
+    info: Info[Any, Any],
+    where_: Any = None,
+    order_by: Any = None,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+) -> Any:
+    """The resolver of a list without a generated one; `list_arguments` types its arguments."""
+    args = PageArgs(first=first, after=after, last=last, before=before)
+    return await read_page(root, info, where_, order_by, args)
+
+
+def list_arguments(where: type[WhereInput], order: type[Any]) -> list[StrawberryArgument]:
+    """The arguments of a list whose filter is `where` and sort key `order`, as the
+    generated resolvers declare them, for a list without one (`any_list`)."""
+
+    def argument(
+        name: str, annotation: Any, description: str, graphql_name: str | None = None
+    ) -> StrawberryArgument:
+        return StrawberryArgument(
+            python_name=name,
+            graphql_name=graphql_name,
+            type_annotation=StrawberryAnnotation(annotation),
+            default=None,
+            description=description,
+        )
+
+    return [
+        argument("where_", where | None, WHERE_DESCRIPTION, "where"),
+        argument("order_by", list[order] | None, ORDER_DESCRIPTION),  # type: ignore[valid-type]
+        argument("first", int | None, FIRST_DESCRIPTION),
+        argument("after", str | None, AFTER_DESCRIPTION),
+        argument("last", int | None, LAST_DESCRIPTION),
+        argument("before", str | None, BEFORE_DESCRIPTION),
+    ]
+
+
+def resolver_types(resolver: Callable[..., Any]) -> tuple[type[WhereInput], type[Any], Any]:
+    """The `where` input, the `order` input and the connection of a generated list
+    resolver, from its signature."""
+    hints = get_type_hints(resolver)
+    (where,) = (item for item in get_args(hints["where_"]) if item is not type(None))
+    (order_list,) = (item for item in get_args(hints["order_by"]) if item is not type(None))
+    (order,) = get_args(order_list)
+    return where, order, hints["return"]
 
 
 @dataclass(frozen=True)
@@ -179,6 +194,44 @@ class ListSpec:
 
     def conditions(self, where: Any) -> list[ColumnElement[bool]]:
         return [*(self.fixed() if self.fixed else ()), *where_condition(where)]
+
+
+class ListPages:
+    """How a list field reads its pages: its `ListSpec`, its connection type, and the
+    JSON columns it reads only when they are selected."""
+
+    def __init__(self, spec: ListSpec, connection: Any) -> None:
+        self.spec = spec
+        self.connection = connection
+        # Lists over the same parent key may differ in their fixed conditions: their
+        # loaders must not be shared.
+        self.token = next(_field_tokens)
+        self.large_columns = _large_columns(spec.model)
+        self.runtime_type: Any = None
+
+    async def read(
+        self, root: Any, info: Info[Any, Any], where: Any, order_by: Any, args: PageArgs
+    ) -> Any:
+        spec = self.spec
+        context = info.context
+        scope = ListScope(
+            source=context,
+            loaders=context.loaders,
+            model=spec.model,
+            conditions=spec.conditions(where),
+            fingerprint=f"{self.token}|{where!r}",
+            parent_key=spec.parent_key,
+            parent_id=None if spec.parent_key is None else root.id,
+        )
+        terms = spec.terms(order_by)
+        if self.runtime_type is None:
+            self.runtime_type = _runtime_class(self.connection)
+        fetch = not PAGE_FIELDS.isdisjoint(selected_subfields(info))
+        selected = selected_node_fields(info) if fetch else set()
+        deferred = [column for column, name in self.large_columns if name not in selected]
+        return await load_page(
+            scope, terms, args, self.runtime_type, fetch=fetch, deferred=deferred
+        )
 
 
 def _runtime_class(annotation: Any) -> Any:

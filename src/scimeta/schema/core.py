@@ -17,8 +17,7 @@ from scimeta.auth.tokens import Grant
 from scimeta.models import ownership
 from scimeta.schema.connections import list_field
 from scimeta.schema.enums import EventLevel, Role
-from scimeta.schema.generated.connections import EventConnection, FileConnection, MetricConnection
-from scimeta.schema.inputs import core as inputs
+from scimeta.schema.generated import lists
 from scimeta.schema.node import Entity, LoaderInfo, load_nodes
 from scimeta.schema.ordering import OrderTerm
 from scimeta.schema.relations import SubjectId, reads, related
@@ -113,9 +112,7 @@ def metric_list(metrics: ownership.Relation, description: str) -> Any:
     return list_field(
         Metric,
         metrics,
-        connection=MetricConnection,
-        where=inputs.MetricWhere,
-        order=inputs.MetricOrder,
+        resolver=lists.metric_list,
         description=description,
     )
 
@@ -125,9 +122,7 @@ def event_list(subject_type: str, description: str) -> Any:
     return list_field(
         Event,
         models.Event,
-        connection=EventConnection,
-        where=inputs.EventWhere,
-        order=inputs.EventOrder,
+        resolver=lists.event_list,
         default_order=[OrderTerm(models.Event.sequence)],
         parent_key=models.Event.subject_id,
         fixed=lambda: [models.Event.subject_type == subject_type],
@@ -140,9 +135,7 @@ def file_list(files: ownership.Relation, description: str) -> Any:
     return list_field(
         File,
         files,
-        connection=FileConnection,
-        where=inputs.FileWhere,
-        order=inputs.FileOrder,
+        resolver=lists.file_list,
         description=description,
     )
 

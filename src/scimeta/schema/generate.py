@@ -1,5 +1,5 @@
-"""Writes the GraphQL types of the lists' inputs, aggregates, edges and connections as
-Python modules.
+"""Writes the GraphQL types of the lists' inputs, aggregates, edges and connections, and
+the lists' resolvers, as Python modules.
 
     python -m scimeta.schema.generate          # (re)write scimeta/schema/generated/*.py
     python -m scimeta.schema.generate --check  # exit 1 if any of them is not current
@@ -18,11 +18,16 @@ aggregates) and the relations declared in `scimeta.models.ownership`, it writes:
   `<Entity>Connection` (a `Connection` whose edges are those, with the `aggregate` and
   `groups` fields if the list has aggregates), over the node type `<Entity>` of
   `scimeta.schema.<domain>` (the domain declared in `scimeta.models.ownership`), to which
-  they refer lazily.
+  they refer lazily;
+- `generated/lists.py`: every list's resolver `<entity>_list`, whose signature holds the
+  list's arguments (`where`, `orderBy` and the page's, typed `<Entity>Where` and
+  `[<Entity>Order]`) and which returns its `<Entity>Connection`; `list_field` makes a
+  field of it.
 
-The modules are ordinary strawberry classes, formatted by `ruff format`; the application
-imports them. It imports nothing of them itself, so that it runs whatever state they are
-in. `tests/test_generated_types.py` and `.ci/run` fail when they are not current.
+The modules are ordinary strawberry classes and functions, formatted by `ruff format`;
+the application imports them. It imports nothing of them itself, so that it runs
+whatever state they are in. `tests/test_generated_types.py` and `.ci/run` fail when they
+are not current.
 """
 
 from __future__ import annotations
@@ -580,6 +585,59 @@ def render_connections(entities: Sequence[Inputs]) -> str:
     )
 
 
+def render_lists(entities: Sequence[Inputs]) -> str:
+    imports = Imports()
+    imports.add("strawberry")
+    imports.add("typing", "Annotated", "Any")
+    imports.add("strawberry.types", "Info")
+    imports.add(
+        "scimeta.schema.connections",
+        "ORDER_DESCRIPTION",
+        "WHERE_DESCRIPTION",
+        "After",
+        "Before",
+        "First",
+        "Last",
+        "read_page",
+    )
+    imports.add("scimeta.schema.pagination", "PageArgs")
+    body: list[str] = []
+    for entity in entities:
+        name, noun = entity.name, entity.noun
+        imports.add("scimeta.schema.generated.where", f"{name}Where")
+        imports.add("scimeta.schema.generated.order", f"{name}Order")
+        imports.add("scimeta.schema.generated.connections", f"{name}Connection")
+        body += [
+            f"async def {snake(name)}_list(",
+            "    root: strawberry.Parent[Any],",
+            "    info: Info[Any, Any],",
+            "    where_: Annotated[",
+            f"        {name}Where | None,",
+            "        strawberry.argument(name='where', description=WHERE_DESCRIPTION),",
+            "    ] = None,",
+            "    order_by: Annotated[",
+            f"        list[{name}Order] | None, strawberry.argument(description=ORDER_DESCRIPTION)",
+            "    ] = None,",
+            "    first: First = None,",
+            "    after: After = None,",
+            "    last: Last = None,",
+            "    before: Before = None,",
+            f") -> {name}Connection:",
+            f'    """A page of a list of {noun}s: its arguments, read by `read_page`."""',
+            "    args = PageArgs(first=first, after=after, last=last, before=before)",
+            "    return await read_page(root, info, where_, order_by, args)",
+            "",
+            "",
+        ]
+    return module(
+        "Each list's resolver, `<entity>_list`: the arguments of a list of the entity's\n"
+        "rows (`where`, `orderBy` and the page's), which `scimeta.schema.connections.list_field`\n"
+        "makes a field of.",
+        imports,
+        body,
+    )
+
+
 # -- writing and checking ----------------------------------------------------------------
 
 
@@ -613,6 +671,7 @@ def generated(entities: Sequence[Inputs] = ENTITIES) -> dict[str, str]:
         "order.py": render_order(entities),
         "aggregates.py": render_aggregates(entities),
         "connections.py": render_connections(entities),
+        "lists.py": render_lists(entities),
     }
     return {name: formatted(source, PACKAGE / name) for name, source in sources.items()}
 
@@ -641,7 +700,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog=COMMAND,
         description="Write the GraphQL types of the lists' inputs, aggregates, edges and "
-        "connections in "
+        "connections, and the lists' resolvers, in "
         f"{PACKAGE} from scimeta.schema.inputs.specs.",
     )
     parser.add_argument(

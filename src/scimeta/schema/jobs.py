@@ -13,8 +13,7 @@ from scimeta.models.ownership import relation
 from scimeta.schema.connections import list_field
 from scimeta.schema.core import File, event_list, file_list, metric_list
 from scimeta.schema.enums import FileRole, Status
-from scimeta.schema.generated.connections import JobConnection, JobFileConnection
-from scimeta.schema.inputs import jobs as inputs
+from scimeta.schema.generated.lists import job_file_list, job_list
 from scimeta.schema.node import Entity
 from scimeta.schema.ordering import OrderTerm
 from scimeta.schema.relations import related
@@ -35,9 +34,7 @@ class Project(Entity):
     jobs = list_field(
         JobType,
         relation(models.Project, "jobs"),
-        connection=JobConnection,
-        where=inputs.JobWhere,
-        order=inputs.JobOrder,
+        resolver=job_list,
         default_order=[OrderTerm(models.Job.number_path)],
         fixed=lambda: [models.Job.parent_id.is_(None)],
         description="Top-level jobs, by number (their sub-jobs are under `children`).",
@@ -45,9 +42,7 @@ class Project(Entity):
     all_jobs = list_field(
         JobType,
         relation(models.Project, "jobs"),
-        connection=JobConnection,
-        where=inputs.JobWhere,
-        order=inputs.JobOrder,
+        resolver=job_list,
         default_order=[OrderTerm(models.Job.number_path)],
         description="Every job of the project at any depth, by number (1, 1.1, 1.2, 2).",
     )
@@ -85,18 +80,14 @@ class Job(Entity):
     children = list_field(
         JobType,
         relation(models.Job, "children"),
-        connection=JobConnection,
-        where=inputs.JobWhere,
-        order=inputs.JobOrder,
+        resolver=job_list,
         default_order=[OrderTerm(models.Job.number_path)],
         description="Sub-jobs, by number.",
     )
     files = list_field(
         JobFile,
         relation(models.Job, "files"),
-        connection=JobFileConnection,
-        where=inputs.JobFileWhere,
-        order=inputs.JobFileOrder,
+        resolver=job_file_list,
         default_order=[OrderTerm(models.JobFile.role), OrderTerm(models.JobFile.parameter_name)],
         description="Files the job read or wrote, inputs first.",
     )

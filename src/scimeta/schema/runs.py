@@ -14,13 +14,12 @@ from scimeta.models.ownership import relation
 from scimeta.schema.connections import list_field
 from scimeta.schema.core import File, event_list, metric_list
 from scimeta.schema.enums import AuditStatus, RunPhase, Status
-from scimeta.schema.generated.connections import (
-    AgentOutputConnection,
-    ChunkConnection,
-    RunArtifactConnection,
-    TrajectoryConnection,
+from scimeta.schema.generated.lists import (
+    agent_output_list,
+    chunk_list,
+    run_artifact_list,
+    trajectory_list,
 )
-from scimeta.schema.inputs import runs as inputs
 from scimeta.schema.node import Entity, LoaderInfo
 from scimeta.schema.ordering import OrderTerm
 from scimeta.schema.relations import DistinctValues, reads, related
@@ -73,36 +72,28 @@ class Run(Entity):
     artifacts = list_field(
         RunArtifact,
         relation(models.Run, "artifacts"),
-        connection=RunArtifactConnection,
-        where=inputs.RunArtifactWhere,
-        order=inputs.RunArtifactOrder,
+        resolver=run_artifact_list,
         description="Files the run produced, oldest first.",
     )
     metrics = metric_list(relation(models.Run, "metrics"), "Summary metrics (keff, ...).")
     agent_outputs = list_field(
         AgentOutput,
         relation(models.Run, "agent_outputs"),
-        connection=AgentOutputConnection,
-        where=inputs.AgentOutputWhere,
-        order=inputs.AgentOutputOrder,
+        resolver=agent_output_list,
         default_order=[OrderTerm(models.AgentOutput.created_at)],
         description="Outputs of agents about this run, oldest first.",
     )
     trajectories = list_field(
         Annotated["Trajectory", strawberry.lazy(_MODULE)],
         relation(models.Run, "trajectories"),
-        connection=TrajectoryConnection,
-        where=inputs.TrajectoryWhere,
-        order=inputs.TrajectoryOrder,
+        resolver=trajectory_list,
         default_order=[OrderTerm(models.Trajectory.index)],
         description="Trajectories, by index.",
     )
     chunks = list_field(
         Annotated["Chunk", strawberry.lazy(_MODULE)],
         relation(models.Run, "chunks"),
-        connection=ChunkConnection,
-        where=inputs.ChunkWhere,
-        order=inputs.ChunkOrder,
+        resolver=chunk_list,
         default_order=[
             OrderTerm(models.Chunk.trajectory_id),
             OrderTerm(models.Chunk.index),
@@ -128,9 +119,7 @@ class Trajectory(Entity):
     chunks = list_field(
         Annotated["Chunk", strawberry.lazy(_MODULE)],
         relation(models.Trajectory, "chunks"),
-        connection=ChunkConnection,
-        where=inputs.ChunkWhere,
-        order=inputs.ChunkOrder,
+        resolver=chunk_list,
         default_order=[OrderTerm(models.Chunk.index), OrderTerm(models.Chunk.attempt)],
         description="Chunk attempts, by chunk index and attempt.",
     )

@@ -13,16 +13,14 @@ from scimeta.models.ownership import relation
 from scimeta.schema.connections import list_field
 from scimeta.schema.core import File, metric_list
 from scimeta.schema.enums import Knee, Maneuver, RecordingKind
-from scimeta.schema.generated.connections import (
-    MovementCycleConnection,
-    ParticipantConnection,
-    RecordingChannelConnection,
-    RecordingConnection,
-    RunConnection,
-    SynchronizationConnection,
+from scimeta.schema.generated.lists import (
+    movement_cycle_list,
+    participant_list,
+    recording_channel_list,
+    recording_list,
+    run_list,
+    synchronization_list,
 )
-from scimeta.schema.inputs import runs as run_inputs
-from scimeta.schema.inputs import studies as inputs
 from scimeta.schema.node import Entity
 from scimeta.schema.ordering import OrderTerm
 from scimeta.schema.relations import related
@@ -48,18 +46,14 @@ class Study(Entity):
     participants = list_field(
         Annotated["Participant", strawberry.lazy(_MODULE)],
         relation(models.Study, "participants"),
-        connection=ParticipantConnection,
-        where=inputs.ParticipantWhere,
-        order=inputs.ParticipantOrder,
+        resolver=participant_list,
         default_order=[OrderTerm(models.Participant.number)],
         description="The study's participants, by number.",
     )
     runs = list_field(
         RunType,
         relation(models.Study, "runs"),
-        connection=RunConnection,
-        where=run_inputs.RunWhere,
-        order=run_inputs.RunOrder,
+        resolver=run_list,
         description="Runs of this study, oldest first.",
     )
 
@@ -76,9 +70,7 @@ class Participant(Entity):
     recordings = list_field(
         Annotated["Recording", strawberry.lazy(_MODULE)],
         relation(models.Participant, "recordings"),
-        connection=RecordingConnection,
-        where=inputs.RecordingWhere,
-        order=inputs.RecordingOrder,
+        resolver=recording_list,
         description="The participant's recordings, oldest first.",
     )
 
@@ -152,27 +144,21 @@ class Recording(Entity):
     channels = list_field(
         RecordingChannel,
         relation(models.Recording, "channels"),
-        connection=RecordingChannelConnection,
-        where=inputs.RecordingChannelWhere,
-        order=inputs.RecordingChannelOrder,
+        resolver=recording_channel_list,
         default_order=[OrderTerm(models.RecordingChannel.index)],
         description="Per-channel data, by index.",
     )
     cycles = list_field(
         MovementCycle,
         relation(models.Recording, "cycles"),
-        connection=MovementCycleConnection,
-        where=inputs.MovementCycleWhere,
-        order=inputs.MovementCycleOrder,
+        resolver=movement_cycle_list,
         default_order=[OrderTerm(models.MovementCycle.index)],
         description="Movement cycles, by index.",
     )
     synchronizations = list_field(
         Synchronization,
         relation(models.Recording, "synchronizations"),
-        connection=SynchronizationConnection,
-        where=inputs.SynchronizationWhere,
-        order=inputs.SynchronizationOrder,
+        resolver=synchronization_list,
         description="Synchronizations of this audio recording with biomechanics recordings.",
     )
     metrics = metric_list(relation(models.Recording, "metrics"), "Metrics of this recording.")

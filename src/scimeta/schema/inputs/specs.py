@@ -16,7 +16,9 @@ its `<Entity>Order`, and, for the lists that have them, the fields of its aggreg
   (`generated/aggregates.py`): statistics of the `numbers` and `times` attributes, and
   groups by the `groups` attributes or to-one relations (whose key is the related node);
 - `<Entity>Edge` and `<Entity>Connection` (`generated/connections.py`): the types of a
-  page of every entity's lists, with the aggregates if it has them.
+  page of every entity's lists, with the aggregates if it has them;
+- `<entity>_list` (`generated/lists.py`): the resolver of every entity's lists, whose
+  signature holds their arguments (`where`, `orderBy` and the page's).
 
 Names are the models' attribute names (and the relations' declared names); this module
 imports only the models, so that the generator runs whatever state the generated files
