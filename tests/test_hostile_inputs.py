@@ -24,10 +24,10 @@ from strawberry.relay import GlobalID
 from strawberry.schema import schema as strawberry_schema
 
 from scimeta import models as m
-from scimeta.auth.policy import keeps_scope, visible_rows
+from scimeta.auth.policy import visible_rows
 from scimeta.auth.tokens import Grant, create_token
 from scimeta.demo import load_demo
-from scimeta.models import Role
+from scimeta.models import Role, ownership
 from scimeta.operation_limits import Limits
 from scimeta.schema.filters import WhereInput
 from scimeta.schema.inputs import chemistry, core, jobs, runs, studies  # noqa: F401
@@ -238,10 +238,10 @@ async def test_every_relation_declared_to_keep_the_scope_keeps_it_on_the_demo_da
     """Each relation filtered without a condition of its own: no row related to a row a
     caller with one project and one study sees is hidden from that caller."""
     relations = {
-        (local, remote)
+        (relation.local, relation.remote)
         for where in _where_inputs(WhereInput)
-        for local, remote in where.__relations__.values()
-        if keeps_scope(local, remote)
+        for relation in (ownership.relation(where.__model__, name) for name in where.__relations__)
+        if relation.same_scope
     }
     assert len(relations) == 22
     projects = list(await session.scalars(select(m.Project.id)))

@@ -77,7 +77,7 @@ regenerate()
 
 # the rest of the server, which reads the generated modules
 from scimeta.auth.identity import Identity  # noqa: E402
-from scimeta.auth.policy import bind, keeps_scope, scopes_of  # noqa: E402
+from scimeta.auth.policy import bind, scopes_of  # noqa: E402
 from scimeta.auth.tokens import Grant  # noqa: E402
 from scimeta.operation import Context  # noqa: E402
 from scimeta.schema.connections import list_field  # noqa: E402
@@ -193,8 +193,8 @@ async def main(url: str) -> dict[str, Any]:
             ],
             "studies": [study_a, study_b],
             "keeps_scope": [
-                keeps_scope(Note.study_id, models.Study.id),
-                keeps_scope(models.Study.id, Note.study_id),
+                ownership.relation(Note, "study").same_scope,
+                ownership.relation(models.Study, "notes").same_scope,
             ],
             "reverse": [notes_relation.target.__name__, notes_relation.many],
         }

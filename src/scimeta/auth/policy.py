@@ -309,14 +309,6 @@ def _any_of(terms: Sequence[ColumnElement[bool]]) -> ColumnElement[bool]:
     return terms[0] if len(terms) == 1 else or_(*terms)
 
 
-# A relation filter along a relation that keeps the caller's scope (every row related to
-# a visible row is visible, by the ownership and the database's constraints) needs no
-# condition of its own: the row it starts from was restricted once, and a chain of them
-# costs what it costs a caller who reads everything, at any depth. The others (a job
-# file's file, which may be another project's) keep their related entity's condition.
-keeps_scope = ownership.keeps_scope
-
-
 @event.listens_for(Session, "do_orm_execute")
 def _only_visible_rows(state: ORMExecuteState) -> None:
     """Add the caller's criteria to every ORM select, update and delete of a session

@@ -6,7 +6,7 @@ name. Everything that needs to know either is derived from here:
 
 - what a caller may read (`scimeta.auth.policy.visible_rows`) and where a change needs a
   role (`scimeta.auth.policy.scopes_of`), and the relations along which a related row is
-  as visible as the row it starts from (`keeps_scope`);
+  as visible as the row it starts from (`Relation.same_scope`);
 - the relations of the `<Entity>Where` inputs, the parent keys of list fields and the
   to-one fields the planner compiles to joins (`scimeta.schema`, `scimeta.planner`);
 - which subscriptions and events a row's scope reaches (`scimeta.live`).
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
@@ -152,6 +152,8 @@ class Relation:
     remote: Column
     target: type[Base]
     many: bool
+    # every target row related to a visible row is visible, by the ownership and the
+    # database's constraints: a filter along it needs no visibility condition of its own
     same_scope: bool
     filterable: bool = True
 
@@ -171,7 +173,6 @@ def declare(
     declaration = Declaration(model, domain, owner, dict(relations or {}))
     _DECLARATIONS[model] = declaration
     _resolved.cache_clear()
-    _same_scope_pairs.cache_clear()
     return declaration
 
 
@@ -245,14 +246,24 @@ def _resolved() -> dict[type[Base], dict[str, Relation]]:
     for model, declaration in _DECLARATIONS.items():
         for name, spec in declaration.relations.items():
             if isinstance(spec, One):
-                target = spec.target or referred(spec.column)
+                target = target_of(model, spec.column)
                 remote: Column = target.id  # type: ignore[attr-defined]
-                local = spec.column
-                add(Relation(model, name, local, remote, target, False, False, spec.filterable))
+                add(
+                    Relation(
+                        model, name, spec.column, remote, target, False, False, spec.filterable
+                    )
+                )
                 if spec.reverse is not None:
                     add(
                         Relation(
-                            target, spec.reverse, remote, local, model, True, False, spec.filterable
+                            target,
+                            spec.reverse,
+                            remote,
+                            spec.column,
+                            model,
+                            True,
+                            False,
+                            spec.filterable,
                         )
                     )
             else:
@@ -262,16 +273,7 @@ def _resolved() -> dict[type[Base], dict[str, Relation]]:
     # whether each keeps the scope, now that every relation is known
     for relations in found.values():
         for name, relation in relations.items():
-            relations[name] = Relation(
-                relation.model,
-                relation.name,
-                relation.local,
-                relation.remote,
-                relation.target,
-                relation.many,
-                _keeps_scope(relation),
-                relation.filterable,
-            )
+            relations[name] = replace(relation, same_scope=_keeps_scope(relation))
     return found
 
 
@@ -320,20 +322,6 @@ def _keeps_scope(relation: Relation) -> bool:
     # the row a visible row takes its scope from, or a file a visible row refers to
     return any(column_key(c) == local for c in _owning_columns(mine.owner)) or any(
         column_key(c) == local for c in theirs.owner.referrers
-    )
-
-
-def keeps_scope(local: Column, remote: Column) -> bool:
-    """Whether the relation from `local` to `remote` keeps the caller's scope (see
-    `_keeps_scope`)."""
-    pair = (column_key(local), column_key(remote))
-    return pair in _same_scope_pairs()
-
-
-@cache
-def _same_scope_pairs() -> frozenset[tuple[str, str]]:
-    return frozenset(
-        (column_key(r.local), column_key(r.remote)) for r in all_relations() if r.same_scope
     )
 
 

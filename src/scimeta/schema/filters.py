@@ -302,7 +302,7 @@ class WhereInput:
 def restricted_once(remote: Column, condition: ColumnElement[bool]) -> Select[Any]:
     """`SELECT remote WHERE condition` that no visibility condition is added to: a
     relation filter along a relation that keeps the caller's scope (see
-    `scimeta.models.ownership.keeps_scope`). The select and its own conditions are
+    `scimeta.models.ownership.Relation.same_scope`). The select and its own conditions are
     on the plain table, which the loaders' criteria do not apply to, and it is marked for
     compiled reads (`RESTRICTED_ONCE`); subqueries nested in it keep theirs."""
     column = remote.property.columns[0]
