@@ -43,11 +43,13 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
 from strawberry.types import Info
+from strawberry.types.field import StrawberryField
 
 from scimeta.resolvers.schema import PerEventMemoExecutionContext, schema
 from scimeta.server.database import create_engine
 from scimeta.server.http_websocket import OperationCapHandler
 from scimeta.strawberry_internals import (
+    DEFINITION,
     TRANSPORT_WS_HANDLER_ATTRIBUTES,
     TRANSPORT_WS_HANDLER_METHODS,
     forget_collected_sub_fields,
@@ -186,6 +188,10 @@ def test_the_graphql_core_schema_behind_a_strawberry_schema() -> None:
     assert isinstance(core, GraphQLSchema)
     assert core.query_type is not None and "molecules" in core.query_type.fields
     assert core.mutation_type is not None and "createMolecule" in core.mutation_type.fields
+    # each graphql-core field carries the strawberry field it was built from
+    definition = core.query_type.fields["molecules"].extensions[DEFINITION]
+    assert isinstance(definition, StrawberryField)
+    assert definition.python_name == "molecules"
 
 
 GIVEN_NAMES: list[str | None] = []

@@ -20,6 +20,11 @@ from typing import Any
 from graphql import GraphQLResolveInfo, GraphQLSchema
 from strawberry.types import ExecutionContext, Info
 
+# The key under which strawberry keeps a field's definition (its `StrawberryField`) in the
+# `extensions` of the graphql-core field it builds: how the planner and the lists find
+# what a field declared.
+DEFINITION = "strawberry-definition"
+
 # The attributes of strawberry's graphql-transport-ws handler (`BaseGraphQLTransportWSHandler`)
 # that `scimeta.server.http_websocket.OperationCapHandler` reads beside the methods it overrides
 # (`handle_connection_init`, `handle_subscribe`, `send_message`): public names, but the

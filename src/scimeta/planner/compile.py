@@ -64,10 +64,9 @@ from scimeta.schema.node import Entity
 from scimeta.schema.ordering import OrderTerm, decode_cursor, keyset_condition, ordering_name
 from scimeta.schema.pagination import PageArgs
 from scimeta.schema.relations import DistinctValues, Figures, Relation, StatusCounts, SubjectId
-from scimeta.strawberry_internals import graphql_schema
+from scimeta.strawberry_internals import DEFINITION, graphql_schema
 
 from .declarations import (
-    DEFINITION,
     TABLES,
     column_name,
     declaration_of,

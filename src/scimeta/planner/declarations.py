@@ -12,10 +12,9 @@ from sqlalchemy.orm import ColumnProperty
 
 from scimeta import models
 from scimeta.schema.ordering import OrderTerm
+from scimeta.strawberry_internals import DEFINITION
 
 from .selections import NotCompilable
-
-DEFINITION = "strawberry-definition"
 
 TABLES: dict[Any, type[models.Base]] = {
     mapper.class_.__table__: mapper.class_ for mapper in models.Base.registry.mappers

@@ -28,12 +28,9 @@ from scimeta.schema.filters import WhereInput, where_condition
 from scimeta.schema.ordering import Column, OrderTerm, order_terms
 from scimeta.schema.pagination import Connection, ListScope, PageArgs, load_page
 from scimeta.schema.selection import selected_node_fields, selected_subfields
-from scimeta.strawberry_internals import resolve_info
+from scimeta.strawberry_internals import DEFINITION, resolve_info
 
 _field_tokens = itertools.count()
-
-# Where strawberry keeps a field's definition in graphql-core's field (its `extensions`).
-DEFINITION = "strawberry-definition"
 
 # A connection's fields that need the page's rows; totalCount and aggregates do not.
 PAGE_FIELDS = frozenset({"edges", "nodes", "pageInfo"})
