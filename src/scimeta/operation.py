@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Hashable, Iterator
+from collections.abc import AsyncIterator, Hashable, Iterator
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, cast
@@ -30,7 +30,7 @@ from scimeta.loaders import Loaders
 from scimeta.operation_limits import Limits
 
 if TYPE_CHECKING:
-    from scimeta.live.hub import Hub
+    from scimeta.live.hub import Delivery, Hub
 
 
 class OperationScope:
@@ -92,17 +92,6 @@ class Authenticator(Protocol):
     async def identify(
         self, sessionmaker: async_sessionmaker[AsyncSession], authorization: str | None
     ) -> Identity: ...
-
-
-class Closeable(Protocol):
-    async def close(self) -> None: ...
-
-
-class Shares(Protocol):
-    """What the subscriptions pushing one batch of events share, made by the first that
-    asks for it under `key` and closed once all are done (`scimeta.live.hub.Delivery`)."""
-
-    def shared(self, key: Hashable, make: Callable[[], Closeable]) -> Closeable: ...
 
 
 class OperationExtension(SchemaExtension):
@@ -217,16 +206,16 @@ class Context:
         await self.scope.close()
 
     @contextlib.contextmanager
-    def batch_scope(self, shares: Shares | None, visibility: Hashable) -> Iterator[None]:
-        """Read one batch of a subscription's events. Live events (`shares`, what the
-        subscriptions of this process pushing the same batch share) are read through the
-        scope they all share for this `visibility` (callers with the same grants read the
-        same rows), so that their loaders batch together; events read from the log, through
-        the operation's own."""
-        if shares is None:
+    def batch_scope(self, delivery: Delivery | None, visibility: Hashable) -> Iterator[None]:
+        """Read one batch of a subscription's events. Live events (the hub's `delivery` of
+        them to the subscriptions of this process) are read through the scope those
+        pushing the batch share for this `visibility` (callers with the same grants read
+        the same rows), so that their loaders batch together; events read from the log,
+        through the operation's own."""
+        if delivery is None:
             yield
             return
-        shared = shares.shared(
+        shared = delivery.shared(
             ("scope", visibility), lambda: OperationScope(self.sessionmaker, self.identity)
         )
         token = _operation_scope.set(cast(OperationScope, shared))
